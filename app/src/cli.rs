@@ -1,0 +1,195 @@
+//! Operator commands that work on the data directory directly (safe next to a running server).
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use ordernimbus_backend::csv::DateOrder;
+use ordernimbus_backend::domain::{ApiKey, NewTenant, Tenant, TenantId};
+use ordernimbus_backend::import::{self, ImportError, ImportRequest};
+use ordernimbus_backend::store::{ImportReport, Store};
+use serde_json::json;
+
+use crate::config::{Cli, ImportArgs, TenantsCommand};
+use crate::wiring::open_store;
+
+/// `ordernimbus tenants …`.
+pub async fn tenants(cli: &Cli, command: &TenantsCommand) -> anyhow::Result<ExitCode> {
+    let store = open_store(cli)?;
+    let result = match command {
+        TenantsCommand::Create {
+            name,
+            timezone,
+            json,
+        } => create_tenant(store.as_ref(), name, timezone, *json).await,
+        TenantsCommand::List { json } => list_tenants(store.as_ref(), *json).await,
+    };
+    store.close().await;
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+async fn create_tenant(
+    store: &dyn Store,
+    name: &str,
+    timezone: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    let new = NewTenant::parse(name, timezone).context("invalid tenant")?;
+    let key = ApiKey::generate();
+    let tenant = store
+        .create_tenant(&TenantId::generate(), &new, key.hash())
+        .await
+        .context("storing the tenant")?;
+    if json {
+        println!(
+            "{}",
+            json!({ "tenant_id": tenant.id.as_str(), "api_key": key.expose() })
+        );
+    } else {
+        println!("tenant_id: {}", tenant.id);
+        println!("api_key:   {}", key.expose());
+        eprintln!("The API key is shown only this once; store it now.");
+    }
+    Ok(())
+}
+
+async fn list_tenants(store: &dyn Store, json: bool) -> anyhow::Result<()> {
+    let tenants = store.tenants().await?;
+    for tenant in tenants {
+        if json {
+            println!(
+                "{}",
+                json!({
+                    "tenant_id": tenant.id.as_str(),
+                    "name": tenant.name,
+                    "timezone": tenant.timezone.name(),
+                    "created_at": tenant.created_at,
+                })
+            );
+        } else {
+            println!("{}\t{}\t{}", tenant.id, tenant.timezone.name(), tenant.name);
+        }
+    }
+    Ok(())
+}
+
+/// `ordernimbus import --tenant ID FILE...`: prints one JSON report per file on stdout and each row
+/// error as `file:line: column "name": message` on stderr. Exits 1 if any file was refused or broke.
+pub async fn import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<ExitCode> {
+    let tenant_id = TenantId::parse(&args.tenant).context("--tenant")?;
+    let date_order = DateOrder::parse(&args.date_order)
+        .map_err(anyhow::Error::msg)
+        .context("--date-order")?;
+    let store = open_store(cli)?;
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let result = import_files(dyn_store, &tenant_id, date_order, &args.files).await;
+    store.close().await;
+    result
+}
+
+async fn import_files(
+    store: Arc<dyn Store>,
+    tenant_id: &TenantId,
+    date_order: DateOrder,
+    files: &[std::path::PathBuf],
+) -> anyhow::Result<ExitCode> {
+    let tenant = store
+        .tenant(tenant_id)
+        .await
+        .with_context(|| format!("looking up tenant {tenant_id}"))?;
+    let mut code = ExitCode::SUCCESS;
+    for path in files {
+        match import_file(Arc::clone(&store), &tenant, date_order, path).await {
+            Ok(report) => print_report(path, &report),
+            Err(FileError::Refused(report, reason)) => {
+                eprintln!("{}: refused: {reason}", path.display());
+                println!("{}", serde_json::to_string(&report)?);
+                code = ExitCode::FAILURE;
+            }
+            Err(FileError::Other(error)) => {
+                eprintln!("{}: {error:#}", path.display());
+                code = ExitCode::FAILURE;
+            }
+        }
+    }
+    Ok(code)
+}
+
+enum FileError {
+    Refused(Box<ImportReport>, String),
+    Other(anyhow::Error),
+}
+
+async fn import_file(
+    store: Arc<dyn Store>,
+    tenant: &Tenant,
+    date_order: DateOrder,
+    path: &Path,
+) -> Result<ImportReport, FileError> {
+    let file = std::fs::File::open(path)
+        .with_context(|| "opening the file".to_owned())
+        .map_err(FileError::Other)?;
+    let size = file.metadata().map(|metadata| metadata.len()).unwrap_or(0);
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(size);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_message(path.display().to_string());
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let input = bar.wrap_read(file);
+    let request = ImportRequest {
+        filename: path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned()),
+        date_order,
+    };
+    let result = import::import_sales(store, tenant, input, request).await;
+    bar.finish_and_clear();
+    match result {
+        Ok(report) => Ok(report),
+        Err(ImportError::Refused { report, reason, .. }) => Err(FileError::Refused(report, reason)),
+        Err(ImportError::Interrupted { report, reason }) => {
+            print_report(path, &report);
+            Err(FileError::Other(anyhow::anyhow!(
+                "reading stopped after {} rows: {reason}",
+                report.rows_read
+            )))
+        }
+        Err(ImportError::Store(error)) => Err(FileError::Other(error.into())),
+    }
+}
+
+fn print_report(path: &Path, report: &ImportReport) {
+    for error in &report.errors {
+        match &error.column {
+            Some(column) => eprintln!(
+                "{}:{}: column \"{column}\": {}",
+                path.display(),
+                error.line,
+                error.message
+            ),
+            None => eprintln!("{}:{}: {}", path.display(), error.line, error.message),
+        }
+    }
+    let unlisted = report
+        .rows_rejected
+        .saturating_sub(report.errors.len() as u64);
+    if unlisted > 0 {
+        eprintln!("{}: … and {unlisted} more rejected rows", path.display());
+    }
+    match serde_json::to_string(report) {
+        Ok(text) => println!("{text}"),
+        Err(error) => eprintln!("{}: cannot print the report: {error}", path.display()),
+    }
+}

@@ -1,0 +1,73 @@
+//! Server wiring: picks the adapters, builds the router, serves until SIGTERM/SIGINT, then drains.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use ordernimbus_backend::http::{self, AppState};
+use ordernimbus_backend::metrics::Metrics;
+use ordernimbus_backend::store::Store;
+use ordernimbus_backend::store::sqlite::SqliteStore;
+
+use crate::config::{Cli, ServeArgs};
+use crate::demo;
+
+/// Opens the embedded store in the data directory.
+pub fn open_store(cli: &Cli) -> anyhow::Result<Arc<SqliteStore>> {
+    let path = cli.database_path();
+    let store = SqliteStore::open(&path)
+        .with_context(|| format!("opening the database {}", path.display()))?;
+    Ok(Arc::new(store))
+}
+
+/// `ordernimbus serve`.
+pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(cli)?;
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("listening on {}", args.addr))?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    let dyn_store: Arc<dyn Store> = store.clone();
+    if args.demo {
+        demo::load(Arc::clone(&dyn_store), local).await?;
+    }
+    let state = AppState {
+        store: dyn_store,
+        metrics: Arc::new(Metrics::default()),
+        max_upload_bytes: args.max_upload_bytes,
+    };
+    tracing::info!(addr = %local, data_dir = %cli.data_dir.display(), "serving");
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    // In-flight requests have finished; commit whatever the writer still holds.
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

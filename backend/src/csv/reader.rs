@@ -1,0 +1,587 @@
+//! The streaming row reader: bytes in, `SalesLine`s or `RowError`s out.
+
+use std::borrow::Cow;
+use std::io::{BufRead, BufReader, Read};
+
+use super::format::{self, HeaderError, Layout, SalesFormat};
+use super::value::{self, DateOrder};
+use crate::domain::{LineIdentity, Location, SalesLine, Sku, Timezone};
+use crate::store::RowError;
+
+/// How to read a file.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadOptions {
+    /// The tenant's zone: instants become local dates in it.
+    pub timezone: Timezone,
+    /// How to read all-numeric dates.
+    pub date_order: DateOrder,
+}
+
+/// Why a file could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The header matched no format.
+    #[error(transparent)]
+    Header(#[from] HeaderError),
+    /// The file is empty.
+    #[error("the file is empty: expected a header row")]
+    Empty,
+    /// Reading the bytes failed (a broken connection or file).
+    #[error("reading the file failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Order-level values that Shopify writes only on an order's first row.
+#[derive(Default)]
+struct ShopifyOrder {
+    name: String,
+    created_at: String,
+    cancelled_at: String,
+    financial_status: String,
+    location: String,
+}
+
+/// Reads sales rows from a CSV stream.
+pub struct SalesReader<R: Read> {
+    records: ::csv::Reader<BufReader<R>>,
+    layout: Layout,
+    options: ReadOptions,
+    record: ::csv::ByteRecord,
+    order: ShopifyOrder,
+}
+
+impl<R: Read> std::fmt::Debug for SalesReader<R> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("SalesReader")
+            .field("format", &self.layout.format)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Picks `,`, `;` or tab by counting them in the first line.
+fn sniff_delimiter(head: &[u8]) -> u8 {
+    let line = head.split(|byte| *byte == b'\n').next().unwrap_or(head);
+    [b',', b';', b'\t']
+        .into_iter()
+        .max_by_key(|delimiter| line.iter().filter(|byte| *byte == delimiter).count())
+        .unwrap_or(b',')
+}
+
+/// Decodes a cell: UTF-8 when it is, Latin-1 (every byte a code point) otherwise.
+fn text(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => Cow::Owned(bytes.iter().map(|byte| char::from(*byte)).collect()),
+    }
+}
+
+impl<R: Read> SalesReader<R> {
+    /// Reads the header and recognises the format.
+    ///
+    /// # Errors
+    /// When the file is empty, unreadable or its header matches no format.
+    pub fn new(input: R, options: ReadOptions) -> Result<Self, ReadError> {
+        let mut buffered = BufReader::with_capacity(256 * 1024, input);
+        let head = buffered.fill_buf()?;
+        if head.is_empty() {
+            return Err(ReadError::Empty);
+        }
+        let delimiter = sniff_delimiter(head);
+        let mut records = ::csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .flexible(true)
+            .has_headers(false)
+            .from_reader(buffered);
+        let mut header = ::csv::ByteRecord::new();
+        if !read_record(&mut records, &mut header)? {
+            return Err(ReadError::Empty);
+        }
+        let names = header.iter().map(|cell| text(cell).into_owned()).collect();
+        let layout = format::detect(names)?;
+        Ok(Self {
+            records,
+            layout,
+            options,
+            record: ::csv::ByteRecord::new(),
+            order: ShopifyOrder::default(),
+        })
+    }
+
+    /// The recognised format.
+    pub fn format(&self) -> SalesFormat {
+        self.layout.format
+    }
+
+    /// Reads the next data row: `None` at the end, a line or row error otherwise.
+    ///
+    /// # Errors
+    /// An IO error ends the file (the caller stops); a `RowError` concerns only its row.
+    pub fn next_row(&mut self) -> Option<Result<Result<SalesLine, RowError>, std::io::Error>> {
+        loop {
+            match read_record(&mut self.records, &mut self.record) {
+                Ok(false) => return None,
+                Err(error) => return Some(Err(error)),
+                Ok(true) => {}
+            }
+            // Blank lines (a lone CR, trailing newlines) are not rows.
+            if self
+                .record
+                .iter()
+                .all(|cell| cell.iter().all(u8::is_ascii_whitespace))
+            {
+                continue;
+            }
+            let line = self.record.position().map_or(0, ::csv::Position::line);
+            return Some(Ok(self.parse_row(line)));
+        }
+    }
+
+    fn cell(&self, index: usize) -> Cow<'_, str> {
+        self.record.get(index).map_or(Cow::Borrowed(""), text)
+    }
+
+    fn optional(&self, index: Option<usize>) -> Option<Cow<'_, str>> {
+        index
+            .map(|index| self.cell(index))
+            .filter(|value| !value.trim().is_empty())
+    }
+
+    fn error(&self, line: u64, index: Option<usize>, message: impl Into<String>) -> RowError {
+        RowError {
+            line,
+            column: index.and_then(|index| self.layout.names.get(index).cloned()),
+            message: message.into(),
+        }
+    }
+
+    fn parse_row(&mut self, line: u64) -> Result<SalesLine, RowError> {
+        match self.layout.format {
+            SalesFormat::Canonical => self.canonical_row(line),
+            SalesFormat::ShopifyOrders => self.shopify_row(line),
+            SalesFormat::SquareItems => self.square_row(line),
+        }
+    }
+
+    fn required_number(&self, line: u64, index: usize) -> Result<f64, RowError> {
+        let cell = self.cell(index);
+        if cell.trim().is_empty() {
+            return Err(self.error(line, Some(index), "value is missing"));
+        }
+        value::number(&cell).map_err(|message| self.error(line, Some(index), message))
+    }
+
+    fn optional_number(&self, line: u64, index: Option<usize>) -> Result<Option<f64>, RowError> {
+        match self.optional(index) {
+            None => Ok(None),
+            Some(cell) => value::number(&cell)
+                .map(Some)
+                .map_err(|message| self.error(line, index, message)),
+        }
+    }
+
+    fn date(&self, line: u64, index: usize, cell: &str) -> Result<chrono::NaiveDate, RowError> {
+        value::local_date(cell, self.options.timezone.tz(), self.options.date_order)
+            .map_err(|message| self.error(line, Some(index), message))
+    }
+
+    fn sku_and_location(
+        &self,
+        line: u64,
+        sku: &str,
+        location: Option<&str>,
+    ) -> Result<(Sku, Location), RowError> {
+        let sku_index = self.layout.columns.sku.or(self.layout.columns.product);
+        let sku = Sku::parse(sku).map_err(|error| self.error(line, sku_index, error.0))?;
+        let location = Location::parse(location.unwrap_or(""))
+            .map_err(|error| self.error(line, self.layout.columns.location, error.0))?;
+        Ok((sku, location))
+    }
+
+    fn canonical_row(&self, line: u64) -> Result<SalesLine, RowError> {
+        let columns = &self.layout.columns;
+        let date_cell = self.cell(columns.date);
+        let date = self.date(line, columns.date, &date_cell)?;
+        let sku_index = columns
+            .sku
+            .expect("canonical layouts always have a SKU column");
+        let sku_cell = self.cell(sku_index);
+        let location_cell = self.optional(columns.location);
+        let (sku, location) = self.sku_and_location(line, &sku_cell, location_cell.as_deref())?;
+        let units = self.required_number(line, columns.quantity)?;
+        let price = self.optional_number(line, columns.unit_price)?;
+        if let Some(currency) = self.optional(columns.currency) {
+            let currency = currency.trim();
+            if currency.len() != 3 || !currency.bytes().all(|byte| byte.is_ascii_alphabetic()) {
+                return Err(self.error(
+                    line,
+                    columns.currency,
+                    format!("\"{currency}\" is not a three-letter currency code"),
+                ));
+            }
+        }
+        let revenue = price.map_or(0.0, |price| units * price);
+        let kind: &[u8] = if units < 0.0 { b"refund" } else { b"sale" };
+        let identity = match self.optional(columns.order_id) {
+            Some(order) => {
+                let line_part = self.optional(columns.line_id);
+                match line_part {
+                    Some(line_id) => LineIdentity::of(&[
+                        b"order",
+                        order.trim().as_bytes(),
+                        line_id.trim().as_bytes(),
+                        kind,
+                    ]),
+                    None => LineIdentity::of(&[
+                        b"order",
+                        order.trim().as_bytes(),
+                        sku.as_str().as_bytes(),
+                        location.as_str().as_bytes(),
+                        kind,
+                    ]),
+                }
+            }
+            None => LineIdentity::of(&[
+                b"row",
+                date_cell.trim().as_bytes(),
+                sku.as_str().as_bytes(),
+                location.as_str().as_bytes(),
+                &units.to_bits().to_be_bytes(),
+                &revenue.to_bits().to_be_bytes(),
+            ]),
+        };
+        Ok(SalesLine {
+            identity,
+            date,
+            sku,
+            location,
+            product: self
+                .optional(columns.product)
+                .map(|product| product.trim().to_owned()),
+            units,
+            revenue,
+        })
+    }
+
+    fn shopify_row(&mut self, line: u64) -> Result<SalesLine, RowError> {
+        let columns = self.layout.columns.clone();
+        let order_index = columns
+            .order_id
+            .expect("Shopify layouts always have a Name column");
+        let name = self.cell(order_index).trim().to_owned();
+        if name.is_empty() {
+            return Err(self.error(line, Some(order_index), "order name is missing"));
+        }
+        let own = |reader: &Self, index: Option<usize>| {
+            reader.optional(index).map(|value| value.trim().to_owned())
+        };
+        let created_at = own(self, Some(columns.date));
+        let cancelled_at = own(self, columns.cancelled_at);
+        let financial_status = own(self, columns.financial_status);
+        let location = own(self, columns.location);
+        if name != self.order.name {
+            // A new order: its first row carries the order-level columns.
+            self.order = ShopifyOrder {
+                name: name.clone(),
+                created_at: created_at.unwrap_or_default(),
+                cancelled_at: cancelled_at.unwrap_or_default(),
+                financial_status: financial_status.unwrap_or_default(),
+                location: location.unwrap_or_default(),
+            };
+        } else {
+            // Later rows of the same order: fill what Shopify left blank.
+            if let Some(created_at) = created_at {
+                self.order.created_at = created_at;
+            }
+            if let Some(cancelled_at) = cancelled_at {
+                self.order.cancelled_at = cancelled_at;
+            }
+            if let Some(status) = financial_status {
+                self.order.financial_status = status;
+            }
+            if let Some(location) = location {
+                self.order.location = location;
+            }
+        }
+        if self.order.created_at.is_empty() {
+            return Err(self.error(
+                line,
+                Some(columns.date),
+                "date is empty (and no earlier row of this order has one)",
+            ));
+        }
+        let date = self.date(line, columns.date, &self.order.created_at)?;
+        let sku_text = self
+            .optional(columns.sku)
+            .or_else(|| self.optional(columns.product))
+            .map(|value| value.trim().to_owned())
+            .ok_or_else(|| {
+                self.error(
+                    line,
+                    columns.sku.or(columns.product),
+                    "line item has neither a SKU nor a name",
+                )
+            })?;
+        let location_text = (!self.order.location.is_empty()).then(|| self.order.location.clone());
+        let (sku, location) = self.sku_and_location(line, &sku_text, location_text.as_deref())?;
+        let quantity = self.required_number(line, columns.quantity)?;
+        let price = self
+            .optional_number(line, columns.unit_price)?
+            .unwrap_or(0.0);
+        let discount = self.optional_number(line, columns.discount)?.unwrap_or(0.0);
+        let status = self.order.financial_status.to_ascii_lowercase();
+        // A cancelled, fully refunded or voided order sold nothing.
+        let void =
+            !self.order.cancelled_at.is_empty() || status == "refunded" || status == "voided";
+        let (units, revenue) = if void {
+            (0.0, 0.0)
+        } else {
+            (quantity, quantity * price - discount)
+        };
+        Ok(SalesLine {
+            identity: LineIdentity::of(&[b"shopify", name.as_bytes(), sku.as_str().as_bytes()]),
+            date,
+            sku,
+            location,
+            product: own(self, columns.product),
+            units,
+            revenue,
+        })
+    }
+
+    fn square_row(&self, line: u64) -> Result<SalesLine, RowError> {
+        let columns = &self.layout.columns;
+        // Square writes the seller's local date and time; no conversion.
+        let date_cell = self.cell(columns.date);
+        let date = self.date(line, columns.date, &date_cell)?;
+        let item = self
+            .optional(columns.product)
+            .map(|item| item.trim().to_owned());
+        let variant = self
+            .optional(columns.variant)
+            .map(|variant| variant.trim().to_owned())
+            .filter(|variant| !variant.eq_ignore_ascii_case("regular"));
+        let sku_text = match (self.optional(columns.sku), &item) {
+            (Some(sku), _) => sku.trim().to_owned(),
+            (None, Some(item)) => match &variant {
+                Some(variant) => format!("{item} - {variant}"),
+                None => item.clone(),
+            },
+            (None, None) => {
+                return Err(self.error(
+                    line,
+                    columns.sku.or(columns.product),
+                    "row has neither a SKU nor an item name",
+                ));
+            }
+        };
+        let location_cell = self.optional(columns.location);
+        let (sku, location) = self.sku_and_location(line, &sku_text, location_cell.as_deref())?;
+        let mut units = self.required_number(line, columns.quantity)?;
+        let mut revenue = self.optional_number(line, columns.revenue)?.unwrap_or(0.0);
+        let event = self
+            .optional(columns.event_type)
+            .map(|event| event.trim().to_ascii_lowercase());
+        if event.as_deref() == Some("refund") {
+            // Refund rows reduce sales whether Square printed their quantity signed or not.
+            units = -units.abs();
+            revenue = -revenue.abs();
+        }
+        let kind: &[u8] = if units < 0.0 { b"refund" } else { b"sale" };
+        let time_cell = columns
+            .time
+            .map(|index| self.cell(index))
+            .unwrap_or_default();
+        let identity = match self.optional(columns.order_id) {
+            Some(transaction) => LineIdentity::of(&[
+                b"square",
+                transaction.trim().as_bytes(),
+                kind,
+                sku.as_str().as_bytes(),
+                item.as_deref().unwrap_or("").as_bytes(),
+            ]),
+            None => LineIdentity::of(&[
+                b"square-row",
+                date_cell.trim().as_bytes(),
+                time_cell.trim().as_bytes(),
+                sku.as_str().as_bytes(),
+                location.as_str().as_bytes(),
+                &units.to_bits().to_be_bytes(),
+                &revenue.to_bits().to_be_bytes(),
+            ]),
+        };
+        Ok(SalesLine {
+            identity,
+            date,
+            sku,
+            location,
+            product: item,
+            units,
+            revenue,
+        })
+    }
+}
+
+fn read_record<R: Read>(
+    records: &mut ::csv::Reader<R>,
+    record: &mut ::csv::ByteRecord,
+) -> Result<bool, std::io::Error> {
+    records
+        .read_byte_record(record)
+        .map_err(|error| match error.into_kind() {
+            ::csv::ErrorKind::Io(error) => error,
+            other => std::io::Error::other(format!("{other:?}")),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(input: &[u8]) -> Vec<String> {
+        let options = ReadOptions {
+            timezone: Timezone::parse("Europe/Berlin").unwrap(),
+            date_order: DateOrder::Auto,
+        };
+        let mut reader = match SalesReader::new(input, options) {
+            Ok(reader) => reader,
+            Err(error) => return vec![error.to_string()],
+        };
+        let mut rows = vec![reader.format().name().to_owned()];
+        while let Some(row) = reader.next_row() {
+            rows.push(match row.unwrap() {
+                Ok(line) => format!(
+                    "{} {} {} {} {}",
+                    line.date,
+                    line.sku.as_str(),
+                    line.location.as_str(),
+                    line.units,
+                    line.revenue
+                ),
+                Err(error) => format!(
+                    "line {}: column {:?}: {}",
+                    error.line,
+                    error.column.unwrap_or_default(),
+                    error.message
+                ),
+            });
+        }
+        rows
+    }
+
+    #[track_caller]
+    fn check(input: &str, expected: &[&str]) {
+        assert_eq!(read_all(input.as_bytes()), expected);
+    }
+
+    #[test]
+    fn canonical_rows_are_read_with_defaults() {
+        check(
+            "date,sku,quantity\n2024-03-01,A-1,3\n",
+            &["canonical", "2024-03-01 A-1 default 3 0"],
+        );
+    }
+
+    #[test]
+    fn canonical_rows_with_price_and_location_have_revenue() {
+        check(
+            "Day;SKU;Qty;Store;Price\r\n01.03.2024;A-1;2;Berlin;\"2,50\"\r\n",
+            &["canonical", "2024-03-01 A-1 Berlin 2 5"],
+        );
+    }
+
+    #[test]
+    fn non_numeric_quantity_names_line_and_column() {
+        check(
+            "sku,day,qty\nA-1,2024-03-01,x\nA-2,2024-03-01,1\n",
+            &[
+                "canonical",
+                "line 2: column \"qty\": \"x\" is not a number",
+                "2024-03-01 A-2 default 1 0",
+            ],
+        );
+    }
+
+    #[test]
+    fn missing_fields_are_row_errors() {
+        check(
+            "date,sku,quantity\n2024-03-01,A-1\n",
+            &["canonical", "line 2: column \"quantity\": value is missing"],
+        );
+    }
+
+    #[test]
+    fn quoted_fields_with_commas_and_newlines_are_one_cell() {
+        check(
+            "date,sku,product,quantity\n2024-03-01,A-1,\"Mug, large\nblue\",1\n2024-03-02,A-2,x,2\n",
+            &[
+                "canonical",
+                "2024-03-01 A-1 default 1 0",
+                "2024-03-02 A-2 default 2 0",
+            ],
+        );
+    }
+
+    #[test]
+    fn latin1_cells_are_decoded() {
+        let mut input = b"date,sku,quantity,store\n2024-03-01,A-1,1,K".to_vec();
+        input.extend_from_slice(&[0xF6, b'l', b'n', b'\n']);
+        assert_eq!(
+            read_all(&input),
+            vec!["canonical", "2024-03-01 A-1 Köln 1 0"]
+        );
+    }
+
+    #[test]
+    fn utf8_bom_is_ignored() {
+        check(
+            "\u{feff}date,sku,quantity\n2024-03-01,Ä-1,1\n",
+            &["canonical", "2024-03-01 Ä-1 default 1 0"],
+        );
+    }
+
+    #[test]
+    fn blank_lines_are_skipped() {
+        check(
+            "date,sku,quantity\n\n2024-03-01,A,1\n\n",
+            &["canonical", "2024-03-01 A default 1 0"],
+        );
+    }
+
+    #[test]
+    fn empty_file_is_refused() {
+        check("", &["the file is empty: expected a header row"]);
+    }
+
+    #[test]
+    fn shopify_order_level_columns_carry_to_later_line_items() {
+        check(
+            "Name,Financial Status,Created at,Lineitem quantity,Lineitem name,Lineitem price,Lineitem sku,Cancelled at,Location\n\
+             #1001,paid,2024-03-01 23:30:00 +0000,2,Mug,5.00,MUG-1,,Berlin\n\
+             #1001,,,1,Cup,3.00,CUP-1,,\n\
+             #1002,paid,2024-03-02 10:00:00 +0000,4,Mug,5.00,MUG-1,2024-03-03 10:00:00 +0000,Berlin\n",
+            &[
+                "shopify_orders",
+                "2024-03-02 MUG-1 Berlin 2 10",
+                "2024-03-02 CUP-1 Berlin 1 3",
+                "2024-03-02 MUG-1 Berlin 0 0",
+            ],
+        );
+    }
+
+    #[test]
+    fn square_refunds_reduce_sales() {
+        check(
+            "Date,Time,Time Zone,Item,Qty,Price Point Name,SKU,Gross Sales,Net Sales,Transaction ID,Event Type,Location\n\
+             2024-03-01,13:45:12,Eastern Time (US & Canada),Latte,2,Regular,LAT-1,$9.00,$9.00,T1,Payment,Main St\n\
+             2024-03-02,09:00:00,Eastern Time (US & Canada),Latte,1,Regular,LAT-1,$4.50,$4.50,T2,Refund,Main St\n\
+             2024-03-02,09:05:00,Eastern Time (US & Canada),Scone,1,Large,,$3.00,$3.00,T3,Payment,Main St\n",
+            &[
+                "square_items",
+                "2024-03-01 LAT-1 Main St 2 9",
+                "2024-03-02 LAT-1 Main St -1 -4.5",
+                "2024-03-02 Scone - Large Main St 1 3",
+            ],
+        );
+    }
+}

@@ -1,0 +1,22 @@
+//! Domain types of OrderNimbus: tenants, SKUs, locations, sales lines and daily sales. Data and rules
+//! only: nothing here does IO, spawns tasks or knows about HTTP or SQL.
+
+mod sales;
+mod tenant;
+
+pub use sales::{
+    DayRange, Granularity, LineIdentity, Location, SalesDay, SalesLine, SalesQuery, Sku, SkuSummary,
+};
+pub use tenant::{ApiKey, NewTenant, Tenant, TenantId, Timezone};
+
+/// A value that failed validation, with a message that names the problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);
+
+impl InvalidValue {
+    /// Builds the error from anything printable.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}

@@ -1,0 +1,296 @@
+//! Sales: SKUs, locations, the sales lines imported from CSV or orders, and daily aggregates.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::InvalidValue;
+
+/// Longest SKU, location or product text we accept, in characters.
+const MAX_TEXT_CHARS: usize = 255;
+
+/// A stock-keeping unit code: trimmed, non-empty, at most 255 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Sku(String);
+
+impl Sku {
+    /// Checks a SKU code.
+    ///
+    /// # Errors
+    /// When it is empty, too long or holds control characters.
+    pub fn parse(value: &str) -> Result<Self, InvalidValue> {
+        checked_text(value, "SKU").map(Self)
+    }
+
+    /// The code as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A store, warehouse or sales channel where units were sold; `default` when a file names none.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Location(String);
+
+impl Location {
+    /// The location of rows that name none.
+    pub const DEFAULT: &'static str = "default";
+
+    /// Checks a location name; an empty one means [`Location::DEFAULT`].
+    ///
+    /// # Errors
+    /// When it is too long or holds control characters.
+    pub fn parse(value: &str) -> Result<Self, InvalidValue> {
+        if value.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        checked_text(value, "location").map(Self)
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Location {
+    fn default() -> Self {
+        Self(Self::DEFAULT.to_owned())
+    }
+}
+
+fn checked_text(value: &str, what: &str) -> Result<String, InvalidValue> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(InvalidValue::new(format!("{what} must not be empty")));
+    }
+    if value.chars().count() > MAX_TEXT_CHARS {
+        return Err(InvalidValue::new(format!(
+            "{what} is longer than {MAX_TEXT_CHARS} characters"
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(InvalidValue::new(format!(
+            "{what} must not contain control characters"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+/// What makes a sales line the same line when a file is uploaded again: the order id and line, or,
+/// for files without ids, the row's whole content. Repeats of one identity within one upload are
+/// distinct sales and get successive occurrence numbers (see [`LineIdentity::key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LineIdentity(u64);
+
+impl LineIdentity {
+    /// Hashes identity parts (unambiguously separated) into a stable 64-bit identity. The hash is
+    /// persisted, so it must never change: SHA-256, first 8 bytes, big-endian.
+    pub fn of(parts: &[&[u8]]) -> Self {
+        let mut hasher = Sha256::new();
+        for part in parts {
+            hasher.update((part.len() as u64).to_be_bytes());
+            hasher.update(part);
+        }
+        let digest = hasher.finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        Self(u64::from_be_bytes(first))
+    }
+
+    /// The storage key of the `occurrence`-th line with this identity in one upload (0 for the first).
+    pub fn key(self, occurrence: u32) -> i64 {
+        let mut mixed = self.0;
+        if occurrence > 0 {
+            // splitmix64 finaliser over the identity and occurrence: stable and well spread.
+            mixed ^= u64::from(occurrence).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            mixed ^= mixed >> 31;
+        }
+        i64::from_ne_bytes(mixed.to_ne_bytes())
+    }
+}
+
+/// One sold (or refunded, when `units` is negative) line, dated in the tenant's local calendar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SalesLine {
+    /// Dedupe identity.
+    pub identity: LineIdentity,
+    /// Local date of the sale.
+    pub date: NaiveDate,
+    /// What was sold.
+    pub sku: Sku,
+    /// Where it was sold.
+    pub location: Location,
+    /// Product name, when the file has one.
+    pub product: Option<String>,
+    /// Units sold; negative for refunds, zero for cancelled lines.
+    pub units: f64,
+    /// Revenue of the line in the file's currency; negative for refunds.
+    pub revenue: f64,
+}
+
+/// Units and revenue of one SKU at one location on one day (or week, starting Monday).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SalesDay {
+    /// The day, or the Monday of the week.
+    pub date: NaiveDate,
+    /// SKU.
+    pub sku: Sku,
+    /// Location.
+    pub location: Location,
+    /// Net units.
+    pub units: f64,
+    /// Net revenue.
+    pub revenue: f64,
+}
+
+/// An inclusive range of local dates; either end may be open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DayRange {
+    /// First day included.
+    pub from: Option<NaiveDate>,
+    /// Last day included.
+    pub to: Option<NaiveDate>,
+}
+
+impl DayRange {
+    /// Checks that the range is not reversed.
+    ///
+    /// # Errors
+    /// When `from` is after `to`.
+    pub fn new(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<Self, InvalidValue> {
+        if let (Some(from), Some(to)) = (from, to)
+            && from > to
+        {
+            return Err(InvalidValue::new(format!(
+                "from ({from}) is after to ({to})"
+            )));
+        }
+        Ok(Self { from, to })
+    }
+}
+
+/// Day or ISO week (Monday-based) buckets for sales reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Granularity {
+    /// One row per day.
+    #[default]
+    Day,
+    /// One row per week, dated by its Monday.
+    Week,
+}
+
+impl Granularity {
+    /// Parses `day` or `week`.
+    ///
+    /// # Errors
+    /// For anything else.
+    pub fn parse(value: &str) -> Result<Self, InvalidValue> {
+        match value {
+            "day" => Ok(Self::Day),
+            "week" => Ok(Self::Week),
+            other => Err(InvalidValue::new(format!(
+                "\"{other}\" is not a granularity (use day or week)"
+            ))),
+        }
+    }
+}
+
+/// Which daily sales to read.
+#[derive(Debug, Clone, Default)]
+pub struct SalesQuery {
+    /// Only this SKU.
+    pub sku: Option<Sku>,
+    /// Only this location.
+    pub location: Option<Location>,
+    /// Only these days.
+    pub days: DayRange,
+    /// Bucket size.
+    pub granularity: Granularity,
+}
+
+/// A SKU with its first and last sale and totals over all locations.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SkuSummary {
+    /// SKU.
+    pub sku: Sku,
+    /// Product name, when known.
+    pub product: Option<String>,
+    /// Locations where it sold.
+    pub locations: Vec<Location>,
+    /// First day with a recorded line.
+    pub first_sale: NaiveDate,
+    /// Last day with a recorded line.
+    pub last_sale: NaiveDate,
+    /// Net units over all time.
+    pub units: f64,
+    /// Net revenue over all time.
+    pub revenue: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check_sku(input: &str, expected: &str) {
+        let got = match Sku::parse(input) {
+            Ok(sku) => sku.as_str().to_owned(),
+            Err(error) => error.to_string(),
+        };
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn sku_is_trimmed() {
+        check_sku("  A-1 ", "A-1");
+    }
+
+    #[test]
+    fn empty_sku_is_refused() {
+        check_sku("   ", "SKU must not be empty");
+    }
+
+    #[test]
+    fn sku_with_control_characters_is_refused() {
+        check_sku("A\u{7}B", "SKU must not contain control characters");
+    }
+
+    #[test]
+    fn overlong_sku_is_refused() {
+        check_sku(&"x".repeat(256), "SKU is longer than 255 characters");
+    }
+
+    #[test]
+    fn empty_location_is_the_default_location() {
+        assert_eq!(Location::parse(" ").unwrap().as_str(), "default");
+    }
+
+    #[test]
+    fn identity_separates_parts_unambiguously() {
+        assert_ne!(
+            LineIdentity::of(&[b"ab", b"c"]),
+            LineIdentity::of(&[b"a", b"bc"])
+        );
+        assert_eq!(
+            LineIdentity::of(&[b"ab", b"c"]),
+            LineIdentity::of(&[b"ab", b"c"])
+        );
+    }
+
+    #[test]
+    fn occurrences_of_one_identity_get_distinct_keys() {
+        let identity = LineIdentity::of(&[b"x"]);
+        let keys: std::collections::HashSet<i64> = (0..1000).map(|n| identity.key(n)).collect();
+        assert_eq!(keys.len(), 1000);
+    }
+
+    #[test]
+    fn reversed_day_range_is_refused() {
+        let day = |d| NaiveDate::from_ymd_opt(2024, 3, d);
+        assert!(DayRange::new(day(2), day(1)).is_err());
+        assert!(DayRange::new(day(1), day(1)).is_ok());
+    }
+}

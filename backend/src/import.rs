@@ -1,0 +1,250 @@
+//! The CSV import use case, shared by the HTTP API and the CLI: a reader thread parses rows into
+//! batches while the store commits the previous batch, so parsing and writing overlap and memory
+//! stays bounded by a few batches whatever the file size.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use chrono::{NaiveDate, Utc};
+use rand::RngCore;
+use tokio::sync::mpsc;
+
+use crate::csv::reader::ReadError;
+use crate::csv::{DateOrder, ReadOptions, SalesReader};
+use crate::domain::{SalesLine, Tenant};
+use crate::store::{ImportReport, RowError, Store, StoreError, UploadStatus};
+
+/// Lines per store write: large enough that commits are rare, small enough to bound memory.
+const BATCH_LINES: usize = 16_384;
+/// Batches parsed ahead of the writer.
+const BATCHES_AHEAD: usize = 2;
+/// Row errors kept in a report.
+pub const MAX_REPORTED_ERRORS: usize = 100;
+
+/// What the client says about the file.
+#[derive(Debug, Clone, Default)]
+pub struct ImportRequest {
+    /// The file's name, for the upload history.
+    pub filename: Option<String>,
+    /// How to read all-numeric dates.
+    pub date_order: DateOrder,
+}
+
+/// Why an import did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file was refused as a whole; nothing was imported.
+    #[error("{reason}")]
+    Refused {
+        /// The stored report of the refused upload.
+        report: Box<ImportReport>,
+        /// What was wrong.
+        reason: String,
+        /// Header columns looked for, per format (empty when the file was empty).
+        looked_for: Vec<(&'static str, Vec<&'static str>)>,
+    },
+    /// Reading stopped part way; batches committed before stay imported.
+    #[error("the upload broke off after {} rows: {reason}", report.rows_read)]
+    Interrupted {
+        /// The stored report, status `failed`.
+        report: Box<ImportReport>,
+        /// What broke.
+        reason: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Makes a fresh upload id (`up_` + 20 hex digits).
+fn new_upload_id() -> String {
+    let mut bytes = [0u8; 10];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("up_{}", hex::encode(bytes))
+}
+
+/// What the reader thread found besides the lines it sent.
+#[derive(Default)]
+struct Tally {
+    format: Option<&'static str>,
+    rows_read: u64,
+    rows_rejected: u64,
+    errors: Vec<RowError>,
+    first_date: Option<NaiveDate>,
+    last_date: Option<NaiveDate>,
+}
+
+impl Tally {
+    fn reject(&mut self, error: RowError) {
+        self.rows_rejected += 1;
+        if self.errors.len() < MAX_REPORTED_ERRORS {
+            self.errors.push(error);
+        }
+    }
+
+    fn accept(&mut self, date: NaiveDate) {
+        self.first_date = Some(self.first_date.map_or(date, |first| first.min(date)));
+        self.last_date = Some(self.last_date.map_or(date, |last| last.max(date)));
+    }
+}
+
+/// Imports one sales file for `tenant`, recording the upload and its report in the store.
+///
+/// # Errors
+/// `Refused` when the header matches no format (or the file is empty), `Interrupted` when the input
+/// breaks part way, `Store` when storage fails. In every case the upload's report is stored.
+pub async fn import_sales<R>(
+    store: Arc<dyn Store>,
+    tenant: &Tenant,
+    input: R,
+    request: ImportRequest,
+) -> Result<ImportReport, ImportError>
+where
+    R: Read + Send + 'static,
+{
+    let mut report = ImportReport {
+        upload_id: new_upload_id(),
+        format: None,
+        filename: request.filename.clone(),
+        status: UploadStatus::Running,
+        rows_read: 0,
+        rows_imported: 0,
+        rows_duplicate: 0,
+        rows_updated: 0,
+        rows_rejected: 0,
+        errors: Vec::new(),
+        first_date: None,
+        last_date: None,
+        started_at: Utc::now(),
+        finished_at: None,
+    };
+    store.begin_upload(&tenant.id, &report).await?;
+
+    let options = ReadOptions {
+        timezone: tenant.timezone,
+        date_order: request.date_order,
+    };
+    let (batches, mut received) = mpsc::channel::<Vec<SalesLine>>(BATCHES_AHEAD);
+    let reader = tokio::task::spawn_blocking(move || read_batches(input, options, &batches));
+
+    let mut store_error = None;
+    while let Some(batch) = received.recv().await {
+        match store
+            .write_sales(&tenant.id, &report.upload_id, batch)
+            .await
+        {
+            Ok(written) => {
+                report.rows_imported += written.imported;
+                report.rows_duplicate += written.duplicate;
+                report.rows_updated += written.updated;
+            }
+            Err(error) => {
+                store_error = Some(error);
+                break;
+            }
+        }
+    }
+    // Dropping the receiver stops the reader at its next batch if we stopped early.
+    drop(received);
+    let (tally, read_result) = reader
+        .await
+        .map_err(|error| StoreError::Unavailable(Box::new(error)))?;
+
+    report.format = tally.format.map(str::to_owned);
+    report.rows_read = tally.rows_read;
+    report.rows_rejected = tally.rows_rejected;
+    report.errors = tally.errors;
+    report.first_date = tally.first_date;
+    report.last_date = tally.last_date;
+    report.finished_at = Some(Utc::now());
+
+    if let Some(error) = store_error {
+        report.status = UploadStatus::Failed;
+        let _ = store.finish_upload(&tenant.id, &report).await;
+        return Err(ImportError::Store(error));
+    }
+    match read_result {
+        Ok(()) => {
+            report.status = UploadStatus::Complete;
+            store.finish_upload(&tenant.id, &report).await?;
+            tracing::info!(
+                tenant_id = %tenant.id,
+                upload_id = %report.upload_id,
+                rows_read = report.rows_read,
+                rows_imported = report.rows_imported,
+                rows_rejected = report.rows_rejected,
+                "upload imported"
+            );
+            Ok(report)
+        }
+        Err(ReadError::Io(error)) => {
+            report.status = UploadStatus::Failed;
+            store.finish_upload(&tenant.id, &report).await?;
+            Err(ImportError::Interrupted {
+                report: Box::new(report),
+                reason: error.to_string(),
+            })
+        }
+        Err(error) => {
+            let looked_for = match &error {
+                ReadError::Header(_) => crate::csv::HeaderError::looked_for(),
+                _ => Vec::new(),
+            };
+            report.status = UploadStatus::Refused;
+            report.errors = vec![RowError {
+                line: 1,
+                column: None,
+                message: error.to_string(),
+            }];
+            store.finish_upload(&tenant.id, &report).await?;
+            Err(ImportError::Refused {
+                report: Box::new(report),
+                reason: error.to_string(),
+                looked_for,
+            })
+        }
+    }
+}
+
+/// The reader thread: parses rows, sends full batches, and returns what it counted.
+fn read_batches<R: Read>(
+    input: R,
+    options: ReadOptions,
+    batches: &mpsc::Sender<Vec<SalesLine>>,
+) -> (Tally, Result<(), ReadError>) {
+    let mut tally = Tally::default();
+    let mut reader = match SalesReader::new(input, options) {
+        Ok(reader) => reader,
+        Err(error) => return (tally, Err(error)),
+    };
+    tally.format = Some(reader.format().name());
+    let mut batch = Vec::with_capacity(BATCH_LINES);
+    while let Some(row) = reader.next_row() {
+        let row = match row {
+            Ok(row) => row,
+            Err(error) => {
+                // What was parsed before the break is still worth storing.
+                let _ = batches.blocking_send(batch);
+                return (tally, Err(ReadError::Io(error)));
+            }
+        };
+        tally.rows_read += 1;
+        match row {
+            Ok(line) => {
+                tally.accept(line.date);
+                batch.push(line);
+                if batch.len() == BATCH_LINES {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_LINES));
+                    if batches.blocking_send(full).is_err() {
+                        return (tally, Ok(()));
+                    }
+                }
+            }
+            Err(error) => tally.reject(error),
+        }
+    }
+    if !batch.is_empty() {
+        let _ = batches.blocking_send(batch);
+    }
+    (tally, Ok(()))
+}

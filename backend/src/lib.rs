@@ -1,0 +1,11 @@
+//! The core of OrderNimbus: domain types and rules (`domain`), the storage port (`store::Store`) with its
+//! embedded SQLite adapter, the sales-CSV reader (`csv`), the import use case (`import`) and the thin
+//! axum HTTP API (`http`). It never reads the environment and never picks an adapter: the `app` crate
+//! wires concrete adapters in; everything here holds `Arc<dyn Store>`.
+
+pub mod csv;
+pub mod domain;
+pub mod http;
+pub mod import;
+pub mod metrics;
+pub mod store;

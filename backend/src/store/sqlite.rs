@@ -1,0 +1,540 @@
+//! `SqliteStore`: the embedded `Store` adapter. One SQLite file in WAL mode; one writer thread owns
+//! the only write connection and commits queued jobs in groups (one transaction, one fsync, each job in
+//! its own savepoint so one failing job does not undo the others); reads run on a small pool of
+//! read-only connections on tokio's blocking threads. Other processes (the CLI next to a running
+//! server) may write the same file: SQLite's locking and a busy timeout serialise them.
+
+mod migrations;
+mod sales;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{ImportReport, SalesWrite, Store, StoreError, UploadId};
+use crate::domain::{
+    NewTenant, SalesDay, SalesLine, SalesQuery, SkuSummary, Tenant, TenantId, Timezone,
+};
+
+/// How long a connection waits for another process's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Jobs waiting for the writer; senders wait (backpressure) when it is full.
+const WRITE_QUEUE: usize = 256;
+/// Most jobs committed in one transaction.
+const MAX_GROUP: usize = 128;
+/// Read connections kept open between reads.
+const MAX_IDLE_READERS: usize = 8;
+
+type Reply = Box<dyn FnOnce(Option<String>) + Send>;
+type Job = Box<dyn FnOnce(&mut Writer) -> (bool, Reply) + Send>;
+
+enum Command {
+    Run(Job),
+    Stop(oneshot::Sender<()>),
+}
+
+/// The embedded store: a SQLite database file with a dedicated writer thread.
+pub struct SqliteStore {
+    path: PathBuf,
+    commands: mpsc::Sender<Command>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// State owned by the writer thread.
+pub(crate) struct Writer {
+    pub(crate) connection: Connection,
+    tenant_keys: HashMap<TenantId, i64>,
+    pub(crate) series_keys: HashMap<(i64, String, String), i64>,
+}
+
+impl Writer {
+    fn forget_caches(&mut self) {
+        self.tenant_keys.clear();
+        self.series_keys.clear();
+    }
+
+    pub(crate) fn tenant_key(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {
+        if let Some(key) = self.tenant_keys.get(tenant) {
+            return Ok(*key);
+        }
+        let key = read_tenant_key(&self.connection, tenant)?;
+        self.tenant_keys.insert(tenant.clone(), key);
+        Ok(key)
+    }
+}
+
+/// Looks up the internal key of a tenant by its public id.
+fn read_tenant_key(connection: &Connection, tenant: &TenantId) -> Result<i64, StoreError> {
+    connection
+        .prepare_cached("SELECT id FROM tenants WHERE public_id = ?1")
+        .and_then(|mut statement| {
+            statement
+                .query_row([tenant.as_str()], |row| row.get(0))
+                .optional()
+        })
+        .map_err(StoreError::unavailable)?
+        .ok_or_else(|| not_found("tenant", tenant.as_str()))
+}
+
+fn not_found(entity: &'static str, id: &str) -> StoreError {
+    StoreError::NotFound {
+        entity,
+        id: id.to_owned(),
+    }
+}
+
+fn configure(connection: &Connection) -> rusqlite::Result<()> {
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    // FULL: a committed transaction survives power loss, not only a crash. Writes are batched, so
+    // the extra fsync is paid once per group, not once per row.
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, runs pending migrations and starts the
+    /// writer thread.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or migrated.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(StoreError::unavailable)?;
+        }
+        let mut connection = Connection::open(&path).map_err(StoreError::unavailable)?;
+        connection
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(StoreError::unavailable)?;
+        configure(&connection).map_err(StoreError::unavailable)?;
+        // The writer's page cache holds the hot part of the sales indexes during imports.
+        connection
+            .pragma_update(None, "cache_size", -65_536)
+            .map_err(StoreError::unavailable)?;
+        migrations::run(&mut connection).map_err(StoreError::unavailable)?;
+
+        let (commands, receiver) = mpsc::channel(WRITE_QUEUE);
+        let writer = Writer {
+            connection,
+            tenant_keys: HashMap::new(),
+            series_keys: HashMap::new(),
+        };
+        let writer_thread = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run_writer(writer, receiver))
+            .map_err(StoreError::unavailable)?;
+        Ok(Self {
+            path,
+            commands,
+            readers: Arc::new(Mutex::new(Vec::new())),
+            writer_thread: Mutex::new(Some(writer_thread)),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Commits everything queued, then stops the writer thread. Later writes fail as unavailable.
+    pub async fn close(&self) {
+        let (done, finished) = oneshot::channel();
+        if self.commands.send(Command::Stop(done)).await.is_ok() {
+            let _ = finished.await;
+        }
+        let handle = self
+            .writer_thread
+            .lock()
+            .map(|mut slot| slot.take())
+            .unwrap_or_default();
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+
+    /// Runs `job` on the writer thread inside the current group transaction.
+    async fn write<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, outcome) = oneshot::channel::<Result<T, StoreError>>();
+        let job: Job = Box::new(move |writer| {
+            let result = job(writer);
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |commit_error| {
+                let result = match commit_error {
+                    Some(message) => Err(StoreError::Unavailable(message.into())),
+                    None => result,
+                };
+                let _ = reply.send(result);
+            });
+            (ok, reply)
+        });
+        self.commands
+            .send(Command::Run(job))
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
+        outcome
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?
+    }
+
+    /// Runs `read` on a pooled read-only connection on a blocking thread.
+    async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().ok().and_then(|mut pool| pool.pop());
+            let connection = match pooled {
+                Some(connection) => connection,
+                None => open_reader(&path)?,
+            };
+            let result = read(&connection);
+            if let Ok(mut pool) = readers.lock()
+                && pool.len() < MAX_IDLE_READERS
+            {
+                pool.push(connection);
+            }
+            result
+        })
+        .await
+        .map_err(StoreError::unavailable)?
+    }
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(StoreError::unavailable)?;
+    configure(&connection).map_err(StoreError::unavailable)?;
+    Ok(connection)
+}
+
+fn run_writer(mut writer: Writer, mut commands: mpsc::Receiver<Command>) {
+    while let Some(first) = commands.blocking_recv() {
+        let mut jobs = Vec::new();
+        let mut stop = None;
+        match first {
+            Command::Run(job) => jobs.push(job),
+            Command::Stop(done) => stop = Some(done),
+        }
+        while stop.is_none() && jobs.len() < MAX_GROUP {
+            match commands.try_recv() {
+                Ok(Command::Run(job)) => jobs.push(job),
+                Ok(Command::Stop(done)) => stop = Some(done),
+                Err(_) => break,
+            }
+        }
+        if !jobs.is_empty() {
+            commit_group(&mut writer, jobs);
+        }
+        if let Some(done) = stop {
+            let _ = done.send(());
+            break;
+        }
+    }
+    // Jobs queued after a stop are answered with an error when their senders are dropped here.
+}
+
+fn commit_group(writer: &mut Writer, jobs: Vec<Job>) {
+    if let Err(error) = writer.connection.execute_batch("BEGIN IMMEDIATE") {
+        tracing::error!(%error, "sqlite: could not begin a write transaction");
+        for job in jobs {
+            // The job never ran; answer it with the begin error.
+            let (_, reply) = noop_reply(job);
+            reply(Some(error.to_string()));
+        }
+        return;
+    }
+    let mut replies = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let savepoint = writer.connection.execute_batch("SAVEPOINT job");
+        if let Err(error) = savepoint {
+            let (_, reply) = noop_reply(job);
+            replies.push((reply, Some(error.to_string())));
+            continue;
+        }
+        let (ok, reply) = job(writer);
+        let end = if ok {
+            writer.connection.execute_batch("RELEASE job")
+        } else {
+            writer.forget_caches();
+            writer
+                .connection
+                .execute_batch("ROLLBACK TO job; RELEASE job")
+        };
+        replies.push((reply, end.err().map(|error| error.to_string())));
+    }
+    let commit_error = writer
+        .connection
+        .execute_batch("COMMIT")
+        .err()
+        .map(|error| error.to_string());
+    if commit_error.is_some() {
+        let _ = writer.connection.execute_batch("ROLLBACK");
+        writer.forget_caches();
+    }
+    for (reply, job_error) in replies {
+        reply(commit_error.clone().or(job_error));
+    }
+}
+
+/// Turns a job that will not run into a reply for it, without running its body.
+fn noop_reply(job: Job) -> (bool, Reply) {
+    drop(job);
+    (false, Box::new(|_| {}))
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|time| time.with_timezone(&Utc))
+        .map_err(StoreError::unavailable)
+}
+
+fn tenant_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, String)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+}
+
+fn tenant_from_parts(
+    (id, name, timezone, created_at): (String, String, String, String),
+) -> Result<Tenant, StoreError> {
+    Ok(Tenant {
+        id: TenantId::parse(&id).map_err(StoreError::unavailable)?,
+        name,
+        timezone: Timezone::parse(&timezone).map_err(StoreError::unavailable)?,
+        created_at: parse_time(&created_at)?,
+    })
+}
+
+const TENANT_COLUMNS: &str = "public_id, name, timezone, created_at";
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|connection| {
+            connection
+                .query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(StoreError::unavailable)
+        })
+        .await
+    }
+
+    async fn create_tenant(
+        &self,
+        id: &TenantId,
+        tenant: &NewTenant,
+        api_key_hash: [u8; 32],
+    ) -> Result<Tenant, StoreError> {
+        let created = Tenant {
+            id: id.clone(),
+            name: tenant.name.clone(),
+            timezone: tenant.timezone,
+            created_at: Utc::now(),
+        };
+        let stored = created.clone();
+        self.write(move |writer| {
+            let connection = &writer.connection;
+            connection
+                .execute(
+                    "INSERT INTO tenants (public_id, name, timezone, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        stored.id.as_str(),
+                        stored.name,
+                        stored.timezone.name(),
+                        stored.created_at.to_rfc3339()
+                    ],
+                )
+                .map_err(|error| match error.sqlite_error_code() {
+                    Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict {
+                        entity: "tenant",
+                        id: stored.id.to_string(),
+                    },
+                    _ => StoreError::unavailable(error),
+                })?;
+            let key = connection.last_insert_rowid();
+            connection
+                .execute(
+                    "INSERT INTO api_keys (key_hash, tenant_id, created_at) VALUES (?1, ?2, ?3)",
+                    params![&api_key_hash[..], key, stored.created_at.to_rfc3339()],
+                )
+                .map_err(StoreError::unavailable)?;
+            Ok(())
+        })
+        .await?;
+        Ok(created)
+    }
+
+    async fn add_api_key(
+        &self,
+        tenant: &TenantId,
+        api_key_hash: [u8; 32],
+    ) -> Result<(), StoreError> {
+        let tenant = tenant.clone();
+        self.write(move |writer| {
+            let key = writer.tenant_key(&tenant)?;
+            writer
+                .connection
+                .execute(
+                    "INSERT INTO api_keys (key_hash, tenant_id, created_at) VALUES (?1, ?2, ?3)",
+                    params![&api_key_hash[..], key, Utc::now().to_rfc3339()],
+                )
+                .map_err(StoreError::unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn tenant(&self, tenant: &TenantId) -> Result<Tenant, StoreError> {
+        let tenant = tenant.clone();
+        self.read(move |connection| {
+            let parts = connection
+                .prepare_cached(&format!(
+                    "SELECT {TENANT_COLUMNS} FROM tenants WHERE public_id = ?1"
+                ))
+                .and_then(|mut statement| {
+                    statement
+                        .query_row([tenant.as_str()], tenant_from_row)
+                        .optional()
+                })
+                .map_err(StoreError::unavailable)?
+                .ok_or_else(|| not_found("tenant", tenant.as_str()))?;
+            tenant_from_parts(parts)
+        })
+        .await
+    }
+
+    async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        self.read(|connection| {
+            let mut statement = connection
+                .prepare(&format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY id"))
+                .map_err(StoreError::unavailable)?;
+            let rows = statement
+                .query_map([], tenant_from_row)
+                .map_err(StoreError::unavailable)?;
+            rows.map(|row| tenant_from_parts(row.map_err(StoreError::unavailable)?))
+                .collect()
+        })
+        .await
+    }
+
+    async fn tenant_by_api_key(
+        &self,
+        api_key_hash: [u8; 32],
+    ) -> Result<Option<Tenant>, StoreError> {
+        self.read(move |connection| {
+            let parts = connection
+                .prepare_cached(
+                    "SELECT t.public_id, t.name, t.timezone, t.created_at
+                     FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash = ?1",
+                )
+                .and_then(|mut statement| {
+                    statement
+                        .query_row([&api_key_hash[..]], tenant_from_row)
+                        .optional()
+                })
+                .map_err(StoreError::unavailable)?;
+            parts.map(tenant_from_parts).transpose()
+        })
+        .await
+    }
+
+    async fn begin_upload(
+        &self,
+        tenant: &TenantId,
+        report: &ImportReport,
+    ) -> Result<(), StoreError> {
+        let tenant = tenant.clone();
+        let report = report.clone();
+        self.write(move |writer| sales::begin_upload(writer, &tenant, &report))
+            .await
+    }
+
+    async fn write_sales(
+        &self,
+        tenant: &TenantId,
+        upload: &UploadId,
+        lines: Vec<SalesLine>,
+    ) -> Result<SalesWrite, StoreError> {
+        let tenant = tenant.clone();
+        let upload = upload.clone();
+        self.write(move |writer| sales::write_sales(writer, &tenant, &upload, &lines))
+            .await
+    }
+
+    async fn finish_upload(
+        &self,
+        tenant: &TenantId,
+        report: &ImportReport,
+    ) -> Result<(), StoreError> {
+        let tenant = tenant.clone();
+        let report = report.clone();
+        self.write(move |writer| sales::finish_upload(writer, &tenant, &report))
+            .await
+    }
+
+    async fn upload(
+        &self,
+        tenant: &TenantId,
+        upload: &UploadId,
+    ) -> Result<ImportReport, StoreError> {
+        let tenant = tenant.clone();
+        let upload = upload.clone();
+        self.read(move |connection| sales::upload(connection, &tenant, &upload))
+            .await
+    }
+
+    async fn uploads(
+        &self,
+        tenant: &TenantId,
+        limit: u32,
+    ) -> Result<Vec<ImportReport>, StoreError> {
+        let tenant = tenant.clone();
+        self.read(move |connection| sales::uploads(connection, &tenant, limit))
+            .await
+    }
+
+    async fn sales(
+        &self,
+        tenant: &TenantId,
+        query: &SalesQuery,
+    ) -> Result<Vec<SalesDay>, StoreError> {
+        let tenant = tenant.clone();
+        let query = query.clone();
+        self.read(move |connection| sales::sales(connection, &tenant, &query))
+            .await
+    }
+
+    async fn skus(&self, tenant: &TenantId) -> Result<Vec<SkuSummary>, StoreError> {
+        let tenant = tenant.clone();
+        self.read(move |connection| sales::skus(connection, &tenant))
+            .await
+    }
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds OrderNimbus and runs it with a demo tenant loaded from bundled real
+# retail sales. Open the printed URL; use the printed API key with the JSON API.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v cargo >/dev/null; then
+  echo "cargo is missing: install Rust 1.95 with rustup (https://rustup.rs) and run this again" >&2
+  exit 1
+fi
+ADDR="${ORDERNIMBUS_ADDR:-127.0.0.1:8080}"
+DATA_DIR="${ORDERNIMBUS_DATA_DIR:-./data/demo}"
+cargo build --locked --release -p ordernimbus
+exec ./target/release/ordernimbus --data-dir "$DATA_DIR" serve --addr "$ADDR" --demo
