@@ -1,0 +1,8 @@
+//! Integration tests of the HTTP API against a real server on loopback with a fresh SQLite store.
+
+mod helpers;
+mod isolation;
+mod ops;
+mod sales;
+mod store_conformance;
+mod uploads;

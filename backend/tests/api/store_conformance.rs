@@ -1,0 +1,223 @@
+//! The `Store` conformance suite, written once against `&dyn Store`. Each adapter runs every check on
+//! a fresh store (SQLite here; DynamoDB joins in issue #7).
+
+use chrono::{NaiveDate, Utc};
+use ordernimbus_backend::domain::{
+    ApiKey, LineIdentity, Location, NewTenant, SalesLine, SalesQuery, Sku, TenantId,
+};
+use ordernimbus_backend::store::sqlite::SqliteStore;
+use ordernimbus_backend::store::{ImportReport, SalesWrite, Store, StoreError, UploadStatus};
+
+fn report(upload_id: &str) -> ImportReport {
+    ImportReport {
+        upload_id: upload_id.to_owned(),
+        format: Some("canonical".into()),
+        filename: None,
+        status: UploadStatus::Running,
+        rows_read: 0,
+        rows_imported: 0,
+        rows_duplicate: 0,
+        rows_updated: 0,
+        rows_rejected: 0,
+        errors: vec![],
+        first_date: None,
+        last_date: None,
+        started_at: Utc::now(),
+        finished_at: None,
+    }
+}
+
+fn line(identity: &str, day: u32, sku: &str, units: f64) -> SalesLine {
+    SalesLine {
+        identity: LineIdentity::of(&[identity.as_bytes()]),
+        date: NaiveDate::from_ymd_opt(2024, 3, day).unwrap(),
+        sku: Sku::parse(sku).unwrap(),
+        location: Location::default(),
+        product: None,
+        units,
+        revenue: units * 2.0,
+    }
+}
+
+async fn tenant(store: &dyn Store) -> TenantId {
+    let id = TenantId::generate();
+    let new = NewTenant::parse("Conformance", "UTC").unwrap();
+    store
+        .create_tenant(&id, &new, ApiKey::generate().hash())
+        .await
+        .unwrap();
+    id
+}
+
+async fn units(store: &dyn Store, tenant: &TenantId) -> Vec<(String, f64)> {
+    store
+        .sales(tenant, &SalesQuery::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|day| (format!("{} {}", day.date, day.sku.as_str()), day.units))
+        .collect()
+}
+
+fn written(imported: u64, duplicate: u64, updated: u64) -> SalesWrite {
+    SalesWrite {
+        imported,
+        duplicate,
+        updated,
+    }
+}
+
+pub async fn tenants_and_api_keys_round_trip(store: &dyn Store) {
+    let key = ApiKey::generate();
+    let id = TenantId::generate();
+    let new = NewTenant::parse("Acme", "Europe/Berlin").unwrap();
+    let created = store.create_tenant(&id, &new, key.hash()).await.unwrap();
+    assert_eq!(store.tenant(&id).await.unwrap(), created);
+    assert_eq!(
+        store.tenant_by_api_key(key.hash()).await.unwrap(),
+        Some(created.clone())
+    );
+    assert_eq!(
+        store
+            .tenant_by_api_key(ApiKey::generate().hash())
+            .await
+            .unwrap(),
+        None
+    );
+    let second = ApiKey::generate();
+    store.add_api_key(&id, second.hash()).await.unwrap();
+    assert_eq!(
+        store.tenant_by_api_key(second.hash()).await.unwrap(),
+        Some(created)
+    );
+    assert!(matches!(
+        store
+            .create_tenant(&id, &new, ApiKey::generate().hash())
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(matches!(
+        store.tenant(&TenantId::generate()).await,
+        Err(StoreError::NotFound {
+            entity: "tenant",
+            ..
+        })
+    ));
+}
+
+pub async fn sales_lines_are_deduplicated_updated_and_repeated(store: &dyn Store) {
+    let tenant = tenant(store).await;
+    store.begin_upload(&tenant, &report("up_1")).await.unwrap();
+    let first = vec![
+        line("a", 1, "X", 1.0),
+        line("a", 1, "X", 1.0),
+        line("b", 2, "X", 3.0),
+    ];
+    assert_eq!(
+        store
+            .write_sales(&tenant, &"up_1".into(), first.clone())
+            .await
+            .unwrap(),
+        written(3, 0, 0)
+    );
+    assert_eq!(
+        units(store, &tenant).await,
+        [("2024-03-01 X".into(), 2.0), ("2024-03-02 X".into(), 3.0)]
+    );
+
+    store.begin_upload(&tenant, &report("up_2")).await.unwrap();
+    let mut second = first;
+    second[2].units = 5.0;
+    second.push(line("a", 1, "X", 1.0));
+    assert_eq!(
+        store
+            .write_sales(&tenant, &"up_2".into(), second)
+            .await
+            .unwrap(),
+        written(1, 2, 1)
+    );
+    assert_eq!(
+        units(store, &tenant).await,
+        [("2024-03-01 X".into(), 3.0), ("2024-03-02 X".into(), 5.0)]
+    );
+}
+
+pub async fn a_tenants_lines_never_collide_with_anothers(store: &dyn Store) {
+    let one = tenant(store).await;
+    let two = tenant(store).await;
+    for tenant in [&one, &two] {
+        store
+            .begin_upload(tenant, &report(&format!("up_{tenant}")))
+            .await
+            .unwrap();
+        let outcome = store
+            .write_sales(
+                tenant,
+                &format!("up_{tenant}"),
+                vec![line("same", 1, "X", 1.0)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome, written(1, 0, 0));
+    }
+    assert!(matches!(
+        store.upload(&two, &format!("up_{one}")).await,
+        Err(StoreError::NotFound {
+            entity: "upload",
+            ..
+        })
+    ));
+    assert!(matches!(
+        store
+            .write_sales(&two, &format!("up_{one}"), vec![line("z", 1, "Z", 1.0)])
+            .await,
+        Err(StoreError::NotFound {
+            entity: "upload",
+            ..
+        })
+    ));
+    assert_eq!(units(store, &one).await, [("2024-03-01 X".into(), 1.0)]);
+}
+
+pub async fn uploads_are_listed_newest_first_with_their_final_report(store: &dyn Store) {
+    let tenant = tenant(store).await;
+    for id in ["up_a", "up_b", "up_c"] {
+        store.begin_upload(&tenant, &report(id)).await.unwrap();
+    }
+    let mut done = report("up_b");
+    done.status = UploadStatus::Complete;
+    done.rows_read = 7;
+    store.finish_upload(&tenant, &done).await.unwrap();
+    let listed: Vec<String> = store
+        .uploads(&tenant, 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.upload_id)
+        .collect();
+    assert_eq!(listed, ["up_c", "up_b"]);
+    assert_eq!(store.upload(&tenant, &"up_b".into()).await.unwrap(), done);
+}
+
+macro_rules! conformance_on_sqlite {
+    ($($check:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let directory = tempfile::tempdir().unwrap();
+                    let store = super::SqliteStore::open(directory.path().join("store.sqlite3")).unwrap();
+                    super::$check(&store).await;
+                    store.close().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance_on_sqlite!(
+    tenants_and_api_keys_round_trip,
+    sales_lines_are_deduplicated_updated_and_repeated,
+    a_tenants_lines_never_collide_with_anothers,
+    uploads_are_listed_newest_first_with_their_final_report,
+);
