@@ -1,5 +1,7 @@
 //! Integration tests of the HTTP API against a real server on loopback with a fresh SQLite store.
 
+#![allow(clippy::unwrap_used)]
+
 mod helpers;
 mod isolation;
 mod ops;
