@@ -15,7 +15,7 @@ use crate::domain::{SalesLine, Tenant};
 use crate::store::{ImportReport, RowError, Store, StoreError, UploadStatus};
 
 /// Lines per store write: large enough that commits are rare, small enough to bound memory.
-const BATCH_LINES: usize = 16_384;
+const BATCH_LINES: usize = 65_536;
 /// Batches parsed ahead of the writer.
 const BATCHES_AHEAD: usize = 2;
 /// Row errors kept in a report.

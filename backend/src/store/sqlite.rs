@@ -36,7 +36,12 @@ type Reply = Box<dyn FnOnce(Option<String>) + Send>;
 type Job = Box<dyn FnOnce(&mut Writer) -> (bool, Reply) + Send>;
 
 enum Command {
-    Run(Job),
+    /// A job; an `exclusive` one runs alone in its own transaction, without a savepoint (bulk
+    /// writes: a savepoint would make SQLite journal every statement against all dirty pages).
+    Run {
+        job: Job,
+        exclusive: bool,
+    },
     Stop(oneshot::Sender<()>),
 }
 
@@ -61,7 +66,8 @@ impl std::fmt::Debug for SqliteStore {
 pub(crate) struct Writer {
     pub(crate) connection: Connection,
     tenant_keys: HashMap<TenantId, i64>,
-    pub(crate) series_keys: HashMap<(i64, String, String), i64>,
+    /// Series ids by tenant, SKU and location; looked up without allocating.
+    pub(crate) series_keys: HashMap<i64, HashMap<String, HashMap<String, i64>>>,
 }
 
 impl Writer {
@@ -133,6 +139,8 @@ impl SqliteStore {
             .pragma_update(None, "cache_size", -65_536)
             .map_err(StoreError::unavailable)?;
         migrations::run(&mut connection).map_err(StoreError::unavailable)?;
+        // Multi-row statements come in a few sizes; keep them all prepared.
+        connection.set_prepared_statement_cache_capacity(64);
 
         let (commands, receiver) = mpsc::channel(WRITE_QUEUE);
         let writer = Writer {
@@ -179,6 +187,23 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
     {
+        self.run_on_writer(job, false).await
+    }
+
+    /// Runs a bulk `job` alone in its own transaction.
+    async fn write_exclusive<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.run_on_writer(job, true).await
+    }
+
+    async fn run_on_writer<T, F>(&self, job: F, exclusive: bool) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
+    {
         let (reply, outcome) = oneshot::channel::<Result<T, StoreError>>();
         let job: Job = Box::new(move |writer| {
             let result = job(writer);
@@ -193,7 +218,7 @@ impl SqliteStore {
             (ok, reply)
         });
         self.commands
-            .send(Command::Run(job))
+            .send(Command::Run { job, exclusive })
             .await
             .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
         outcome
@@ -239,69 +264,91 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
 }
 
 fn run_writer(mut writer: Writer, mut commands: mpsc::Receiver<Command>) {
-    while let Some(first) = commands.blocking_recv() {
-        let mut jobs = Vec::new();
-        let mut stop = None;
-        match first {
-            Command::Run(job) => jobs.push(job),
-            Command::Stop(done) => stop = Some(done),
-        }
-        while stop.is_none() && jobs.len() < MAX_GROUP {
-            match commands.try_recv() {
-                Ok(Command::Run(job)) => jobs.push(job),
-                Ok(Command::Stop(done)) => stop = Some(done),
-                Err(_) => break,
-            }
-        }
-        if !jobs.is_empty() {
-            commit_group(&mut writer, jobs);
-        }
-        if let Some(done) = stop {
-            let _ = done.send(());
+    let mut carried = None;
+    loop {
+        let Some(first) = carried.take().or_else(|| commands.blocking_recv()) else {
             break;
+        };
+        match first {
+            Command::Stop(done) => {
+                let _ = done.send(());
+                break;
+            }
+            Command::Run {
+                job,
+                exclusive: true,
+            } => commit_group(&mut writer, vec![job], false),
+            Command::Run {
+                job,
+                exclusive: false,
+            } => {
+                let mut jobs = vec![job];
+                while jobs.len() < MAX_GROUP {
+                    match commands.try_recv() {
+                        Ok(Command::Run {
+                            job,
+                            exclusive: false,
+                        }) => jobs.push(job),
+                        Ok(other) => {
+                            carried = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                commit_group(&mut writer, jobs, true);
+            }
         }
     }
     // Jobs queued after a stop are answered with an error when their senders are dropped here.
 }
 
-fn commit_group(writer: &mut Writer, jobs: Vec<Job>) {
+/// Runs `jobs` in one transaction and answers each after the commit. With `savepoints`, each job
+/// runs in its own savepoint so a failing job leaves the others committed; without, the group must
+/// hold one job, and its failure rolls back the transaction.
+fn commit_group(writer: &mut Writer, jobs: Vec<Job>, savepoints: bool) {
     if let Err(error) = writer.connection.execute_batch("BEGIN IMMEDIATE") {
         tracing::error!(%error, "sqlite: could not begin a write transaction");
-        for job in jobs {
-            // The job never ran; answer it with the begin error.
-            let (_, reply) = noop_reply(job);
-            reply(Some(error.to_string()));
-        }
+        // Dropping the jobs answers each with an error.
         return;
     }
     let mut replies = Vec::with_capacity(jobs.len());
+    let mut failed = false;
     for job in jobs {
-        let savepoint = writer.connection.execute_batch("SAVEPOINT job");
-        if let Err(error) = savepoint {
+        if savepoints && let Err(error) = writer.connection.execute_batch("SAVEPOINT job") {
             let (_, reply) = noop_reply(job);
             replies.push((reply, Some(error.to_string())));
             continue;
         }
         let (ok, reply) = job(writer);
-        let end = if ok {
-            writer.connection.execute_batch("RELEASE job")
-        } else {
-            writer.forget_caches();
-            writer
-                .connection
-                .execute_batch("ROLLBACK TO job; RELEASE job")
+        let end = match (ok, savepoints) {
+            (true, true) => writer.connection.execute_batch("RELEASE job"),
+            (false, true) => {
+                writer.forget_caches();
+                writer
+                    .connection
+                    .execute_batch("ROLLBACK TO job; RELEASE job")
+            }
+            (ok, false) => {
+                failed |= !ok;
+                Ok(())
+            }
         };
         replies.push((reply, end.err().map(|error| error.to_string())));
     }
-    let commit_error = writer
-        .connection
-        .execute_batch("COMMIT")
-        .err()
-        .map(|error| error.to_string());
-    if commit_error.is_some() {
+    let commit_error = if failed {
         let _ = writer.connection.execute_batch("ROLLBACK");
         writer.forget_caches();
-    }
+        None
+    } else {
+        let commit = writer.connection.execute_batch("COMMIT");
+        let error = commit.err().map(|error| error.to_string());
+        if error.is_some() {
+            let _ = writer.connection.execute_batch("ROLLBACK");
+            writer.forget_caches();
+        }
+        error
+    };
     for (reply, job_error) in replies {
         reply(commit_error.clone().or(job_error));
     }
@@ -485,7 +532,7 @@ impl Store for SqliteStore {
     ) -> Result<SalesWrite, StoreError> {
         let tenant = tenant.clone();
         let upload = upload.clone();
-        self.write(move |writer| sales::write_sales(writer, &tenant, &upload, &lines))
+        self.write_exclusive(move |writer| sales::write_sales(writer, &tenant, &upload, &lines))
             .await
     }
 

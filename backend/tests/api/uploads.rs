@@ -67,24 +67,15 @@ async fn identical_rows_without_ids_are_separate_sales_but_never_counted_twice_a
 async fn a_changed_order_line_replaces_the_stored_one_and_daily_sales_follow() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("UTC").await;
-    app.upload(
-        &tenant,
-        "date,sku,qty,order_id,line_id\n2024-03-01,A,3,O-1,1\n",
-    )
-    .await;
+    app.upload(&tenant, "date,sku,qty,order_id,line_id,store\n2024-03-01,A,3,O-1,1,North\n")
+        .await;
     let (_, report) = app
-        .upload(
-            &tenant,
-            "date,sku,qty,order_id,line_id\n2024-03-02,A,5,O-1,1\n",
-        )
+        .upload(&tenant, "date,sku,qty,order_id,line_id,store\n2024-03-01,A,5,O-1,1,South\n")
         .await;
     assert_eq!(counts(&report), "1 0 0 1 0");
     assert_eq!(
         app.sales_lines(&tenant, "").await,
-        [
-            "2024-03-01 A default 0.0 0.0",
-            "2024-03-02 A default 5.0 0.0"
-        ]
+        ["2024-03-01 A North 0.0 0.0", "2024-03-01 A South 5.0 0.0"]
     );
 }
 

@@ -35,28 +35,30 @@ const MIGRATIONS: &[&str] = &[
         report      TEXT NOT NULL
     );
     CREATE INDEX uploads_by_tenant ON uploads (tenant_id, id);
-    -- One row per stored sales line; the key is the line identity's hash (see LineIdentity).
-    -- seen_upload_id is the last upload that presented this line: it tells repeats within one
-    -- upload (distinct sales) from lines an earlier upload brought (duplicates).
+    -- One row per stored sales line, clustered by local day so that imports of chronological
+    -- exports append instead of rewriting the whole tree. The key is the line identity's hash (see
+    -- LineIdentity); seen_upload_id is the last upload that presented the line: it tells repeats
+    -- within one upload (distinct sales) from lines an earlier upload brought (duplicates).
     CREATE TABLE sales_lines (
         tenant_id       INTEGER NOT NULL,
+        day             INTEGER NOT NULL,
         line_key        INTEGER NOT NULL,
         series_id       INTEGER NOT NULL,
-        day             INTEGER NOT NULL,
         units           REAL NOT NULL,
         revenue         REAL NOT NULL,
         upload_id       INTEGER NOT NULL,
         seen_upload_id  INTEGER NOT NULL,
-        PRIMARY KEY (tenant_id, line_key)
+        PRIMARY KEY (tenant_id, day, line_key)
     ) WITHOUT ROWID;
-    -- Net units and revenue per series and local day, kept exact with every write of sales lines.
+    -- Net units and revenue per local day and series, kept exact with every write of sales lines;
+    -- day-major for the same reason. One series' history is read by point lookups per day.
     CREATE TABLE daily_sales (
         tenant_id   INTEGER NOT NULL,
-        series_id   INTEGER NOT NULL,
         day         INTEGER NOT NULL,
+        series_id   INTEGER NOT NULL,
         units       REAL NOT NULL,
         revenue     REAL NOT NULL,
-        PRIMARY KEY (tenant_id, series_id, day)
+        PRIMARY KEY (tenant_id, day, series_id)
     ) WITHOUT ROWID;
     ",
 ];

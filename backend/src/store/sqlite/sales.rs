@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDate};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, ToSql, params, params_from_iter};
 
 use super::{Writer, not_found, read_tenant_key};
 use crate::domain::{
@@ -100,47 +100,55 @@ fn upload_key(
 }
 
 fn series_key(writer: &mut Writer, tenant_key: i64, line: &SalesLine) -> Result<i64, StoreError> {
-    let cache_key = (
-        tenant_key,
-        line.sku.as_str().to_owned(),
-        line.location.as_str().to_owned(),
-    );
-    if let Some(key) = writer.series_keys.get(&cache_key) {
+    let (sku, location) = (line.sku.as_str(), line.location.as_str());
+    if let Some(key) = writer
+        .series_keys
+        .get(&tenant_key)
+        .and_then(|skus| skus.get(sku))
+        .and_then(|locations| locations.get(location))
+    {
         return Ok(*key);
     }
     let connection = &writer.connection;
     connection
         .prepare_cached(
             "INSERT INTO series (tenant_id, sku, location, product) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (tenant_id, sku, location) DO UPDATE SET product = coalesce(series.product, excluded.product)",
+             ON CONFLICT (tenant_id, sku, location)
+             DO UPDATE SET product = coalesce(series.product, excluded.product)",
         )
         .and_then(|mut statement| {
-            statement.execute(params![
-                tenant_key,
-                line.sku.as_str(),
-                line.location.as_str(),
-                line.product
-            ])
+            statement.execute(params![tenant_key, sku, location, line.product])
         })
         .map_err(unavailable)?;
     let key: i64 = connection
         .prepare_cached("SELECT id FROM series WHERE tenant_id = ?1 AND sku = ?2 AND location = ?3")
         .and_then(|mut statement| {
-            statement.query_row(
-                params![tenant_key, line.sku.as_str(), line.location.as_str()],
-                |row| row.get(0),
-            )
+            statement.query_row(params![tenant_key, sku, location], |row| row.get(0))
         })
         .map_err(unavailable)?;
-    writer.series_keys.insert(cache_key, key);
+    writer
+        .series_keys
+        .entry(tenant_key)
+        .or_default()
+        .entry(sku.to_owned())
+        .or_default()
+        .insert(location.to_owned(), key);
     Ok(key)
 }
 
-/// Net change of one series-day within a batch.
+/// Net change of one day and series within a batch.
 #[derive(Default, Clone, Copy)]
 struct Delta {
     units: f64,
     revenue: f64,
+}
+
+/// A stored line as the probe finds it.
+struct StoredLine {
+    series: i64,
+    units: f64,
+    revenue: f64,
+    seen_upload: i64,
 }
 
 pub(super) fn write_sales(
@@ -151,117 +159,243 @@ pub(super) fn write_sales(
 ) -> Result<SalesWrite, StoreError> {
     let tenant_key = writer.tenant_key(tenant)?;
     let upload_key = upload_key(&writer.connection, tenant_key, upload)?;
-    let mut outcome = SalesWrite::default();
-    let mut deltas: HashMap<(i64, i32), Delta> = HashMap::with_capacity(lines.len());
-
-    for line in lines {
+    // Visit lines in key order: B-tree inserts become an append or a sweep instead of random
+    // page writes. The sort is stable, so repeats of one identity keep their file order.
+    let mut order = Vec::with_capacity(lines.len());
+    for (index, line) in lines.iter().enumerate() {
         let series = series_key(writer, tenant_key, line)?;
-        let day = day_number(line.date);
-        let connection = &writer.connection;
+        order.push((day_number(line.date), line.identity.key(0), series, index));
+    }
+    order.sort_by_key(|(day, key, _, _)| (*day, *key));
+
+    let connection = &writer.connection;
+    let mut outcome = SalesWrite::default();
+    let mut deltas: Vec<(i32, i64, Delta)> = Vec::with_capacity(lines.len());
+    let mut conflicted = Vec::new();
+    let mut inserted: Vec<(i32, i64)> = Vec::with_capacity(ROWS_PER_STATEMENT);
+    for chunk in order.chunks(ROWS_PER_STATEMENT) {
         let mut insert = connection
-            .prepare_cached(
-                "INSERT OR IGNORE INTO sales_lines
-                 (tenant_id, line_key, series_id, day, units, revenue, upload_id, seen_upload_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-            )
+            .prepare_cached(&insert_lines_sql(chunk.len()))
             .map_err(unavailable)?;
+        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(chunk.len() * 8);
+        for (day, key, series, index) in chunk {
+            let line = &lines[*index];
+            values.extend_from_slice(&[
+                &tenant_key as &dyn ToSql,
+                day,
+                key,
+                series,
+                &line.units,
+                &line.revenue,
+                &upload_key,
+                &upload_key,
+            ]);
+        }
+        inserted.clear();
+        let mut rows = insert
+            .query(params_from_iter(values))
+            .map_err(unavailable)?;
+        while let Some(row) = rows.next().map_err(unavailable)? {
+            inserted.push((
+                row.get(0).map_err(unavailable)?,
+                row.get(1).map_err(unavailable)?,
+            ));
+        }
+        drop(rows);
+        inserted.sort_unstable();
+        for (position, (day, key, series, index)) in chunk.iter().enumerate() {
+            // The chunk is sorted, so the first row with a returned key is the one that inserted it.
+            let first_with_key = position == 0 || {
+                let (previous_day, previous_key, _, _) = &chunk[position - 1];
+                (previous_day, previous_key) != (day, key)
+            };
+            if first_with_key && inserted.binary_search(&(*day, *key)).is_ok() {
+                let line = &lines[*index];
+                outcome.imported += 1;
+                deltas.push((
+                    *day,
+                    *series,
+                    Delta {
+                        units: line.units,
+                        revenue: line.revenue,
+                    },
+                ));
+            } else {
+                conflicted.push((*day, *series, *index));
+            }
+        }
+    }
+
+    // Lines whose first key was taken: repeats within this upload, duplicates and updates.
+    let mut insert_one = connection
+        .prepare_cached(&insert_lines_sql(1))
+        .map_err(unavailable)?;
+    let mut probe = connection
+        .prepare_cached(
+            "SELECT series_id, units, revenue, seen_upload_id FROM sales_lines
+             WHERE tenant_id = ?1 AND day = ?2 AND line_key = ?3",
+        )
+        .map_err(unavailable)?;
+    let mut replace = connection
+        .prepare_cached(
+            "UPDATE sales_lines SET series_id = ?4, units = ?5, revenue = ?6, seen_upload_id = ?7
+             WHERE tenant_id = ?1 AND day = ?2 AND line_key = ?3",
+        )
+        .map_err(unavailable)?;
+    for (day, series, index) in conflicted {
+        let line = &lines[index];
         let mut occurrence = 0u32;
         loop {
             let key = line.identity.key(occurrence);
-            let inserted = insert
+            let stored = probe
+                .query_row(params![tenant_key, day, key], |row| {
+                    Ok(StoredLine {
+                        series: row.get(0)?,
+                        units: row.get(1)?,
+                        revenue: row.get(2)?,
+                        seen_upload: row.get(3)?,
+                    })
+                })
+                .optional()
+                .map_err(unavailable)?;
+            let Some(stored) = stored else {
+                insert_one
+                    .query(params![
+                        tenant_key,
+                        day,
+                        key,
+                        series,
+                        line.units,
+                        line.revenue,
+                        upload_key,
+                        upload_key
+                    ])
+                    .and_then(|mut rows| rows.next().map(|_| ()))
+                    .map_err(unavailable)?;
+                outcome.imported += 1;
+                deltas.push((
+                    day,
+                    series,
+                    Delta {
+                        units: line.units,
+                        revenue: line.revenue,
+                    },
+                ));
+                break;
+            };
+            if stored.seen_upload == upload_key {
+                // An earlier row of this same upload holds this occurrence: this row is another sale.
+                occurrence += 1;
+                continue;
+            }
+            replace
                 .execute(params![
                     tenant_key,
+                    day,
                     key,
                     series,
-                    day,
                     line.units,
                     line.revenue,
                     upload_key
                 ])
                 .map_err(unavailable)?;
-            if inserted == 1 {
-                outcome.imported += 1;
-                add(&mut deltas, series, day, line.units, line.revenue);
-                break;
-            }
-            let (old_series, old_day, old_units, old_revenue, seen): (i64, i32, f64, f64, i64) =
-                connection
-                    .prepare_cached(
-                        "SELECT series_id, day, units, revenue, seen_upload_id FROM sales_lines
-                         WHERE tenant_id = ?1 AND line_key = ?2",
-                    )
-                    .and_then(|mut statement| {
-                        statement.query_row(params![tenant_key, key], |row| {
-                            Ok((
-                                row.get(0)?,
-                                row.get(1)?,
-                                row.get(2)?,
-                                row.get(3)?,
-                                row.get(4)?,
-                            ))
-                        })
-                    })
-                    .map_err(unavailable)?;
-            if seen == upload_key {
-                // An earlier row of this same upload holds this occurrence: this row is another sale.
-                occurrence += 1;
-                continue;
-            }
-            let same = old_series == series
-                && old_day == day
-                && old_units == line.units
-                && old_revenue == line.revenue;
-            connection
-                .prepare_cached(
-                    "UPDATE sales_lines SET series_id = ?3, day = ?4, units = ?5, revenue = ?6,
-                     seen_upload_id = ?7 WHERE tenant_id = ?1 AND line_key = ?2",
-                )
-                .and_then(|mut statement| {
-                    statement.execute(params![
-                        tenant_key,
-                        key,
-                        series,
-                        day,
-                        line.units,
-                        line.revenue,
-                        upload_key
-                    ])
-                })
-                .map_err(unavailable)?;
-            if same {
+            if stored.series == series
+                && stored.units == line.units
+                && stored.revenue == line.revenue
+            {
                 outcome.duplicate += 1;
             } else {
                 outcome.updated += 1;
-                add(&mut deltas, old_series, old_day, -old_units, -old_revenue);
-                add(&mut deltas, series, day, line.units, line.revenue);
+                deltas.push((
+                    day,
+                    stored.series,
+                    Delta {
+                        units: -stored.units,
+                        revenue: -stored.revenue,
+                    },
+                ));
+                deltas.push((
+                    day,
+                    series,
+                    Delta {
+                        units: line.units,
+                        revenue: line.revenue,
+                    },
+                ));
             }
             break;
         }
     }
 
-    let mut upsert = writer
-        .connection
-        .prepare_cached(
-            "INSERT INTO daily_sales (tenant_id, series_id, day, units, revenue) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (tenant_id, series_id, day)
-             DO UPDATE SET units = units + excluded.units, revenue = revenue + excluded.revenue",
-        )
-        .map_err(unavailable)?;
-    let mut deltas: Vec<_> = deltas.into_iter().collect();
-    // Key order turns random B-tree inserts into a sweep.
-    deltas.sort_unstable_by_key(|(key, _)| *key);
-    for ((series, day), delta) in deltas {
+    // Merge the deltas per day and series, then upsert them in key order.
+    deltas.sort_unstable_by_key(|(day, series, _)| (*day, *series));
+    let mut merged: Vec<(i32, i64, Delta)> = Vec::with_capacity(deltas.len());
+    for (day, series, delta) in deltas {
+        match merged.last_mut() {
+            Some((last_day, last_series, total)) if (*last_day, *last_series) == (day, series) => {
+                total.units += delta.units;
+                total.revenue += delta.revenue;
+            }
+            _ => merged.push((day, series, delta)),
+        }
+    }
+    for chunk in merged.chunks(ROWS_PER_STATEMENT) {
+        let mut upsert = connection
+            .prepare_cached(&upsert_daily_sql(chunk.len()))
+            .map_err(unavailable)?;
+        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(chunk.len() * 5);
+        for (day, series, delta) in chunk {
+            values.extend_from_slice(&[
+                &tenant_key as &dyn ToSql,
+                day,
+                series,
+                &delta.units,
+                &delta.revenue,
+            ]);
+        }
         upsert
-            .execute(params![tenant_key, series, day, delta.units, delta.revenue])
+            .execute(params_from_iter(values))
             .map_err(unavailable)?;
     }
     Ok(outcome)
 }
 
-fn add(deltas: &mut HashMap<(i64, i32), Delta>, series: i64, day: i32, units: f64, revenue: f64) {
-    let delta = deltas.entry((series, day)).or_default();
-    delta.units += units;
-    delta.revenue += revenue;
+/// Rows per multi-row statement: one statement per 100 rows costs far less than 100 statements.
+const ROWS_PER_STATEMENT: usize = 100;
+
+/// `INSERT … VALUES (…), (…) ON CONFLICT DO NOTHING RETURNING day, line_key`: returns the rows
+/// it inserted, so the ones it did not are known without a probe per row.
+fn insert_lines_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO sales_lines
+         (tenant_id, day, line_key, series_id, units, revenue, upload_id, seen_upload_id) VALUES ",
+    );
+    for row in 0..rows {
+        sql.push_str(if row == 0 {
+            "(?,?,?,?,?,?,?,?)"
+        } else {
+            ",(?,?,?,?,?,?,?,?)"
+        });
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING RETURNING day, line_key");
+    sql
+}
+
+fn upsert_daily_sql(rows: usize) -> String {
+    let mut sql =
+        String::from("INSERT INTO daily_sales (tenant_id, day, series_id, units, revenue) VALUES ");
+    for row in 0..rows {
+        sql.push_str(if row == 0 {
+            "(?,?,?,?,?)"
+        } else {
+            ",(?,?,?,?,?)"
+        });
+    }
+    sql.push_str(
+        " ON CONFLICT (tenant_id, day, series_id)
+          DO UPDATE SET units = units + excluded.units, revenue = revenue + excluded.revenue",
+    );
+    sql
 }
 
 fn parse_report(text: &str) -> Result<ImportReport, StoreError> {
@@ -302,62 +436,112 @@ pub(super) fn uploads(
         .collect()
 }
 
+/// Above this many series-days a read scans the tenant's days instead of looking each one up.
+const MAX_POINT_LOOKUPS: i64 = 100_000;
+
+/// The days with sales of one series: `(day, units, revenue)`, ascending.
+type SeriesDays = Vec<(i32, f64, f64)>;
+
 pub(super) fn sales(
     connection: &Connection,
     tenant: &TenantId,
     query: &SalesQuery,
 ) -> Result<Vec<SalesDay>, StoreError> {
     let tenant_key = read_tenant_key(connection, tenant)?;
-    let mut series_statement = connection
+    let series: Vec<(i64, String, String)> = connection
         .prepare_cached(
             "SELECT id, sku, location FROM series
              WHERE tenant_id = ?1 AND (?2 IS NULL OR sku = ?2) AND (?3 IS NULL OR location = ?3)
              ORDER BY sku, location",
         )
+        .and_then(|mut statement| {
+            statement
+                .query_map(
+                    params![
+                        tenant_key,
+                        query.sku.as_ref().map(Sku::as_str),
+                        query.location.as_ref().map(Location::as_str)
+                    ],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )?
+                .collect()
+        })
         .map_err(unavailable)?;
-    let series: Vec<(i64, String, String)> = series_statement
-        .query_map(
-            params![
-                tenant_key,
-                query.sku.as_ref().map(Sku::as_str),
-                query.location.as_ref().map(Location::as_str)
-            ],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
-        )
-        .map_err(unavailable)?
-        .collect::<Result<_, _>>()
+    if series.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (first, last): (Option<i32>, Option<i32>) = connection
+        .prepare_cached("SELECT min(day), max(day) FROM daily_sales WHERE tenant_id = ?1")
+        .and_then(|mut statement| {
+            statement.query_row([tenant_key], |row| Ok((row.get(0)?, row.get(1)?)))
+        })
         .map_err(unavailable)?;
-    let from = query.days.from.map_or(i32::MIN, day_number);
-    let to = query.days.to.map_or(i32::MAX, day_number);
-    let mut days_statement = connection
-        .prepare_cached(
-            "SELECT day, units, revenue FROM daily_sales
-             WHERE tenant_id = ?1 AND series_id = ?2 AND day BETWEEN ?3 AND ?4 ORDER BY day",
-        )
-        .map_err(unavailable)?;
+    let (Some(first), Some(last)) = (first, last) else {
+        return Ok(Vec::new());
+    };
+    let from = query.days.from.map_or(first, day_number).max(first);
+    let to = query.days.to.map_or(last, day_number).min(last);
+    if from > to {
+        return Ok(Vec::new());
+    }
+    let n_lookups = (series.len() as i64).saturating_mul(i64::from(to - from + 1));
+    let mut days_by_series: HashMap<i64, SeriesDays> = HashMap::new();
+    if n_lookups <= MAX_POINT_LOOKUPS {
+        let mut lookup = connection
+            .prepare_cached(
+                "SELECT units, revenue FROM daily_sales WHERE tenant_id = ?1 AND day = ?2 AND series_id = ?3",
+            )
+            .map_err(unavailable)?;
+        for (series_key, _, _) in &series {
+            let days = days_by_series.entry(*series_key).or_default();
+            for day in from..=to {
+                let found: Option<(f64, f64)> = lookup
+                    .query_row(params![tenant_key, day, series_key], |row| {
+                        Ok((row.get(0)?, row.get(1)?))
+                    })
+                    .optional()
+                    .map_err(unavailable)?;
+                if let Some((units, revenue)) = found {
+                    days.push((day, units, revenue));
+                }
+            }
+        }
+    } else {
+        let wanted: std::collections::HashSet<i64> =
+            series.iter().map(|(key, _, _)| *key).collect();
+        let mut scan = connection
+            .prepare_cached(
+                "SELECT day, series_id, units, revenue FROM daily_sales
+                 WHERE tenant_id = ?1 AND day BETWEEN ?2 AND ?3",
+            )
+            .map_err(unavailable)?;
+        let mut rows = scan
+            .query(params![tenant_key, from, to])
+            .map_err(unavailable)?;
+        while let Some(row) = rows.next().map_err(unavailable)? {
+            let series_key: i64 = row.get(1).map_err(unavailable)?;
+            if wanted.contains(&series_key) {
+                days_by_series.entry(series_key).or_default().push((
+                    row.get(0).map_err(unavailable)?,
+                    row.get(2).map_err(unavailable)?,
+                    row.get(3).map_err(unavailable)?,
+                ));
+            }
+        }
+    }
     let mut result = Vec::new();
     for (series_key, sku, location) in series {
+        let Some(days) = days_by_series.remove(&series_key) else {
+            continue;
+        };
         let sku = Sku::parse(&sku).map_err(StoreError::unavailable)?;
         let location = Location::parse(&location).map_err(StoreError::unavailable)?;
-        let rows = days_statement
-            .query_map(params![tenant_key, series_key, from, to], |row| {
-                Ok((
-                    row.get::<_, i32>(0)?,
-                    row.get::<_, f64>(1)?,
-                    row.get::<_, f64>(2)?,
-                ))
-            })
-            .map_err(unavailable)?;
         let start = result.len();
-        for row in rows {
-            let (day, units, revenue) = row.map_err(unavailable)?;
+        for (day, units, revenue) in days {
             let mut date = day_from_number(day)?;
             if query.granularity == Granularity::Week {
-                date = date
-                    .checked_sub_days(chrono::Days::new(u64::from(
-                        date.weekday().num_days_from_monday(),
-                    )))
-                    .unwrap_or(date);
+                let back = chrono::Days::new(u64::from(date.weekday().num_days_from_monday()));
+                date = date.checked_sub_days(back).unwrap_or(date);
                 if let Some(last) = result.get_mut(start..).and_then(<[SalesDay]>::last_mut)
                     && last.date == date
                 {
@@ -383,31 +567,42 @@ pub(super) fn skus(
     tenant: &TenantId,
 ) -> Result<Vec<SkuSummary>, StoreError> {
     let tenant_key = read_tenant_key(connection, tenant)?;
+    let mut totals: HashMap<i64, (i32, i32, f64, f64)> = HashMap::new();
+    {
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT series_id, min(day), max(day), sum(units), sum(revenue) FROM daily_sales
+                 WHERE tenant_id = ?1 GROUP BY series_id",
+            )
+            .map_err(unavailable)?;
+        let mut rows = statement.query([tenant_key]).map_err(unavailable)?;
+        while let Some(row) = rows.next().map_err(unavailable)? {
+            totals.insert(
+                row.get(0).map_err(unavailable)?,
+                (
+                    row.get(1).map_err(unavailable)?,
+                    row.get(2).map_err(unavailable)?,
+                    row.get(3).map_err(unavailable)?,
+                    row.get(4).map_err(unavailable)?,
+                ),
+            );
+        }
+    }
     let mut statement = connection
-        .prepare_cached(
-            "SELECT s.sku, s.location, s.product, min(d.day), max(d.day), sum(d.units), sum(d.revenue)
-             FROM series s JOIN daily_sales d ON d.tenant_id = s.tenant_id AND d.series_id = s.id
-             WHERE s.tenant_id = ?1 GROUP BY s.id ORDER BY s.sku, s.location",
-        )
+        .prepare_cached("SELECT id, sku, location, product FROM series WHERE tenant_id = ?1 ORDER BY sku, location")
         .map_err(unavailable)?;
-    let rows = statement
-        .query_map([tenant_key], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, Option<String>>(2)?,
-                row.get::<_, i32>(3)?,
-                row.get::<_, i32>(4)?,
-                row.get::<_, f64>(5)?,
-                row.get::<_, f64>(6)?,
-            ))
-        })
-        .map_err(unavailable)?;
+    let mut rows = statement.query([tenant_key]).map_err(unavailable)?;
     let mut summaries: Vec<SkuSummary> = Vec::new();
-    for row in rows {
-        let (sku, location, product, first, last, units, revenue) = row.map_err(unavailable)?;
-        let sku = Sku::parse(&sku).map_err(StoreError::unavailable)?;
-        let location = Location::parse(&location).map_err(StoreError::unavailable)?;
+    while let Some(row) = rows.next().map_err(unavailable)? {
+        let series_key: i64 = row.get(0).map_err(unavailable)?;
+        let Some((first, last, units, revenue)) = totals.get(&series_key).copied() else {
+            continue;
+        };
+        let sku = Sku::parse(&row.get::<_, String>(1).map_err(unavailable)?)
+            .map_err(StoreError::unavailable)?;
+        let location = Location::parse(&row.get::<_, String>(2).map_err(unavailable)?)
+            .map_err(StoreError::unavailable)?;
+        let product: Option<String> = row.get(3).map_err(unavailable)?;
         let (first, last) = (day_from_number(first)?, day_from_number(last)?);
         match summaries.last_mut() {
             Some(summary) if summary.sku == sku => {
