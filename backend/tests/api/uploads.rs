@@ -67,10 +67,16 @@ async fn identical_rows_without_ids_are_separate_sales_but_never_counted_twice_a
 async fn a_changed_order_line_replaces_the_stored_one_and_daily_sales_follow() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("UTC").await;
-    app.upload(&tenant, "date,sku,qty,order_id,line_id,store\n2024-03-01,A,3,O-1,1,North\n")
-        .await;
+    app.upload(
+        &tenant,
+        "date,sku,qty,order_id,line_id,store\n2024-03-01,A,3,O-1,1,North\n",
+    )
+    .await;
     let (_, report) = app
-        .upload(&tenant, "date,sku,qty,order_id,line_id,store\n2024-03-01,A,5,O-1,1,South\n")
+        .upload(
+            &tenant,
+            "date,sku,qty,order_id,line_id,store\n2024-03-01,A,5,O-1,1,South\n",
+        )
         .await;
     assert_eq!(counts(&report), "1 0 0 1 0");
     assert_eq!(

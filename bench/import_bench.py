@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""CSV import benchmark: OrderNimbus' real import path against DuckDB on the same file.
+
+For each size it generates a canonical CSV (5,000 SKUs x 20 locations x days, date order), imports it
+with `ordernimbus import` into a fresh data directory (parse, validate, dedupe, aggregate, durably
+stored), and times DuckDB reading the same file and aggregating it to daily units per SKU x location
+in memory. Prints rows/s, peak RSS of the import process and the time ratio.
+
+usage: python3 bench/import_bench.py [ROWS ...]     (default: 1000000 10000000)
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def ensure_duckdb():
+    try:
+        import duckdb  # noqa: F401
+    except ImportError:
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "duckdb"], check=True)
+    import duckdb
+    return duckdb
+
+
+def binary() -> Path:
+    subprocess.run(["cargo", "build", "--locked", "--release", "-p", "ordernimbus"], cwd=ROOT, check=True)
+    target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    return target / "release" / "ordernimbus"
+
+
+def run_measured(command):
+    """Runs a command; returns (seconds, peak RSS in MB, stdout)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"{command[0]} failed with status {status}")
+    return elapsed, usage.ru_maxrss / 1024, output
+
+
+def main() -> None:
+    sizes = [int(arg) for arg in sys.argv[1:]] or [1_000_000, 10_000_000]
+    duckdb = ensure_duckdb()
+    program = binary()
+    print(f"{'rows':>10} {'MB':>7} {'ordernimbus s':>14} {'rows/s':>11} {'peak RSS MB':>12} {'duckdb s':>9} {'ratio':>6}")
+    with tempfile.TemporaryDirectory() as scratch:
+        for rows in sizes:
+            csv_path = Path(scratch) / f"sales_{rows}.csv"
+            subprocess.run([sys.executable, ROOT / "bench" / "gen_canonical.py", csv_path, str(rows)], check=True)
+            size_mb = csv_path.stat().st_size / 1e6
+            data_dir = Path(scratch) / f"data_{rows}"
+            created = subprocess.run(
+                [program, "--data-dir", data_dir, "tenants", "create", "--name", "Bench", "--json"],
+                check=True, capture_output=True, text=True,
+            )
+            tenant = json.loads(created.stdout)["tenant_id"]
+            seconds, rss_mb, output = run_measured([program, "--data-dir", str(data_dir), "import", "--tenant", tenant, str(csv_path)])
+            report = json.loads(output)
+            assert report["rows_imported"] == rows, report
+
+            connection = duckdb.connect()
+            started = time.perf_counter()
+            connection.execute(
+                f"CREATE TABLE daily AS SELECT date, sku, location, sum(quantity) AS units, "
+                f"sum(quantity * unit_price) AS revenue FROM read_csv('{csv_path}') GROUP BY ALL"
+            )
+            duck_seconds = time.perf_counter() - started
+            groups = connection.execute("SELECT count(*) FROM daily").fetchone()[0]
+            connection.close()
+            assert groups == rows, groups
+            print(f"{rows:>10} {size_mb:>7.1f} {seconds:>14.2f} {rows / seconds:>11,.0f} {rss_mb:>12.0f} {duck_seconds:>9.2f} {seconds / duck_seconds:>6.2f}")
+            csv_path.unlink()
+    print("ratio = ordernimbus import time / DuckDB in-memory read-and-aggregate time (target <= 1.5); peak RSS target <= 256 MB")
+
+
+if __name__ == "__main__":
+    main()
