@@ -9,5 +9,4 @@ if ! command -v cargo >/dev/null; then
 fi
 ADDR="${ORDERNIMBUS_ADDR:-127.0.0.1:8080}"
 DATA_DIR="${ORDERNIMBUS_DATA_DIR:-./data/demo}"
-cargo build --locked --release -p ordernimbus
-exec ./target/release/ordernimbus --data-dir "$DATA_DIR" serve --addr "$ADDR" --demo
+exec cargo run --locked --release -p ordernimbus -- --data-dir "$DATA_DIR" serve --addr "$ADDR" --demo
