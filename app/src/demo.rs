@@ -49,7 +49,10 @@ pub async fn load(store: Arc<dyn Store>, addr: SocketAddr) -> anyhow::Result<()>
             .context("importing the demo sample")?;
         tracing::info!(rows = report.rows_imported, "demo sample imported");
     }
-    println!("OrderNimbus demo is running at http://{addr}/");
+    println!(
+        "OrderNimbus demo is running: open http://{addr}/#key={}",
+        key.expose()
+    );
     println!("  demo tenant: {}", tenant.id);
     println!("  API key:     {}", key.expose());
     println!(

@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sales", get(sales::list_sales))
         .route("/skus", get(sales::list_skus));
     Router::new()
+        .route("/", get(ops::home))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .nest("/api/v1", api)

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::response::{Html, IntoResponse};
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
@@ -23,4 +23,10 @@ pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
         )],
         state.metrics.render(),
     )
+}
+
+/// `GET /`: a plain page over the JSON API (sign in with a key, SKUs, weekly sales, CSV upload) until
+/// the Leptos UI (issue #8) takes over at `/app`.
+pub(super) async fn home() -> Html<&'static str> {
+    Html(include_str!("home.html"))
 }
