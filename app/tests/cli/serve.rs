@@ -184,3 +184,34 @@ async fn demo_prints_a_working_key_for_bundled_sales() {
             .contains("Demo Retail")
     );
 }
+
+#[tokio::test]
+async fn cli_imports_into_the_data_dir_of_a_running_server() {
+    let directory = tempfile::tempdir().unwrap();
+    let (tenant_id, api_key) = create_tenant(directory.path(), "UTC");
+    let mut server = Server::start(directory.path(), &[]);
+    let file = directory.path().join("sales.csv");
+    std::fs::write(&file, "date,sku,qty\n2024-03-01,A,2\n2024-03-02,A,3\n").unwrap();
+    let output = ordernimbus(
+        directory.path(),
+        &["import", "--tenant", &tenant_id, file.to_str().unwrap()],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let sales: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/sales?sku=A", server.address))
+        .bearer_auth(&api_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let units: Vec<f64> = sales
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|day| day["units"].as_f64().unwrap())
+        .collect();
+    assert_eq!(units, [2.0, 3.0]);
+    assert!(server.terminate().success());
+}
