@@ -8,12 +8,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use ordernimbus_backend::csv::DateOrder;
-use ordernimbus_backend::domain::{ApiKey, NewTenant, Tenant, TenantId};
+use ordernimbus_backend::domain::{ApiKey, NewTenant, Sku, Tenant, TenantId};
+use ordernimbus_backend::forecast;
 use ordernimbus_backend::import::{self, ImportError, ImportRequest};
 use ordernimbus_backend::store::{ImportReport, Store};
 use serde_json::json;
 
-use crate::config::{Cli, ImportArgs, TenantsCommand};
+use crate::config::{Cli, ForecastArgs, ForecastFormat, ImportArgs, TenantsCommand};
 use crate::wiring::open_store;
 
 /// `ordernimbus tenants …`.
@@ -191,5 +192,96 @@ fn print_report(path: &Path, report: &ImportReport) {
     match serde_json::to_string(report) {
         Ok(text) => println!("{text}"),
         Err(error) => eprintln!("{}: cannot print the report: {error}", path.display()),
+    }
+}
+
+/// `ordernimbus forecast`: recomputes the tenant's forecasts (a progress bar on a terminal), then
+/// prints them as JSON or CSV.
+pub async fn forecast(cli: &Cli, args: &ForecastArgs) -> anyhow::Result<ExitCode> {
+    let tenant_id = TenantId::parse(&args.tenant).context("--tenant")?;
+    let sku = args
+        .sku
+        .as_deref()
+        .map(Sku::parse)
+        .transpose()
+        .context("--sku")?;
+    let store = open_store(cli)?;
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let result = print_forecasts(dyn_store, &tenant_id, sku.as_ref(), args).await;
+    store.close().await;
+    result
+}
+
+async fn print_forecasts(
+    store: Arc<dyn Store>,
+    tenant_id: &TenantId,
+    sku: Option<&Sku>,
+    args: &ForecastArgs,
+) -> anyhow::Result<ExitCode> {
+    store
+        .tenant(tenant_id)
+        .await
+        .with_context(|| format!("looking up tenant {tenant_id}"))?;
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("forecasting [{bar:40}] {pos}/{len} series eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let progress_bar = bar.clone();
+    let progress = Arc::new(move |done: usize, total: usize| {
+        progress_bar.set_length(total as u64);
+        progress_bar.set_position(done as u64);
+    });
+    forecast::refresh_tenant(Arc::clone(&store), tenant_id, progress)
+        .await
+        .context("forecasting")?;
+    bar.finish_and_clear();
+    let mut forecasts = store.forecasts(tenant_id, sku, None).await?;
+    if let Some(sku) = sku
+        && forecasts.is_empty()
+    {
+        anyhow::bail!("SKU {} has no sales for this tenant", sku.as_str());
+    }
+    for forecast in &mut forecasts {
+        forecast.points.truncate(usize::from(args.horizon));
+    }
+    match args.format {
+        ForecastFormat::Json => println!("{}", serde_json::to_string(&forecasts)?),
+        ForecastFormat::Csv => {
+            let mut out = String::from("sku,location,date,mean,lo80,hi80,lo95,hi95,model\n");
+            for forecast in &forecasts {
+                for point in &forecast.points {
+                    out.push_str(&format!(
+                        "{},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{}\n",
+                        csv_cell(forecast.sku.as_str()),
+                        csv_cell(forecast.location.as_str()),
+                        point.date,
+                        point.mean,
+                        point.lo80,
+                        point.hi80,
+                        point.lo95,
+                        point.hi95,
+                        csv_cell(&forecast.model)
+                    ));
+                }
+            }
+            print!("{out}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Quotes a CSV cell when it holds a comma, quote or line break.
+fn csv_cell(value: &str) -> String {
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
     }
 }

@@ -48,6 +48,34 @@ pub enum Command {
     Tenants(TenantsCommand),
     /// Import sales CSV files (canonical, Shopify order export or Square item sales) for a tenant.
     Import(ImportArgs),
+    /// Recompute a tenant's forecasts and print them.
+    Forecast(ForecastArgs),
+}
+
+/// Output format of `ordernimbus forecast`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ForecastFormat {
+    /// A JSON array, one object per SKU × location.
+    Json,
+    /// `sku,location,date,mean,lo80,hi80,lo95,hi95,model`.
+    Csv,
+}
+
+/// `ordernimbus forecast`.
+#[derive(Debug, Args)]
+pub struct ForecastArgs {
+    /// Tenant id (`tn_…`).
+    #[arg(long, env = "ORDERNIMBUS_TENANT")]
+    pub tenant: String,
+    /// Days ahead, 1 to 365.
+    #[arg(long, default_value_t = 28, value_parser = clap::value_parser!(u16).range(1..=365))]
+    pub horizon: u16,
+    /// Only this SKU.
+    #[arg(long)]
+    pub sku: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ForecastFormat::Json)]
+    pub format: ForecastFormat,
 }
 
 /// `ordernimbus serve`.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use ordernimbus_backend::domain::{ApiKey, NewTenant, TenantId};
+use ordernimbus_backend::forecast::Refresher;
 use ordernimbus_backend::import::{self, ImportRequest};
 use ordernimbus_backend::store::Store;
 
@@ -14,7 +15,11 @@ const DEMO_NAME: &str = "Demo Retail (sample data)";
 const SAMPLE: &[u8] = include_bytes!("../demo/online_retail_top40.csv.gz");
 
 /// Creates the demo tenant (once), imports the sample (once) and prints how to use it.
-pub async fn load(store: Arc<dyn Store>, addr: SocketAddr) -> anyhow::Result<()> {
+pub async fn load(
+    store: Arc<dyn Store>,
+    refresher: &Refresher,
+    addr: SocketAddr,
+) -> anyhow::Result<()> {
     let existing = store
         .tenants()
         .await?
@@ -48,6 +53,9 @@ pub async fn load(store: Arc<dyn Store>, addr: SocketAddr) -> anyhow::Result<()>
             .await
             .context("importing the demo sample")?;
         tracing::info!(rows = report.rows_imported, "demo sample imported");
+        // Forecast now, so the first page a newcomer opens already has them.
+        refresher.mark_stale(&tenant.id);
+        refresher.run_once().await;
     }
     println!(
         "OrderNimbus demo is running: open http://{addr}/#key={}",

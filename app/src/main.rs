@@ -50,6 +50,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => wiring::serve(&cli, args).await,
             Command::Tenants(command) => cli::tenants(&cli, command).await,
             Command::Import(args) => cli::import(&cli, args).await,
+            Command::Forecast(args) => cli::forecast(&cli, args).await,
         }
     });
     match result {

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use ordernimbus_backend::forecast::Refresher;
 use ordernimbus_backend::http::{self, AppState};
 use ordernimbus_backend::metrics::Metrics;
 use ordernimbus_backend::store::Store;
@@ -11,6 +12,9 @@ use ordernimbus_backend::store::sqlite::SqliteStore;
 
 use crate::config::{Cli, ServeArgs};
 use crate::demo;
+
+/// Quiet time after new sales before forecasts are recomputed, so a burst of uploads costs one refit.
+const FORECAST_DEBOUNCE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Opens the embedded store in the data directory.
 pub fn open_store(cli: &Cli) -> anyhow::Result<Arc<SqliteStore>> {
@@ -28,20 +32,29 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("listening on {}", args.addr))?;
     let local = listener.local_addr().context("reading the bound address")?;
     let dyn_store: Arc<dyn Store> = store.clone();
+    let refresher = Refresher::new(Arc::clone(&dyn_store));
     if args.demo {
-        demo::load(Arc::clone(&dyn_store), local).await?;
+        demo::load(Arc::clone(&dyn_store), &refresher, local).await?;
     }
+    // Sales may have arrived while no server ran (CLI imports): refresh every tenant once at start.
+    for tenant in dyn_store.tenants().await? {
+        refresher.mark_stale(&tenant.id);
+    }
+    let refresh_loop = tokio::spawn(Arc::clone(&refresher).run(FORECAST_DEBOUNCE));
     let state = AppState {
         store: dyn_store,
         metrics: Arc::new(Metrics::default()),
         max_upload_bytes: args.max_upload_bytes,
+        refresher,
     };
     tracing::info!(addr = %local, data_dir = %cli.data_dir.display(), "serving");
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
-    // In-flight requests have finished; commit whatever the writer still holds.
+    // In-flight requests have finished; commit whatever the writer still holds. A refresh cut short
+    // loses nothing: the next start marks every tenant stale again.
+    refresh_loop.abort();
     store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

@@ -1,9 +1,13 @@
 //! Domain types of OrderNimbus: tenants, SKUs, locations, sales lines and daily sales. Data and rules
 //! only: nothing here does IO, spawns tasks or knows about HTTP or SQL.
 
+mod forecast;
 mod sales;
 mod tenant;
 
+pub use forecast::{
+    Backtest, CandidateScore, ForecastPoint, MAX_HORIZON_DAYS, SeriesForecast, SeriesHistory,
+};
 pub use sales::{
     DayRange, Granularity, LineIdentity, Location, SalesDay, SalesLine, SalesQuery, Sku, SkuSummary,
 };

@@ -3,6 +3,7 @@
 
 mod auth;
 mod error;
+mod forecasts;
 mod ops;
 mod sales;
 mod uploads;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Largest upload accepted, in bytes.
     pub max_upload_bytes: u64,
+    /// Marks tenants whose forecasts new sales made stale.
+    pub refresher: Arc<crate::forecast::Refresher>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -52,6 +55,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/uploads/{upload_id}", get(uploads::show_upload))
         .route("/sales", get(sales::list_sales))
+        .route("/forecasts", get(forecasts::show_forecast))
+        .route("/forecasts/summary", get(forecasts::show_summary))
         .route("/skus", get(sales::list_skus));
     Router::new()
         .route("/", get(ops::home))

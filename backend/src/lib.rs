@@ -5,6 +5,7 @@
 
 pub mod csv;
 pub mod domain;
+pub mod forecast;
 pub mod http;
 pub mod import;
 pub mod metrics;

@@ -7,7 +7,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{NewTenant, SalesDay, SalesLine, SalesQuery, SkuSummary, Tenant, TenantId};
+use crate::domain::{
+    Location, NewTenant, SalesDay, SalesLine, SalesQuery, SeriesForecast, SeriesHistory, Sku,
+    SkuSummary, Tenant, TenantId,
+};
 
 /// Failures of a `Store`, already translated from the driver's own errors.
 #[derive(Debug, thiserror::Error)]
@@ -190,4 +193,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every SKU with sales, ordered by SKU.
     async fn skus(&self, tenant: &TenantId) -> Result<Vec<SkuSummary>, StoreError>;
+
+    /// Daily net units of every series of the tenant, zero-filled from the series' first sale to the
+    /// tenant's last sales day, ordered by SKU and location.
+    async fn sales_history(&self, tenant: &TenantId) -> Result<Vec<SeriesHistory>, StoreError>;
+
+    /// Replaces the stored forecasts of the series in `forecasts`.
+    async fn put_forecasts(
+        &self,
+        tenant: &TenantId,
+        forecasts: Vec<SeriesForecast>,
+    ) -> Result<(), StoreError>;
+
+    /// Stored forecasts, optionally only one SKU and/or location, ordered by SKU and location.
+    async fn forecasts(
+        &self,
+        tenant: &TenantId,
+        sku: Option<&Sku>,
+        location: Option<&Location>,
+    ) -> Result<Vec<SeriesForecast>, StoreError>;
 }

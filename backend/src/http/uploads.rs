@@ -116,6 +116,9 @@ pub(super) async fn upload_sales_csv(
                 report.rows_updated,
                 report.rows_rejected,
             );
+            if report.rows_imported + report.rows_updated > 0 {
+                state.refresher.mark_stale(&tenant.id);
+            }
             Ok((StatusCode::CREATED, Json(report)))
         }
         Err(ImportError::Refused {
@@ -134,6 +137,9 @@ pub(super) async fn upload_sales_csv(
             )
         }
         Err(ImportError::Interrupted { report, reason }) => {
+            if report.rows_imported + report.rows_updated > 0 {
+                state.refresher.mark_stale(&tenant.id);
+            }
             if over_limit.load(Ordering::Relaxed) {
                 return Err(too_large(limit).with("upload_id", report.upload_id));
             }

@@ -4,6 +4,7 @@
 //! read-only connections on tokio's blocking threads. Other processes (the CLI next to a running
 //! server) may write the same file: SQLite's locking and a busy timeout serialise them.
 
+mod forecasts;
 mod migrations;
 mod sales;
 
@@ -20,7 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{ImportReport, SalesWrite, Store, StoreError, UploadId};
 use crate::domain::{
-    NewTenant, SalesDay, SalesLine, SalesQuery, SkuSummary, Tenant, TenantId, Timezone,
+    Location, NewTenant, SalesDay, SalesLine, SalesQuery, SeriesForecast, SeriesHistory, Sku,
+    SkuSummary, Tenant, TenantId, Timezone,
 };
 
 /// How long a connection waits for another process's write lock before giving up.
@@ -583,5 +585,36 @@ impl Store for SqliteStore {
         let tenant = tenant.clone();
         self.read(move |connection| sales::skus(connection, &tenant))
             .await
+    }
+
+    async fn sales_history(&self, tenant: &TenantId) -> Result<Vec<SeriesHistory>, StoreError> {
+        let tenant = tenant.clone();
+        self.read(move |connection| forecasts::sales_history(connection, &tenant))
+            .await
+    }
+
+    async fn put_forecasts(
+        &self,
+        tenant: &TenantId,
+        forecasts: Vec<SeriesForecast>,
+    ) -> Result<(), StoreError> {
+        let tenant = tenant.clone();
+        self.write_exclusive(move |writer| forecasts::put_forecasts(writer, &tenant, &forecasts))
+            .await
+    }
+
+    async fn forecasts(
+        &self,
+        tenant: &TenantId,
+        sku: Option<&Sku>,
+        location: Option<&Location>,
+    ) -> Result<Vec<SeriesForecast>, StoreError> {
+        let tenant = tenant.clone();
+        let sku = sku.cloned();
+        let location = location.cloned();
+        self.read(move |connection| {
+            forecasts::forecasts(connection, &tenant, sku.as_ref(), location.as_ref())
+        })
+        .await
     }
 }

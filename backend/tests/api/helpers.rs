@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use ordernimbus_backend::domain::{ApiKey, NewTenant, TenantId};
+use ordernimbus_backend::forecast::Refresher;
 use ordernimbus_backend::http::{self, AppState};
 use ordernimbus_backend::metrics::Metrics;
 use ordernimbus_backend::store::Store;
@@ -11,6 +12,8 @@ use serde_json::Value;
 
 pub struct TestApp {
     pub address: String,
+    /// Not running in the background: tests step it with `run_once`.
+    pub refresher: Arc<Refresher>,
     pub store: Arc<SqliteStore>,
     pub client: reqwest::Client,
     _directory: tempfile::TempDir,
@@ -34,10 +37,12 @@ impl TestApp {
     pub async fn spawn_with_limit(max_upload_bytes: u64) -> Self {
         let directory = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(directory.path().join("test.sqlite3")).unwrap());
+        let refresher = Refresher::new(store.clone());
         let state = AppState {
             store: store.clone(),
             metrics: Arc::new(Metrics::default()),
             max_upload_bytes,
+            refresher: Arc::clone(&refresher),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
@@ -46,6 +51,7 @@ impl TestApp {
         });
         Self {
             address,
+            refresher,
             store,
             client: reqwest::Client::new(),
             _directory: directory,

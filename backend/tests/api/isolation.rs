@@ -2,12 +2,14 @@
 
 use crate::helpers::TestApp;
 
-const ENDPOINTS: [&str; 5] = [
+const ENDPOINTS: [&str; 7] = [
     "/api/v1/tenant",
     "/api/v1/uploads",
     "/api/v1/uploads/up_00000000000000000000",
     "/api/v1/sales",
     "/api/v1/skus",
+    "/api/v1/forecasts?sku=A",
+    "/api/v1/forecasts/summary",
 ];
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod forecasts;
 mod helpers;
 mod isolation;
 mod ops;

@@ -61,6 +61,18 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant_id, day, series_id)
     ) WITHOUT ROWID;
     ",
+    // 2: stored forecasts, one row per series: metadata as JSON, points as little-endian f32
+    // quintuples (mean, lo80, hi80, lo95, hi95) per day from `start`.
+    r"
+    CREATE TABLE forecasts (
+        tenant_id   INTEGER NOT NULL,
+        series_id   INTEGER NOT NULL,
+        start       INTEGER NOT NULL,
+        meta        TEXT NOT NULL,
+        points      BLOB NOT NULL,
+        PRIMARY KEY (tenant_id, series_id)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// Applies the migrations this database has not seen yet, each in its own transaction.

@@ -1,0 +1,237 @@
+//! `GET /api/v1/forecasts` and `GET /api/v1/forecasts/summary`: stored forecasts, never a fit.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, ApiQuery, AppState, Authenticated};
+use crate::domain::{Backtest, ForecastPoint, Location, MAX_HORIZON_DAYS, SeriesForecast, Sku};
+
+/// Days returned when the request names no horizon.
+const DEFAULT_HORIZON: usize = 28;
+
+/// Query parameters of `GET /api/v1/forecasts`.
+#[derive(Debug, Deserialize)]
+pub(super) struct ForecastParams {
+    sku: Option<String>,
+    location: Option<String>,
+    horizon: Option<String>,
+}
+
+/// Query parameters of `GET /api/v1/forecasts/summary`.
+#[derive(Debug, Deserialize)]
+pub(super) struct SummaryParams {
+    horizon: Option<String>,
+}
+
+/// One forecast as the API shows it.
+#[derive(Debug, Serialize)]
+pub(super) struct ForecastView {
+    sku: String,
+    location: String,
+    model: String,
+    demand_class: Option<String>,
+    generated_at: DateTime<Utc>,
+    points: Vec<ForecastPoint>,
+    backtest: Backtest,
+    candidates: Vec<crate::domain::CandidateScore>,
+}
+
+/// The tenant total.
+#[derive(Debug, Serialize)]
+pub(super) struct SummaryView {
+    generated_at: Option<DateTime<Utc>>,
+    series: usize,
+    points: Vec<ForecastPoint>,
+}
+
+fn horizon(value: Option<&str>) -> Result<usize, ApiError> {
+    let Some(value) = value else {
+        return Ok(DEFAULT_HORIZON);
+    };
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|days| (1..=MAX_HORIZON_DAYS).contains(days))
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "horizon",
+                format!("horizon must be a whole number of days from 1 to {MAX_HORIZON_DAYS}, not \"{value}\""),
+            )
+        })
+}
+
+/// Adds forecasts of several series day by day: means add up; band half-widths add in quadrature
+/// (independent errors), which keeps the total's bands narrower than the sum of the parts' bands.
+fn bottom_up(forecasts: &[SeriesForecast], horizon: usize) -> Vec<ForecastPoint> {
+    let Some(first) = forecasts.first() else {
+        return Vec::new();
+    };
+    (0..horizon.min(first.points.len()))
+        .map(|step| {
+            let mut mean = 0.0;
+            let mut spread = [0.0f64; 4];
+            for forecast in forecasts {
+                let Some(point) = forecast.points.get(step) else {
+                    continue;
+                };
+                mean += point.mean;
+                for (total, half_width) in spread.iter_mut().zip([
+                    point.mean - point.lo80,
+                    point.hi80 - point.mean,
+                    point.mean - point.lo95,
+                    point.hi95 - point.mean,
+                ]) {
+                    *total += half_width * half_width;
+                }
+            }
+            let [lo80, hi80, lo95, hi95] = spread.map(f64::sqrt);
+            ForecastPoint {
+                date: first.points[step].date,
+                mean,
+                lo80: (mean - lo80).max(0.0),
+                hi80: mean + hi80,
+                lo95: (mean - lo95).max(0.0),
+                hi95: mean + hi95,
+            }
+        })
+        .collect()
+}
+
+/// `GET /api/v1/forecasts?sku=&location=&horizon=`: one SKU at one location, or summed over its
+/// locations when none is named.
+pub(super) async fn show_forecast(
+    State(state): State<AppState>,
+    Authenticated(tenant): Authenticated,
+    ApiQuery(params): ApiQuery<ForecastParams>,
+) -> Result<Json<ForecastView>, ApiError> {
+    let sku = params
+        .sku
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid_field("sku", "sku is required"))
+        .and_then(|sku| Sku::parse(sku).map_err(|error| ApiError::invalid_field("sku", error)))?;
+    let location = params
+        .location
+        .as_deref()
+        .map(|location| {
+            Location::parse(location).map_err(|error| ApiError::invalid_field("location", error))
+        })
+        .transpose()?;
+    let horizon = horizon(params.horizon.as_deref())?;
+    let mut forecasts = state
+        .store
+        .forecasts(&tenant.id, Some(&sku), location.as_ref())
+        .await?;
+    if forecasts.is_empty() {
+        let query = crate::domain::SalesQuery {
+            sku: Some(sku.clone()),
+            location: location.clone(),
+            ..Default::default()
+        };
+        let has_sales = !state.store.sales(&tenant.id, &query).await?.is_empty();
+        return Err(if has_sales {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "forecast_pending",
+                format!(
+                    "the forecast of {} is being computed; try again shortly",
+                    sku.as_str()
+                ),
+            )
+        } else {
+            let what = match &location {
+                Some(location) => format!("{} at {}", sku.as_str(), location.as_str()),
+                None => sku.as_str().to_owned(),
+            };
+            ApiError::not_found("SKU", &what)
+        });
+    }
+    let view = if forecasts.len() == 1 {
+        let mut forecast = forecasts.remove(0);
+        forecast.points.truncate(horizon);
+        ForecastView {
+            sku: forecast.sku.as_str().to_owned(),
+            location: forecast.location.as_str().to_owned(),
+            model: forecast.model,
+            demand_class: forecast.demand_class,
+            generated_at: forecast.generated_at,
+            points: forecast.points,
+            backtest: forecast.backtest,
+            candidates: forecast.candidates,
+        }
+    } else {
+        ForecastView {
+            sku: sku.as_str().to_owned(),
+            location: "all".to_owned(),
+            model: format!("bottom-up over {} locations", forecasts.len()),
+            demand_class: None,
+            generated_at: forecasts
+                .iter()
+                .map(|forecast| forecast.generated_at)
+                .min()
+                .unwrap_or_else(Utc::now),
+            points: bottom_up(&forecasts, horizon),
+            backtest: Backtest::default(),
+            candidates: Vec::new(),
+        }
+    };
+    Ok(Json(view))
+}
+
+/// `GET /api/v1/forecasts/summary?horizon=`: the tenant's total demand, bottom-up over every series.
+pub(super) async fn show_summary(
+    State(state): State<AppState>,
+    Authenticated(tenant): Authenticated,
+    ApiQuery(params): ApiQuery<SummaryParams>,
+) -> Result<Json<SummaryView>, ApiError> {
+    let horizon = horizon(params.horizon.as_deref())?;
+    let forecasts = state.store.forecasts(&tenant.id, None, None).await?;
+    Ok(Json(SummaryView {
+        generated_at: forecasts.iter().map(|forecast| forecast.generated_at).min(),
+        series: forecasts.len(),
+        points: bottom_up(&forecasts, horizon),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn horizon_outside_one_to_365_is_named() {
+        assert_eq!(horizon(None).unwrap(), 28);
+        assert_eq!(horizon(Some("365")).unwrap(), 365);
+        for bad in ["0", "366", "-1", "abc"] {
+            assert!(horizon(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bottom_up_adds_means_and_combines_bands_in_quadrature() {
+        let point = |mean: f64| ForecastPoint {
+            date: chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+            mean,
+            lo80: mean - 3.0,
+            hi80: mean + 3.0,
+            lo95: mean - 4.0,
+            hi95: mean + 4.0,
+        };
+        let forecast = |mean: f64| SeriesForecast {
+            sku: Sku::parse("A").unwrap(),
+            location: Location::default(),
+            model: "m".into(),
+            demand_class: None,
+            generated_at: Utc::now(),
+            points: vec![point(mean)],
+            backtest: Backtest::default(),
+            candidates: vec![],
+        };
+        let total = bottom_up(&[forecast(10.0), forecast(20.0)], 28);
+        assert_eq!(total.len(), 1);
+        assert!((total[0].mean - 30.0).abs() < 1e-9);
+        assert!((total[0].hi80 - (30.0 + 18f64.sqrt())).abs() < 1e-9);
+        assert!((total[0].lo95 - (30.0 - 32f64.sqrt())).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,222 @@
+//! Sales histories for forecasting and stored forecasts in SQLite.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+
+use super::{Writer, read_tenant_key};
+use crate::domain::{
+    Backtest, CandidateScore, ForecastPoint, Location, SeriesForecast, SeriesHistory, Sku, TenantId,
+};
+use crate::store::StoreError;
+
+fn unavailable(error: rusqlite::Error) -> StoreError {
+    StoreError::unavailable(error)
+}
+
+fn corrupt(message: &str) -> StoreError {
+    StoreError::Unavailable(message.to_owned().into())
+}
+
+/// Series of the tenant: id → (sku, location), ordered by SKU and location.
+fn series_names(
+    connection: &Connection,
+    tenant_key: i64,
+) -> Result<Vec<(i64, Sku, Location)>, StoreError> {
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT id, sku, location FROM series WHERE tenant_id = ?1 ORDER BY sku, location",
+        )
+        .map_err(unavailable)?;
+    let mut rows = statement.query([tenant_key]).map_err(unavailable)?;
+    let mut names = Vec::new();
+    while let Some(row) = rows.next().map_err(unavailable)? {
+        let sku: String = row.get(1).map_err(unavailable)?;
+        let location: String = row.get(2).map_err(unavailable)?;
+        names.push((
+            row.get(0).map_err(unavailable)?,
+            Sku::parse(&sku).map_err(StoreError::unavailable)?,
+            Location::parse(&location).map_err(StoreError::unavailable)?,
+        ));
+    }
+    Ok(names)
+}
+
+pub(super) fn sales_history(
+    connection: &Connection,
+    tenant: &TenantId,
+) -> Result<Vec<SeriesHistory>, StoreError> {
+    let tenant_key = read_tenant_key(connection, tenant)?;
+    let mut by_series: HashMap<i64, (i32, Vec<f64>)> = HashMap::new();
+    let mut last_day = i32::MIN;
+    {
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT day, series_id, units FROM daily_sales WHERE tenant_id = ?1 ORDER BY day",
+            )
+            .map_err(unavailable)?;
+        let mut rows = statement.query([tenant_key]).map_err(unavailable)?;
+        while let Some(row) = rows.next().map_err(unavailable)? {
+            let day: i32 = row.get(0).map_err(unavailable)?;
+            let series: i64 = row.get(1).map_err(unavailable)?;
+            let units: f64 = row.get(2).map_err(unavailable)?;
+            last_day = last_day.max(day);
+            let (start, values) = by_series.entry(series).or_insert_with(|| (day, Vec::new()));
+            let offset =
+                usize::try_from(day - *start).map_err(|_| corrupt("daily sales out of order"))?;
+            if values.len() <= offset {
+                values.resize(offset + 1, 0.0);
+            }
+            values[offset] += units;
+        }
+    }
+    let mut histories = Vec::with_capacity(by_series.len());
+    for (series, sku, location) in series_names(connection, tenant_key)? {
+        let Some((start, mut units)) = by_series.remove(&series) else {
+            continue;
+        };
+        let length = usize::try_from(last_day - start + 1)
+            .map_err(|_| corrupt("series starts after the last day"))?;
+        units.resize(length, 0.0);
+        histories.push(SeriesHistory {
+            sku,
+            location,
+            start: NaiveDate::from_num_days_from_ce_opt(start)
+                .ok_or_else(|| corrupt("day out of range"))?,
+            units,
+        });
+    }
+    Ok(histories)
+}
+
+/// Everything of a forecast but its points, stored as JSON.
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    model: String,
+    demand_class: Option<String>,
+    generated_at: DateTime<Utc>,
+    backtest: Backtest,
+    candidates: Vec<CandidateScore>,
+}
+
+fn encode_points(points: &[ForecastPoint]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(points.len() * 20);
+    for point in points {
+        for value in [point.mean, point.lo80, point.hi80, point.lo95, point.hi95] {
+            #[allow(clippy::cast_possible_truncation)]
+            bytes.extend_from_slice(&(value as f32).to_le_bytes());
+        }
+    }
+    bytes
+}
+
+fn decode_points(start: NaiveDate, bytes: &[u8]) -> Vec<ForecastPoint> {
+    bytes
+        .chunks_exact(20)
+        .zip(start.iter_days())
+        .map(|(chunk, date)| {
+            let value = |index: usize| {
+                let mut raw = [0u8; 4];
+                raw.copy_from_slice(&chunk[index * 4..index * 4 + 4]);
+                f64::from(f32::from_le_bytes(raw))
+            };
+            ForecastPoint {
+                date,
+                mean: value(0),
+                lo80: value(1),
+                hi80: value(2),
+                lo95: value(3),
+                hi95: value(4),
+            }
+        })
+        .collect()
+}
+
+pub(super) fn put_forecasts(
+    writer: &mut Writer,
+    tenant: &TenantId,
+    forecasts: &[SeriesForecast],
+) -> Result<(), StoreError> {
+    let tenant_key = writer.tenant_key(tenant)?;
+    let mut statement = writer
+        .connection
+        .prepare_cached(
+            "INSERT INTO forecasts (tenant_id, series_id, start, meta, points)
+             SELECT ?1, id, ?4, ?5, ?6 FROM series WHERE tenant_id = ?1 AND sku = ?2 AND location = ?3
+             ON CONFLICT (tenant_id, series_id) DO UPDATE SET start = excluded.start, meta = excluded.meta,
+             points = excluded.points",
+        )
+        .map_err(unavailable)?;
+    for forecast in forecasts {
+        let meta = Meta {
+            model: forecast.model.clone(),
+            demand_class: forecast.demand_class.clone(),
+            generated_at: forecast.generated_at,
+            backtest: forecast.backtest,
+            candidates: forecast.candidates.clone(),
+        };
+        let start = forecast
+            .points
+            .first()
+            .map_or(0, |point| point.date.num_days_from_ce());
+        statement
+            .execute(params![
+                tenant_key,
+                forecast.sku.as_str(),
+                forecast.location.as_str(),
+                start,
+                serde_json::to_string(&meta).map_err(StoreError::unavailable)?,
+                encode_points(&forecast.points)
+            ])
+            .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+pub(super) fn forecasts(
+    connection: &Connection,
+    tenant: &TenantId,
+    sku: Option<&Sku>,
+    location: Option<&Location>,
+) -> Result<Vec<SeriesForecast>, StoreError> {
+    let tenant_key = read_tenant_key(connection, tenant)?;
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT s.sku, s.location, f.start, f.meta, f.points FROM forecasts f
+             JOIN series s ON s.id = f.series_id
+             WHERE f.tenant_id = ?1 AND (?2 IS NULL OR s.sku = ?2) AND (?3 IS NULL OR s.location = ?3)
+             ORDER BY s.sku, s.location",
+        )
+        .map_err(unavailable)?;
+    let mut rows = statement
+        .query(params![
+            tenant_key,
+            sku.map(Sku::as_str),
+            location.map(Location::as_str)
+        ])
+        .map_err(unavailable)?;
+    let mut result = Vec::new();
+    while let Some(row) = rows.next().map_err(unavailable)? {
+        let sku: String = row.get(0).map_err(unavailable)?;
+        let location: String = row.get(1).map_err(unavailable)?;
+        let start: i32 = row.get(2).map_err(unavailable)?;
+        let meta: String = row.get(3).map_err(unavailable)?;
+        let points: Vec<u8> = row.get(4).map_err(unavailable)?;
+        let meta: Meta = serde_json::from_str(&meta).map_err(StoreError::unavailable)?;
+        let start = NaiveDate::from_num_days_from_ce_opt(start)
+            .ok_or_else(|| corrupt("day out of range"))?;
+        result.push(SeriesForecast {
+            sku: Sku::parse(&sku).map_err(StoreError::unavailable)?,
+            location: Location::parse(&location).map_err(StoreError::unavailable)?,
+            model: meta.model,
+            demand_class: meta.demand_class,
+            generated_at: meta.generated_at,
+            points: decode_points(start, &points),
+            backtest: meta.backtest,
+            candidates: meta.candidates,
+        });
+    }
+    Ok(result)
+}

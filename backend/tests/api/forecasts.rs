@@ -1,0 +1,209 @@
+//! `GET /api/v1/forecasts` and `/api/v1/forecasts/summary`: stored forecasts after a refresh, the
+//! pending state before it, validation, short histories and tenant isolation.
+
+use chrono::{Days, NaiveDate};
+use serde_json::Value;
+
+use crate::helpers::{TestApp, TestTenant};
+
+/// 140 days of two SKUs: `WEEKLY` sells with a weekly shape at two stores, `NEW` only on the last
+/// three days at North.
+fn history_csv() -> String {
+    let start = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+    let shape = [8, 9, 10, 9, 12, 20, 2];
+    let mut csv = String::from("date,sku,qty,store\n");
+    for day in 0..140u64 {
+        let date = start + Days::new(day);
+        let units = shape[(day % 7) as usize];
+        csv.push_str(&format!("{date},WEEKLY,{units},North\n"));
+        csv.push_str(&format!("{date},WEEKLY,{},South\n", units / 2));
+        if day >= 137 {
+            csv.push_str(&format!("{date},NEW,{},North\n", day - 135));
+        }
+    }
+    csv
+}
+
+async fn refreshed_tenant(app: &TestApp) -> TestTenant {
+    let tenant = app.tenant("UTC").await;
+    let (status, report) = app.upload(&tenant, history_csv()).await;
+    assert_eq!(status, 201, "{report}");
+    let refreshed = app.refresher.run_once().await;
+    assert_eq!(refreshed, std::slice::from_ref(&tenant.id));
+    tenant
+}
+
+fn means(body: &Value) -> Vec<f64> {
+    body["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|point| point["mean"].as_f64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_forecast_is_pending_until_the_refresher_has_run() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("UTC").await;
+    app.upload(&tenant, history_csv()).await;
+    let (status, body) = app.get(&tenant, "/api/v1/forecasts?sku=WEEKLY").await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "forecast_pending");
+    assert_eq!(app.refresher.run_once().await, std::slice::from_ref(&tenant.id));
+    // Nothing new: the next pass has nothing to do.
+    assert!(app.refresher.run_once().await.is_empty());
+    let (status, _) = app.get(&tenant, "/api/v1/forecasts?sku=WEEKLY").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn one_series_has_dated_points_bands_and_backtest_accuracy() {
+    let app = TestApp::spawn().await;
+    let tenant = refreshed_tenant(&app).await;
+    let (status, body) = app
+        .get(&tenant, "/api/v1/forecasts?sku=WEEKLY&location=North")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["sku"], "WEEKLY");
+    assert_eq!(body["location"], "North");
+    assert!(body["model"].as_str().unwrap().len() > 2);
+    assert!(body["generated_at"].is_string());
+    let points = body["points"].as_array().unwrap();
+    assert_eq!(points.len(), 28);
+    // The day after the last sale (2024-01-01 + 139 days = 2024-05-19).
+    assert_eq!(points[0]["date"], "2024-05-20");
+    assert_eq!(points[27]["date"], "2024-06-16");
+    for point in points {
+        let value = |name: &str| point[name].as_f64().unwrap();
+        assert!(value("lo95") >= 0.0);
+        assert!(value("lo95") <= value("lo80") && value("lo80") <= value("mean"));
+        assert!(value("mean") <= value("hi80") && value("hi80") <= value("hi95"));
+    }
+    // A clean weekly pattern is learned: Saturdays (20 units) stay far above Sundays (2 units).
+    let by_weekday = |weekday: &str| {
+        points
+            .iter()
+            .find(|point| {
+                let date: NaiveDate = point["date"].as_str().unwrap().parse().unwrap();
+                date.format("%a").to_string() == weekday
+            })
+            .unwrap()["mean"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(
+        by_weekday("Sat") > 15.0 && by_weekday("Sun") < 5.0,
+        "{body}"
+    );
+    let backtest = &body["backtest"];
+    assert!(backtest["rmsse"].as_f64().unwrap() < 0.5, "{backtest}");
+    for field in ["bias", "coverage80", "coverage95"] {
+        assert!(backtest[field].is_number(), "{field}: {backtest}");
+    }
+}
+
+#[tokio::test]
+async fn horizon_is_one_to_365_days() {
+    let app = TestApp::spawn().await;
+    let tenant = refreshed_tenant(&app).await;
+    for (horizon, days) in [("1", 1), ("365", 365), ("90", 90)] {
+        let (status, body) = app
+            .get(
+                &tenant,
+                &format!("/api/v1/forecasts?sku=WEEKLY&location=South&horizon={horizon}"),
+            )
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(body["points"].as_array().unwrap().len(), days);
+    }
+    for bad in ["0", "366", "abc", "-3"] {
+        let (status, body) = app
+            .get(
+                &tenant,
+                &format!("/api/v1/forecasts?sku=WEEKLY&horizon={bad}"),
+            )
+            .await;
+        assert_eq!(status, 400, "{bad}");
+        assert_eq!(body["error"]["field"], "horizon", "{body}");
+    }
+    let (status, body) = app
+        .get(&tenant, "/api/v1/forecasts/summary?horizon=400")
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["field"], "horizon");
+}
+
+#[tokio::test]
+async fn sku_is_required_and_unknown_skus_are_404() {
+    let app = TestApp::spawn().await;
+    let tenant = refreshed_tenant(&app).await;
+    let (status, body) = app.get(&tenant, "/api/v1/forecasts").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["field"], "sku");
+    let (status, body) = app.get(&tenant, "/api/v1/forecasts?sku=NOPE").await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "not_found");
+    assert!(body["error"]["message"].as_str().unwrap().contains("NOPE"));
+    let (status, _) = app
+        .get(&tenant, "/api/v1/forecasts?sku=NEW&location=South")
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_short_history_gets_a_labelled_simple_forecast() {
+    let app = TestApp::spawn().await;
+    let tenant = refreshed_tenant(&app).await;
+    let (status, body) = app.get(&tenant, "/api/v1/forecasts?sku=NEW").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["model"].as_str().unwrap().contains("short history"),
+        "{body}"
+    );
+    // Sold 2, 3, 4 on its three days: a flat 3 a day.
+    assert!(
+        means(&body).iter().all(|mean| (mean - 3.0).abs() < 1e-9),
+        "{body}"
+    );
+    assert!(body["backtest"]["rmsse"].is_null());
+}
+
+#[tokio::test]
+async fn locations_and_the_tenant_total_add_up() {
+    let app = TestApp::spawn().await;
+    let tenant = refreshed_tenant(&app).await;
+    let (_, north) = app
+        .get(&tenant, "/api/v1/forecasts?sku=WEEKLY&location=North")
+        .await;
+    let (_, south) = app
+        .get(&tenant, "/api/v1/forecasts?sku=WEEKLY&location=South")
+        .await;
+    let (status, all) = app.get(&tenant, "/api/v1/forecasts?sku=WEEKLY").await;
+    assert_eq!(status, 200);
+    assert_eq!(all["location"], "all");
+    let (_, new) = app.get(&tenant, "/api/v1/forecasts?sku=NEW").await;
+    let (status, summary) = app.get(&tenant, "/api/v1/forecasts/summary").await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["series"], 3);
+    let total = means(&summary);
+    assert_eq!(total.len(), 28);
+    for (day, sum) in total.iter().enumerate() {
+        let parts = means(&north)[day] + means(&south)[day];
+        assert!((means(&all)[day] - parts).abs() < 1e-6);
+        assert!((sum - parts - means(&new)[day]).abs() < 1e-6, "day {day}");
+    }
+}
+
+#[tokio::test]
+async fn another_tenant_sees_no_forecasts() {
+    let app = TestApp::spawn().await;
+    let _owner = refreshed_tenant(&app).await;
+    let other = app.tenant("UTC").await;
+    let (status, body) = app.get(&other, "/api/v1/forecasts?sku=WEEKLY").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, summary) = app.get(&other, "/api/v1/forecasts/summary").await;
+    assert_eq!(status, 200);
+    assert_eq!(summary["series"], 0);
+    assert_eq!(summary["points"], serde_json::json!([]));
+}
