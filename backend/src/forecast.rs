@@ -15,12 +15,12 @@ pub mod refresher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use chrono::Utc;
+use chrono::{DateTime, NaiveDate, Utc};
 
 pub use model::{Model, ModelError, ModelForecast};
 pub use refresher::Refresher;
 
-use crate::domain::{MAX_HORIZON_DAYS, SeriesForecast, TenantId};
+use crate::domain::{ForecastPoint, MAX_HORIZON_DAYS, SeriesForecast, SeriesHistory, TenantId};
 use crate::store::{Store, StoreError};
 
 /// Forecasts stored per write.
@@ -31,6 +31,131 @@ const FORECASTS_PER_WRITE: usize = 1_000;
 pub struct Refresh {
     /// Series forecast.
     pub series: usize,
+}
+
+/// Largest factor reconciliation scales a day's series forecasts by: a total model that expects a
+/// surge the series cannot explain moves them only so far.
+const MAX_RECONCILE_FACTOR: f64 = 5.0;
+
+/// Every series of a tenant forecast and reconciled with the tenant total.
+#[derive(Debug, Clone)]
+pub struct TenantForecast {
+    /// One per SKU × location; day by day they add up to `total`.
+    pub series: Vec<SeriesForecast>,
+    /// The model fitted on the tenant's total demand, which sets the total's daily shape.
+    pub total: engine::Fit,
+}
+
+/// Daily total over `histories`, from the earliest first sale to `last_day`.
+pub fn total_history(histories: &[SeriesHistory], last_day: NaiveDate) -> Vec<f64> {
+    let Some(start) = histories.iter().map(|series| series.start).min() else {
+        return Vec::new();
+    };
+    let days = usize::try_from((last_day - start).num_days() + 1).unwrap_or(0);
+    let mut total = vec![0.0; days];
+    for series in histories {
+        let offset = usize::try_from((series.start - start).num_days()).unwrap_or(0);
+        for (slot, units) in total[offset..].iter_mut().zip(&series.units) {
+            *slot += units.max(0.0);
+        }
+    }
+    total
+}
+
+/// Forecasts every series in `histories` `horizon` days past `last_day` on `threads` threads, fits
+/// the tenant total and reconciles: each day, the series forecasts are scaled so they add up to the
+/// total model's forecast (top-down by forecast proportions). The series keep their relative
+/// sizes; the total keeps the weekly shape and level that per-SKU models cannot see.
+/// `progress(done, total)` is called as series finish.
+pub fn forecast_tenant(
+    histories: &[SeriesHistory],
+    last_day: NaiveDate,
+    horizon: usize,
+    threads: usize,
+    generated_at: DateTime<Utc>,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> TenantForecast {
+    let mut forecast = forecast_unreconciled(
+        histories,
+        last_day,
+        horizon,
+        threads,
+        generated_at,
+        progress,
+    );
+    reconcile(&mut forecast.series, &forecast.total.points);
+    forecast
+}
+
+/// [`forecast_tenant`] without the reconciliation: each series by its own model, and the total's.
+pub fn forecast_unreconciled(
+    histories: &[SeriesHistory],
+    last_day: NaiveDate,
+    horizon: usize,
+    threads: usize,
+    generated_at: DateTime<Utc>,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> TenantForecast {
+    let count = histories.len();
+    let chunk = count.div_ceil(threads.max(1)).max(1);
+    let done = AtomicUsize::new(0);
+    let (series, total) = std::thread::scope(|scope| {
+        let total = scope.spawn(|| {
+            let units = total_history(histories, last_day);
+            engine::fit(&units, last_day, horizon, engine::Level::Aggregate)
+        });
+        let workers: Vec<_> = histories
+            .chunks(chunk)
+            .map(|part| {
+                let done = &done;
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|history| {
+                            let forecast =
+                                engine::forecast_series(history, last_day, horizon, generated_at);
+                            progress(done.fetch_add(1, Ordering::Relaxed) + 1, count);
+                            forecast
+                        })
+                        .collect::<Vec<SeriesForecast>>()
+                })
+            })
+            .collect();
+        let series: Vec<SeriesForecast> = workers
+            .into_iter()
+            .flat_map(|worker| worker.join().unwrap_or_default())
+            .collect();
+        let total = total.join().ok();
+        (series, total)
+    });
+    let total =
+        total.unwrap_or_else(|| engine::fit(&[], last_day, horizon, engine::Level::Aggregate));
+    TenantForecast { series, total }
+}
+
+/// Scales each day's series forecasts (means and bands) so their means add up to `total`'s mean.
+/// Days where the series expect nothing stay as they are: there is nothing to distribute.
+pub fn reconcile(series: &mut [SeriesForecast], total: &[ForecastPoint]) {
+    for (step, target) in total.iter().enumerate() {
+        let sum: f64 = series
+            .iter()
+            .filter_map(|forecast| forecast.points.get(step))
+            .map(|point| point.mean)
+            .sum();
+        if sum <= 0.0 {
+            continue;
+        }
+        let factor = (target.mean / sum).clamp(0.0, MAX_RECONCILE_FACTOR);
+        for point in series
+            .iter_mut()
+            .filter_map(|forecast| forecast.points.get_mut(step))
+        {
+            point.mean *= factor;
+            point.lo80 *= factor;
+            point.hi80 *= factor;
+            point.lo95 *= factor;
+            point.hi95 *= factor;
+        }
+    }
 }
 
 /// Recomputes and stores the forecasts of every series of `tenant`, `MAX_HORIZON_DAYS` ahead of its
@@ -51,51 +176,93 @@ pub async fn refresh_tenant(
     else {
         return Ok(Refresh { series: 0 });
     };
-    let total = histories.len();
     let generated_at = Utc::now();
-    let forecasts = tokio::task::spawn_blocking(move || {
-        let threads = std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .max(1);
-        let chunk = total.div_ceil(threads).max(1);
-        let done = AtomicUsize::new(0);
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = histories
-                .chunks(chunk)
-                .map(|part| {
-                    let done = &done;
-                    let progress = &progress;
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|series| {
-                                let forecast = engine::forecast_series(
-                                    series,
-                                    last_day,
-                                    MAX_HORIZON_DAYS,
-                                    generated_at,
-                                );
-                                progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-                                forecast
-                            })
-                            .collect::<Vec<SeriesForecast>>()
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|worker| worker.join().unwrap_or_default())
-                .collect::<Vec<SeriesForecast>>()
-        })
+    let forecast = tokio::task::spawn_blocking(move || {
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        forecast_tenant(
+            &histories,
+            last_day,
+            MAX_HORIZON_DAYS,
+            threads,
+            generated_at,
+            &*progress,
+        )
     })
     .await
     .map_err(StoreError::unavailable)?;
+    let mut forecasts = forecast.series;
     let series = forecasts.len();
-    let mut forecasts = forecasts;
     while !forecasts.is_empty() {
         let rest = forecasts.split_off(forecasts.len().min(FORECASTS_PER_WRITE));
         store.put_forecasts(tenant, forecasts).await?;
         forecasts = rest;
     }
-    tracing::info!(tenant_id = %tenant, series, "forecasts refreshed");
+    tracing::info!(tenant_id = %tenant, series, total_model = %forecast.total.model, "forecasts refreshed");
     Ok(Refresh { series })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Backtest, Location, Sku};
+
+    fn point(mean: f64) -> ForecastPoint {
+        ForecastPoint {
+            date: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+            mean,
+            lo80: mean / 2.0,
+            hi80: mean * 2.0,
+            lo95: 0.0,
+            hi95: mean * 3.0,
+        }
+    }
+
+    fn series(means: &[f64]) -> SeriesForecast {
+        SeriesForecast {
+            sku: Sku::parse("A").unwrap(),
+            location: Location::default(),
+            model: "m".into(),
+            demand_class: None,
+            generated_at: Utc::now(),
+            points: means.iter().copied().map(point).collect(),
+            backtest: Backtest::default(),
+            candidates: vec![],
+        }
+    }
+
+    #[test]
+    fn reconciled_series_add_up_to_the_total_and_keep_their_shares() {
+        let mut parts = vec![series(&[1.0, 2.0, 0.0]), series(&[3.0, 2.0, 0.0])];
+        // Day 0 doubles, day 1 is a closed day, day 2 has nothing to distribute, so stays zero.
+        reconcile(&mut parts, &[point(8.0), point(0.0), point(5.0)]);
+        assert_eq!(parts[0].points[0].mean, 2.0);
+        assert_eq!(parts[1].points[0].mean, 6.0);
+        assert_eq!(parts[1].points[0].hi95, 18.0);
+        assert_eq!(parts[0].points[1].mean + parts[1].points[1].mean, 0.0);
+        assert_eq!(parts[0].points[2].mean, 0.0);
+        // A total far above the parts moves them at most MAX_RECONCILE_FACTOR.
+        let mut parts = vec![series(&[1.0])];
+        reconcile(&mut parts, &[point(100.0)]);
+        assert_eq!(parts[0].points[0].mean, MAX_RECONCILE_FACTOR);
+    }
+
+    #[test]
+    fn total_history_aligns_series_that_start_on_different_days() {
+        let day = |d: u32| NaiveDate::from_ymd_opt(2024, 1, d).unwrap();
+        let history = |start: NaiveDate, units: Vec<f64>| SeriesHistory {
+            sku: Sku::parse("A").unwrap(),
+            location: Location::default(),
+            start,
+            units,
+        };
+        let total = total_history(
+            &[
+                history(day(1), vec![1.0, 2.0, -1.0]),
+                history(day(2), vec![5.0, 5.0]),
+            ],
+            day(3),
+        );
+        // Refunds do not make demand negative.
+        assert_eq!(total, [1.0, 7.0, 5.0]);
+    }
 }

@@ -24,12 +24,17 @@ const MIN_TRAIN_DAYS: usize = 56;
 /// Bias counts this much against a model next to its RMSSE: a forecast of zeros can have a fine
 /// RMSSE on lumpy demand while missing every sale.
 const BIAS_WEIGHT: f64 = 0.25;
+/// Candidates averaged into the combination that competes with the single models.
+const COMBINE: usize = 3;
+/// How much better than the default (first) candidate a challenger must score to be chosen.
+const SWITCH_MARGIN: f64 = 0.2;
 
 /// Name of the fallback for series too short to backtest.
 pub const SHORT_HISTORY_MODEL: &str = "WindowAverage (short history)";
 
 fn candidates(class: Option<DemandClass>, mean_demand: f64) -> Vec<Box<dyn Model>> {
     let mut models: Vec<Box<dyn Model>> = vec![
+        Box::new(Adida),
         Box::new(WindowAverage { window: 28 }),
         Box::new(SeasonalNaive { season_length: 7 }),
     ];
@@ -40,7 +45,6 @@ fn candidates(class: Option<DemandClass>, mean_demand: f64) -> Vec<Box<dyn Model
             if mean_demand >= 1.0 {
                 models.push(Box::new(AutoEts { season_length: 7 }));
             }
-            models.push(Box::new(Adida));
         }
         Some(DemandClass::Intermittent | DemandClass::Lumpy) | None => {
             models.push(Box::new(CrostonSba));
@@ -48,7 +52,6 @@ fn candidates(class: Option<DemandClass>, mean_demand: f64) -> Vec<Box<dyn Model
                 alpha_d: 0.1,
                 alpha_p: 0.1,
             }));
-            models.push(Box::new(Adida));
             models.push(Box::new(Imapa));
         }
     }
@@ -64,47 +67,91 @@ fn class_name(class: DemandClass) -> &'static str {
     }
 }
 
-/// Backtest results of one candidate.
+/// Backtest results of one candidate (or of a combination).
 struct Scored {
-    index: usize,
+    /// Indices into the candidate list: one model, or the members of a combination.
+    members: Vec<usize>,
     rmsse: f64,
     bias: f64,
     mase: Option<f64>,
+    /// Forecast means per backtest window, oldest origin last.
+    windows: Vec<Vec<f64>>,
+    /// `actual - forecast` over every window.
     errors: Vec<f64>,
 }
 
-fn backtest(
-    model: &dyn Model,
+/// The held-out windows of a backtest: `(cut, actual)` per origin with a measurable scale.
+fn windows(history: &[f64], origins: usize) -> Vec<usize> {
+    (1..=origins)
+        .filter_map(|origin| history.len().checked_sub(origin * BACKTEST_HORIZON))
+        // A window the scale cannot be measured on (no sales before it) tells nothing: skip it.
+        .filter(|cut| rmsse(&[0.0], &[0.0], &history[..*cut], 1).is_some())
+        .collect()
+}
+
+/// Scores forecasts `means` (one per cut in `cuts`) against `history`.
+fn score_windows(
     history: &[f64],
-    origins: usize,
-) -> Option<(f64, f64, Option<f64>, Vec<f64>)> {
-    let mut rmsses = Vec::new();
-    let mut biases = Vec::new();
-    let mut mases = Vec::new();
-    let mut errors = Vec::new();
-    for origin in 1..=origins {
-        let cut = history.len().checked_sub(origin * BACKTEST_HORIZON)?;
-        let (train, rest) = history.split_at(cut);
-        let actual = &rest[..BACKTEST_HORIZON];
-        let forecast = model.forecast(train, BACKTEST_HORIZON).ok()?;
-        let mean: Vec<f64> = forecast.mean.iter().map(|value| value.max(0.0)).collect();
-        // A window the scale cannot be measured on (no sales yet) tells nothing: skip it.
-        let Some(score) = rmsse(actual, &mean, train, 1) else {
-            continue;
-        };
-        rmsses.push(score);
-        biases.push(bias(actual, &mean).unwrap_or(0.0));
-        if let Some(value) = mase(actual, &mean, train, 1) {
-            mases.push(value);
-        }
-        errors.extend(actual.iter().zip(&mean).map(|(a, f)| a - f));
-    }
-    if rmsses.is_empty() {
+    cuts: &[usize],
+    members: Vec<usize>,
+    means: Vec<Vec<f64>>,
+) -> Option<Scored> {
+    if cuts.is_empty() {
         return None;
     }
-    let average = |values: &[f64]| values.iter().sum::<f64>() / values.len() as f64;
-    let mase_value = (!mases.is_empty()).then(|| average(&mases));
-    Some((average(&rmsses), average(&biases), mase_value, errors))
+    let (mut rmsses, mut biases, mut mases, mut errors) = (0.0, 0.0, Vec::new(), Vec::new());
+    for (cut, mean) in cuts.iter().zip(&means) {
+        let train = &history[..*cut];
+        let actual = &history[*cut..*cut + BACKTEST_HORIZON];
+        rmsses += rmsse(actual, mean, train, 1)?;
+        biases += bias(actual, mean).unwrap_or(0.0);
+        if let Some(value) = mase(actual, mean, train, 1) {
+            mases.push(value);
+        }
+        errors.extend(actual.iter().zip(mean).map(|(a, f)| a - f));
+    }
+    let count = cuts.len() as f64;
+    Some(Scored {
+        members,
+        rmsse: rmsses / count,
+        bias: biases / count,
+        mase: (!mases.is_empty()).then(|| mases.iter().sum::<f64>() / mases.len() as f64),
+        windows: means,
+        errors,
+    })
+}
+
+fn backtest(model: &dyn Model, index: usize, history: &[f64], cuts: &[usize]) -> Option<Scored> {
+    let means = cuts
+        .iter()
+        .map(|cut| {
+            let forecast = model.forecast(&history[..*cut], BACKTEST_HORIZON).ok()?;
+            Some(forecast.mean.iter().map(|value| value.max(0.0)).collect())
+        })
+        .collect::<Option<Vec<Vec<f64>>>>()?;
+    score_windows(history, cuts, vec![index], means)
+}
+
+/// The equal-weight average of the best `COMBINE` candidates, scored on the same windows.
+fn combination(history: &[f64], cuts: &[usize], ranked: &[Scored]) -> Option<Scored> {
+    let top = ranked.get(..COMBINE)?;
+    let means = (0..cuts.len())
+        .map(|window| {
+            (0..BACKTEST_HORIZON)
+                .map(|step| {
+                    top.iter()
+                        .map(|member| member.windows[window][step])
+                        .sum::<f64>()
+                        / COMBINE as f64
+                })
+                .collect()
+        })
+        .collect();
+    let members = top
+        .iter()
+        .flat_map(|member| member.members.iter().copied())
+        .collect();
+    score_windows(history, cuts, members, means)
 }
 
 /// Empirical quantile of `values` (linear interpolation), `q` in 0..=1.
@@ -119,6 +166,39 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[below] * (1.0 - weight) + sorted[above] * weight
 }
 
+/// Which candidates a series gets: a SKU's own demand, or an aggregate (a tenant's total) whose
+/// weekly and yearly shape is strong enough for seasonal models to pay off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// One SKU at one location.
+    Series,
+    /// A sum over many series.
+    Aggregate,
+}
+
+fn aggregate_candidates() -> Vec<Box<dyn Model>> {
+    vec![
+        Box::new(SeasonalNaive { season_length: 7 }),
+        Box::new(AutoEts { season_length: 7 }),
+        Box::new(WindowAverage { window: 28 }),
+    ]
+}
+
+/// A model chosen for one series and its forecast.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fit {
+    /// Chosen model, or [`SHORT_HISTORY_MODEL`].
+    pub model: String,
+    /// smooth / erratic / intermittent / lumpy.
+    pub demand_class: Option<String>,
+    /// Daily points from the day after `last_day`.
+    pub points: Vec<ForecastPoint>,
+    /// Backtest accuracy of the chosen model.
+    pub backtest: Backtest,
+    /// Candidates scored, best first.
+    pub candidates: Vec<CandidateScore>,
+}
+
 /// Forecasts one series `horizon` days past `last_day` (the tenant's last sales day).
 pub fn forecast_series(
     series: &SeriesHistory,
@@ -126,62 +206,94 @@ pub fn forecast_series(
     horizon: usize,
     generated_at: DateTime<Utc>,
 ) -> SeriesForecast {
+    let fit = fit(&series.units, last_day, horizon, Level::Series);
+    SeriesForecast {
+        sku: series.sku.clone(),
+        location: series.location.clone(),
+        model: fit.model,
+        demand_class: fit.demand_class,
+        generated_at,
+        points: fit.points,
+        backtest: fit.backtest,
+        candidates: fit.candidates,
+    }
+}
+
+/// Classifies `units` (daily, ending on `last_day`), backtests the candidates for its class and
+/// level, refits the best on the whole history and forecasts `horizon` days with intervals.
+pub fn fit(units: &[f64], last_day: NaiveDate, horizon: usize, level: Level) -> Fit {
     // Refunds can make a day negative; demand cannot be.
-    let all: Vec<f64> = series.units.iter().map(|value| value.max(0.0)).collect();
+    let all: Vec<f64> = units.iter().map(|value| value.max(0.0)).collect();
     let history = &all[all.len().saturating_sub(MAX_FIT_DAYS)..];
     let class = classify(history);
     let mean_demand = history.iter().sum::<f64>() / history.len().max(1) as f64;
     let dates = last_day.iter_days().skip(1).take(horizon);
 
     let origins = (history.len().saturating_sub(MIN_TRAIN_DAYS) / BACKTEST_HORIZON).min(ORIGINS);
-    let models = candidates(class, mean_demand);
-    let mut scored: Vec<Scored> = if origins == 0 {
-        Vec::new()
-    } else {
-        models
-            .iter()
-            .enumerate()
-            .filter_map(|(index, model)| {
-                let (rmsse, bias, mase, errors) = backtest(model.as_ref(), history, origins)?;
-                Some(Scored {
-                    index,
-                    rmsse,
-                    bias,
-                    mase,
-                    errors,
-                })
-            })
-            .collect()
+    let models = match level {
+        Level::Series => candidates(class, mean_demand),
+        Level::Aggregate => aggregate_candidates(),
     };
+    let cuts = windows(history, origins);
+    let mut scored: Vec<Scored> = models
+        .iter()
+        .enumerate()
+        .filter_map(|(index, model)| backtest(model.as_ref(), index, history, &cuts))
+        .collect();
     let score = |candidate: &Scored| candidate.rmsse + BIAS_WEIGHT * candidate.bias.abs();
     scored.sort_by(|left, right| score(left).total_cmp(&score(right)));
+    if let Some(combined) = combination(history, &cuts, &scored) {
+        scored.push(combined);
+        scored.sort_by(|left, right| score(left).total_cmp(&score(right)));
+    }
+    // Backtest windows are few and demand is noisy: a challenger replaces the class's default model
+    // only when it wins clearly, otherwise selection mostly fits noise.
+    if let Some(default) = scored.iter().position(|candidate| candidate.members == [0]) {
+        let best = scored.first().map_or(f64::INFINITY, score);
+        if best > score(&scored[default]) * (1.0 - SWITCH_MARGIN) {
+            let chosen = scored.remove(default);
+            scored.insert(0, chosen);
+        }
+    }
+    let name_of = |members: &[usize]| {
+        let names: Vec<&str> = members.iter().map(|index| models[*index].name()).collect();
+        if names.len() == 1 {
+            names[0].to_owned()
+        } else {
+            format!("Combination({})", names.join(", "))
+        }
+    };
 
     let chosen = scored.first().and_then(|best| {
-        let model = &models[best.index];
-        model
-            .forecast(history, horizon)
-            .ok()
-            .map(|forecast| (model.name().to_owned(), forecast, best))
+        let fits = best
+            .members
+            .iter()
+            .map(|index| models[*index].forecast(history, horizon).ok())
+            .collect::<Option<Vec<ModelForecast>>>()?;
+        let mean = (0..horizon)
+            .map(|step| {
+                fits.iter().map(|fit| fit.mean[step].max(0.0)).sum::<f64>() / fits.len() as f64
+            })
+            .collect();
+        Some((
+            name_of(&best.members),
+            ModelForecast { mean, fitted: None },
+            best,
+        ))
     });
-    let (model_name, forecast, best) = match chosen {
-        Some(choice) => choice,
-        None => {
-            let window = history.len().clamp(1, 28);
-            let tail = &history[history.len().saturating_sub(window)..];
-            let level = tail.iter().sum::<f64>() / window as f64;
-            let forecast = ModelForecast::flat(level, horizon, None);
-            let points = short_history_points(dates, &forecast.mean, tail);
-            return SeriesForecast {
-                sku: series.sku.clone(),
-                location: series.location.clone(),
-                model: SHORT_HISTORY_MODEL.to_owned(),
-                demand_class: class.map(|class| class_name(class).to_owned()),
-                generated_at,
-                points,
-                backtest: Backtest::default(),
-                candidates: Vec::new(),
-            };
-        }
+    let demand_class = class.map(|class| class_name(class).to_owned());
+    let Some((model, forecast, best)) = chosen else {
+        let window = history.len().clamp(1, 28);
+        let tail = &history[history.len().saturating_sub(window)..];
+        let level = tail.iter().sum::<f64>() / window as f64;
+        let forecast = ModelForecast::flat(level, horizon, None);
+        return Fit {
+            model: SHORT_HISTORY_MODEL.to_owned(),
+            demand_class,
+            points: short_history_points(dates, &forecast.mean, tail),
+            backtest: Backtest::default(),
+            candidates: Vec::new(),
+        };
     };
 
     // Intervals from the chosen model's own backtest errors: empirical quantiles, so lumpy demand
@@ -219,12 +331,9 @@ pub fn forecast_series(
             }
         })
         .collect();
-    SeriesForecast {
-        sku: series.sku.clone(),
-        location: series.location.clone(),
-        model: model_name,
-        demand_class: class.map(|class| class_name(class).to_owned()),
-        generated_at,
+    Fit {
+        model,
+        demand_class,
         points,
         backtest: Backtest {
             rmsse: Some(best.rmsse),
@@ -236,7 +345,7 @@ pub fn forecast_series(
         candidates: scored
             .iter()
             .map(|candidate| CandidateScore {
-                model: models[candidate.index].name().to_owned(),
+                model: name_of(&candidate.members),
                 rmsse: candidate.rmsse,
                 bias: candidate.bias,
             })
