@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use chrono::{Days, NaiveDate, Utc};
 use ordernimbus_backend::domain::{Location, SeriesForecast, SeriesHistory, Sku};
+use ordernimbus_backend::forecast::engine::calibrate;
 use ordernimbus_backend::forecast::metrics::rmsse;
 use ordernimbus_backend::forecast::{forecast_unreconciled, reconcile, total_history};
 use serde_json::Value;
@@ -222,6 +223,9 @@ fn scale_run(histories: Vec<SeriesHistory>, last: NaiveDate, count: usize) {
     drop(histories);
     let started = Instant::now();
     let mut forecast = forecast_unreconciled(&series, last, 365, threads, Utc::now(), &|_, _| {});
+    for series in &mut forecast.series {
+        calibrate(&mut series.points, forecast.band_factors);
+    }
     reconcile(&mut forecast.series, &forecast.total.points);
     let seconds = started.elapsed().as_secs_f64();
     println!(
@@ -263,6 +267,9 @@ fn main() {
         let mut forecast =
             forecast_unreconciled(&train, cutoff, HORIZON, threads, Utc::now(), &|_, _| {});
         let base = forecast.series.clone();
+        for series in &mut forecast.series {
+            calibrate(&mut series.points, forecast.band_factors);
+        }
         reconcile(&mut forecast.series, &forecast.total.points);
         seconds.push((threads, started.elapsed().as_secs_f64()));
         result = Some((base, forecast));
@@ -292,8 +299,8 @@ fn main() {
         *models.entry(name).or_default() += 1;
     }
     println!(
-        "models chosen: {models:?}; total model: {}",
-        forecast.total.model
+        "models chosen: {models:?}; total model: {}; band factors 80 %/95 %: {:?}",
+        forecast.total.model, forecast.band_factors
     );
     println!();
     println!(
@@ -315,11 +322,7 @@ fn main() {
             &base_accuracy,
             (base_total_rmsse, base_total_error),
         ),
-        (
-            "reconciled with the total",
-            &ours,
-            (total_rmsse, total_error),
-        ),
+        ("calibrated, reconciled", &ours, (total_rmsse, total_error)),
     ] {
         println!(
             "{name:<34} {:>7.4} {:>9.4} {:>9.4} {:>9.4} {:>7.3} {:>7.3} {:>8.4} {:>8.4} {:>8}",

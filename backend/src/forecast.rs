@@ -44,6 +44,9 @@ pub struct TenantForecast {
     pub series: Vec<SeriesForecast>,
     /// The model fitted on the tenant's total demand, which sets the total's daily shape.
     pub total: engine::Fit,
+    /// Band scale factors (80 %, 95 %) that made older backtest windows' bands cover the most
+    /// recent window's actuals at their nominal rates, pooled over the tenant's series.
+    pub band_factors: (f64, f64),
 }
 
 /// Daily total over `histories`, from the earliest first sale to `last_day`.
@@ -87,7 +90,8 @@ pub fn forecast_tenant(
     forecast
 }
 
-/// [`forecast_tenant`] without the reconciliation: each series by its own model, and the total's.
+/// [`forecast_tenant`] before calibration and reconciliation: each series by its own model, the
+/// total's, and the calibration factors.
 pub fn forecast_unreconciled(
     histories: &[SeriesHistory],
     last_day: NaiveDate,
@@ -99,7 +103,7 @@ pub fn forecast_unreconciled(
     let count = histories.len();
     let chunk = count.div_ceil(threads.max(1)).max(1);
     let done = AtomicUsize::new(0);
-    let (series, total) = std::thread::scope(|scope| {
+    let (series, total, band_factors) = std::thread::scope(|scope| {
         let total = scope.spawn(|| {
             let units = total_history(histories, last_day);
             engine::fit(&units, last_day, horizon, engine::Level::Aggregate)
@@ -116,20 +120,29 @@ pub fn forecast_unreconciled(
                             progress(done.fetch_add(1, Ordering::Relaxed) + 1, count);
                             forecast
                         })
-                        .collect::<Vec<SeriesForecast>>()
+                        .collect::<Vec<(SeriesForecast, engine::Calibration)>>()
                 })
             })
             .collect();
+        let mut calibration = engine::Calibration::default();
         let series: Vec<SeriesForecast> = workers
             .into_iter()
             .flat_map(|worker| worker.join().unwrap_or_default())
+            .map(|(forecast, evidence)| {
+                calibration.add(&evidence);
+                forecast
+            })
             .collect();
         let total = total.join().ok();
-        (series, total)
+        (series, total, calibration.factors())
     });
     let total =
         total.unwrap_or_else(|| engine::fit(&[], last_day, horizon, engine::Level::Aggregate));
-    TenantForecast { series, total }
+    TenantForecast {
+        series,
+        total,
+        band_factors,
+    }
 }
 
 /// Scales each day's series forecasts (means and bands) so their means add up to `total`'s mean.

@@ -197,17 +197,130 @@ pub struct Fit {
     pub backtest: Backtest,
     /// Candidates scored, best first.
     pub candidates: Vec<CandidateScore>,
+    /// How bands from older backtest windows, scaled by each factor of [`CALIBRATION_FACTORS`],
+    /// covered the most recent window: the evidence [`calibrate`] pools over a tenant.
+    pub calibration: Calibration,
 }
 
-/// Forecasts one series `horizon` days past `last_day` (the tenant's last sales day).
+/// Band scale factors tried by calibration: 0.8, 0.9, …, 4.0.
+pub const CALIBRATION_FACTORS: [f64; 33] = {
+    let mut factors = [0.0; 33];
+    let mut index = 0;
+    while index < 33 {
+        factors[index] = 0.8 + 0.1 * index as f64;
+        index += 1;
+    }
+    factors
+};
+
+/// Coverage counts per calibration factor.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Calibration {
+    /// Held-out actuals checked.
+    pub checked: u64,
+    /// Per factor, actuals inside the scaled 80 % band.
+    pub inside80: Vec<u64>,
+    /// Per factor, actuals inside the scaled 95 % band.
+    pub inside95: Vec<u64>,
+}
+
+impl Calibration {
+    /// Checks the most recent window's errors (`errors[..BACKTEST_HORIZON]`) against bands built
+    /// from the older windows' errors.
+    fn measure(errors: &[f64], recent: &[f64]) -> Self {
+        if errors.len() < 2 * BACKTEST_HORIZON || recent.len() != BACKTEST_HORIZON {
+            return Self::default();
+        }
+        let (held, older) = errors.split_at(BACKTEST_HORIZON);
+        let mut older = older.to_vec();
+        older.sort_by(f64::total_cmp);
+        let bounds = [
+            quantile(&older, 0.10),
+            quantile(&older, 0.90),
+            quantile(&older, 0.025),
+            quantile(&older, 0.975),
+        ];
+        let inside = |low: f64, high: f64| {
+            CALIBRATION_FACTORS
+                .iter()
+                .map(|factor| {
+                    // In units, with the lower bound clipped at zero as the forecast's is.
+                    held.iter()
+                        .zip(recent)
+                        .filter(|(error, mean)| {
+                            let actual = *mean + **error;
+                            actual >= (*mean + factor * low).max(0.0)
+                                && actual <= (*mean + factor * high).max(**mean)
+                        })
+                        .count() as u64
+                })
+                .collect()
+        };
+        Self {
+            checked: held.len() as u64,
+            inside80: inside(bounds[0], bounds[1]),
+            inside95: inside(bounds[2], bounds[3]),
+        }
+    }
+
+    /// Adds another series' counts.
+    pub fn add(&mut self, other: &Self) {
+        if other.checked == 0 {
+            return;
+        }
+        if self.checked == 0 {
+            *self = other.clone();
+            return;
+        }
+        self.checked += other.checked;
+        for (total, count) in self.inside80.iter_mut().zip(&other.inside80) {
+            *total += count;
+        }
+        for (total, count) in self.inside95.iter_mut().zip(&other.inside95) {
+            *total += count;
+        }
+    }
+
+    /// The smallest factors whose pooled coverage reaches 80 % and 95 % (1 without evidence).
+    pub fn factors(&self) -> (f64, f64) {
+        let pick = |inside: &[u64], target: f64| {
+            if self.checked == 0 {
+                return 1.0;
+            }
+            CALIBRATION_FACTORS
+                .iter()
+                .zip(inside)
+                .find(|(_, count)| **count as f64 / self.checked as f64 >= target)
+                .map_or(
+                    CALIBRATION_FACTORS[CALIBRATION_FACTORS.len() - 1],
+                    |(factor, _)| *factor,
+                )
+        };
+        (pick(&self.inside80, 0.80), pick(&self.inside95, 0.95))
+    }
+}
+
+/// Scales the bands of `points` around their means by the pooled calibration `factors`.
+pub fn calibrate(points: &mut [ForecastPoint], (factor80, factor95): (f64, f64)) {
+    for point in points {
+        let mean = point.mean;
+        point.lo80 = (mean - factor80 * (mean - point.lo80)).max(0.0);
+        point.hi80 = mean + factor80 * (point.hi80 - mean);
+        point.lo95 = (mean - factor95 * (mean - point.lo95)).max(0.0);
+        point.hi95 = mean + factor95 * (point.hi95 - mean);
+    }
+}
+
+/// Forecasts one series `horizon` days past `last_day` (the tenant's last sales day), with the
+/// evidence for calibrating its bands.
 pub fn forecast_series(
     series: &SeriesHistory,
     last_day: NaiveDate,
     horizon: usize,
     generated_at: DateTime<Utc>,
-) -> SeriesForecast {
+) -> (SeriesForecast, Calibration) {
     let fit = fit(&series.units, last_day, horizon, Level::Series);
-    SeriesForecast {
+    let forecast = SeriesForecast {
         sku: series.sku.clone(),
         location: series.location.clone(),
         model: fit.model,
@@ -216,7 +329,8 @@ pub fn forecast_series(
         points: fit.points,
         backtest: fit.backtest,
         candidates: fit.candidates,
-    }
+    };
+    (forecast, fit.calibration)
 }
 
 /// Classifies `units` (daily, ending on `last_day`), backtests the candidates for its class and
@@ -293,6 +407,7 @@ pub fn fit(units: &[f64], last_day: NaiveDate, horizon: usize, level: Level) -> 
             points: short_history_points(dates, &forecast.mean, tail),
             backtest: Backtest::default(),
             candidates: Vec::new(),
+            calibration: Calibration::default(),
         };
     };
 
@@ -342,6 +457,10 @@ pub fn fit(units: &[f64], last_day: NaiveDate, horizon: usize, level: Level) -> 
             coverage95: Some(coverage(bounds[2], bounds[3])),
             mase: best.mase,
         },
+        calibration: Calibration::measure(
+            &best.errors,
+            best.windows.first().map_or(&[][..], Vec::as_slice),
+        ),
         candidates: scored
             .iter()
             .map(|candidate| CandidateScore {
@@ -396,7 +515,7 @@ mod tests {
     fn run(units: Vec<f64>, horizon: usize) -> SeriesForecast {
         let history = series(units);
         let last = history.start + chrono::Days::new(history.units.len() as u64 - 1);
-        forecast_series(&history, last, horizon, Utc::now())
+        forecast_series(&history, last, horizon, Utc::now()).0
     }
 
     #[test]
