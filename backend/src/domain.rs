@@ -2,11 +2,15 @@
 //! only: nothing here does IO, spawns tasks or knows about HTTP or SQL.
 
 mod forecast;
+mod inventory;
 mod sales;
 mod tenant;
 
 pub use forecast::{
     Backtest, CandidateScore, ForecastPoint, MAX_HORIZON_DAYS, SeriesForecast, SeriesHistory,
+};
+pub use inventory::{
+    DEFAULT_LEAD_TIME_DAYS, DEFAULT_SERVICE_LEVEL, REVIEW_PERIOD_DAYS, ReorderHint, StockLevel,
 };
 pub use sales::{
     DayRange, Granularity, LineIdentity, Location, SalesDay, SalesLine, SalesQuery, Sku, SkuSummary,

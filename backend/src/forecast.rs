@@ -11,6 +11,7 @@ pub mod model;
 pub mod models;
 pub mod optimize;
 pub mod refresher;
+pub mod reorder;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

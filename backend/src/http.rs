@@ -4,6 +4,7 @@
 mod auth;
 mod error;
 mod forecasts;
+mod inventory;
 mod ops;
 mod sales;
 mod uploads;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
@@ -57,6 +58,12 @@ pub fn router(state: AppState) -> Router {
         .route("/sales", get(sales::list_sales))
         .route("/forecasts", get(forecasts::show_forecast))
         .route("/forecasts/summary", get(forecasts::show_summary))
+        .route(
+            "/inventory",
+            get(inventory::list_inventory)
+                .post(inventory::put_inventory)
+                .layer(DefaultBodyLimit::max(inventory::MAX_INVENTORY_BYTES)),
+        )
         .route("/skus", get(sales::list_skus));
     Router::new()
         .route("/", get(ops::home))

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{
     Location, NewTenant, SalesDay, SalesLine, SalesQuery, SeriesForecast, SeriesHistory, Sku,
-    SkuSummary, Tenant, TenantId,
+    SkuSummary, StockLevel, Tenant, TenantId,
 };
 
 /// Failures of a `Store`, already translated from the driver's own errors.
@@ -212,4 +212,15 @@ pub trait Store: Send + Sync + 'static {
         sku: Option<&Sku>,
         location: Option<&Location>,
     ) -> Result<Vec<SeriesForecast>, StoreError>;
+
+    /// Sets stock levels (replacing the rows of the same SKU and location).
+    async fn put_stock(&self, tenant: &TenantId, levels: Vec<StockLevel>)
+    -> Result<(), StoreError>;
+
+    /// Stock levels, optionally of one SKU, ordered by SKU and location.
+    async fn stock(
+        &self,
+        tenant: &TenantId,
+        sku: Option<&Sku>,
+    ) -> Result<Vec<StockLevel>, StoreError>;
 }

@@ -7,7 +7,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiQuery, AppState, Authenticated};
-use crate::domain::{Backtest, ForecastPoint, Location, MAX_HORIZON_DAYS, SeriesForecast, Sku};
+use crate::domain::{
+    Backtest, ForecastPoint, Location, MAX_HORIZON_DAYS, ReorderHint, SeriesForecast, Sku,
+};
+use crate::forecast::reorder::reorder_hint;
 
 /// Days returned when the request names no horizon.
 const DEFAULT_HORIZON: usize = 28;
@@ -37,7 +40,21 @@ pub(super) struct ForecastView {
     points: Vec<ForecastPoint>,
     backtest: Backtest,
     candidates: Vec<crate::domain::CandidateScore>,
+    /// Present when the stock of this SKU at this location is known.
+    reorder: Option<ReorderHint>,
 }
+
+/// A SKU × location whose stock runs short.
+#[derive(Debug, Serialize)]
+pub(super) struct AtRisk {
+    sku: String,
+    location: String,
+    #[serde(flatten)]
+    hint: ReorderHint,
+}
+
+/// SKUs at risk listed in the summary, soonest stock-out first.
+const MAX_AT_RISK: usize = 100;
 
 /// The tenant total.
 #[derive(Debug, Serialize)]
@@ -45,6 +62,9 @@ pub(super) struct SummaryView {
     generated_at: Option<DateTime<Utc>>,
     series: usize,
     points: Vec<ForecastPoint>,
+    /// SKU × locations with known stock that run out within their lead time or are at or below
+    /// their reorder point, soonest stock-out first.
+    at_risk: Vec<AtRisk>,
 }
 
 fn horizon(value: Option<&str>) -> Result<usize, ApiError> {
@@ -150,6 +170,11 @@ pub(super) async fn show_forecast(
     }
     let view = if forecasts.len() == 1 {
         let mut forecast = forecasts.remove(0);
+        let stock = state.store.stock(&tenant.id, Some(&forecast.sku)).await?;
+        let reorder = stock
+            .iter()
+            .find(|level| level.location == forecast.location)
+            .map(|level| reorder_hint(&forecast.points, level));
         forecast.points.truncate(horizon);
         ForecastView {
             sku: forecast.sku.as_str().to_owned(),
@@ -160,6 +185,7 @@ pub(super) async fn show_forecast(
             points: forecast.points,
             backtest: forecast.backtest,
             candidates: forecast.candidates,
+            reorder,
         }
     } else {
         ForecastView {
@@ -175,6 +201,7 @@ pub(super) async fn show_forecast(
             points: bottom_up(&forecasts, horizon),
             backtest: Backtest::default(),
             candidates: Vec::new(),
+            reorder: None,
         }
     };
     Ok(Json(view))
@@ -188,10 +215,38 @@ pub(super) async fn show_summary(
 ) -> Result<Json<SummaryView>, ApiError> {
     let horizon = horizon(params.horizon.as_deref())?;
     let forecasts = state.store.forecasts(&tenant.id, None, None).await?;
+    let stock = state.store.stock(&tenant.id, None).await?;
+    let by_series: std::collections::HashMap<(&str, &str), &SeriesForecast> = forecasts
+        .iter()
+        .map(|forecast| {
+            (
+                (forecast.sku.as_str(), forecast.location.as_str()),
+                forecast,
+            )
+        })
+        .collect();
+    let mut at_risk: Vec<AtRisk> = stock
+        .iter()
+        .filter_map(|level| {
+            let forecast = by_series.get(&(level.sku.as_str(), level.location.as_str()))?;
+            let hint = reorder_hint(&forecast.points, level);
+            hint.at_risk.then(|| AtRisk {
+                sku: level.sku.as_str().to_owned(),
+                location: level.location.as_str().to_owned(),
+                hint,
+            })
+        })
+        .collect();
+    at_risk.sort_by(|left, right| {
+        let cover = |risk: &AtRisk| risk.hint.days_of_cover.unwrap_or(f64::INFINITY);
+        cover(left).total_cmp(&cover(right))
+    });
+    at_risk.truncate(MAX_AT_RISK);
     Ok(Json(SummaryView {
         generated_at: forecasts.iter().map(|forecast| forecast.generated_at).min(),
         series: forecasts.len(),
         points: bottom_up(&forecasts, horizon),
+        at_risk,
     }))
 }
 

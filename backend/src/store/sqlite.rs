@@ -7,6 +7,7 @@
 mod forecasts;
 mod migrations;
 mod sales;
+mod stock;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{ImportReport, SalesWrite, Store, StoreError, UploadId};
 use crate::domain::{
     Location, NewTenant, SalesDay, SalesLine, SalesQuery, SeriesForecast, SeriesHistory, Sku,
-    SkuSummary, Tenant, TenantId, Timezone,
+    SkuSummary, StockLevel, Tenant, TenantId, Timezone,
 };
 
 /// How long a connection waits for another process's write lock before giving up.
@@ -616,5 +617,26 @@ impl Store for SqliteStore {
             forecasts::forecasts(connection, &tenant, sku.as_ref(), location.as_ref())
         })
         .await
+    }
+
+    async fn put_stock(
+        &self,
+        tenant: &TenantId,
+        levels: Vec<StockLevel>,
+    ) -> Result<(), StoreError> {
+        let tenant = tenant.clone();
+        self.write(move |writer| stock::put_stock(writer, &tenant, &levels))
+            .await
+    }
+
+    async fn stock(
+        &self,
+        tenant: &TenantId,
+        sku: Option<&Sku>,
+    ) -> Result<Vec<StockLevel>, StoreError> {
+        let tenant = tenant.clone();
+        let sku = sku.cloned();
+        self.read(move |connection| stock::stock(connection, &tenant, sku.as_ref()))
+            .await
     }
 }

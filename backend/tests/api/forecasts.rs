@@ -211,3 +211,95 @@ async fn another_tenant_sees_no_forecasts() {
     assert_eq!(summary["series"], 0);
     assert_eq!(summary["points"], serde_json::json!([]));
 }
+
+async fn put_inventory(app: &TestApp, tenant: &TestTenant, csv: &str) -> (u16, Value) {
+    app.upload_to(tenant, "/api/v1/inventory", csv.to_owned()).await
+}
+
+#[tokio::test]
+async fn stock_levels_are_stored_row_by_row_with_named_errors() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("UTC").await;
+    let csv = "SKU,Store,On Hand,Lead Time,Service Level\n\
+               WEEKLY,North,40,5,97%\n\
+               WEEKLY,South,-2,5,0.9\n\
+               NEW,North,abc,,\n\
+               NEW,North,12,,\n\
+               OTHER,,3,0,\n";
+    let (status, report) = put_inventory(&app, &tenant, csv).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["rows_read"], 5);
+    assert_eq!(report["rows_imported"], 2);
+    assert_eq!(report["rows_rejected"], 3);
+    let errors: Vec<(u64, &str)> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|error| (error["line"].as_u64().unwrap(), error["column"].as_str().unwrap()))
+        .collect();
+    assert_eq!(errors, [(3, "on_hand"), (4, "on_hand"), (6, "lead_time_days")]);
+    let (status, levels) = app.get(&tenant, "/api/v1/inventory").await;
+    assert_eq!(status, 200);
+    let rows: Vec<String> = levels
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|level| {
+            format!(
+                "{} {} {} {} {}",
+                level["sku"].as_str().unwrap(),
+                level["location"].as_str().unwrap(),
+                level["on_hand"],
+                level["lead_time_days"],
+                level["service_level"]
+            )
+        })
+        .collect();
+    assert_eq!(rows, ["NEW North 12.0 7 0.95", "WEEKLY North 40.0 5 0.97"]);
+
+    let (status, body) = put_inventory(&app, &tenant, "sku,location\nA,North\n").await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["message"].as_str().unwrap().contains("on_hand"), "{body}");
+    // Another tenant sees none of it.
+    let other = app.tenant("UTC").await;
+    let (_, levels) = app.get(&other, "/api/v1/inventory").await;
+    assert_eq!(levels, serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn forecasts_carry_reorder_hints_and_the_summary_lists_skus_at_risk() {
+    let app = TestApp::spawn().await;
+    let tenant = refreshed_tenant(&app).await;
+    // North sells about 70 a week: 40 units run out within the 5-day lead time; South sells
+    // about 35 a week and 1,000 units last beyond the horizon of interest.
+    put_inventory(
+        &app,
+        &tenant,
+        "sku,location,on_hand,lead_time_days\nWEEKLY,North,40,5\nWEEKLY,South,1000,5\n",
+    )
+    .await;
+    let (_, north) = app.get(&tenant, "/api/v1/forecasts?sku=WEEKLY&location=North").await;
+    let hint = &north["reorder"];
+    assert_eq!(hint["on_hand"], 40.0);
+    assert_eq!(hint["at_risk"], true, "{hint}");
+    let cover = hint["days_of_cover"].as_f64().unwrap();
+    assert!((2.0..6.0).contains(&cover), "{hint}");
+    assert!(hint["expected_stockout_date"].as_str().unwrap() < "2024-05-27");
+    // Order up to lead time + a week of demand (12 days, ~105 units) plus safety stock, less 40.
+    let order = hint["suggested_order_quantity"].as_f64().unwrap();
+    assert!((40.0..250.0).contains(&order), "{hint}");
+    assert!(hint["reorder_point"].as_f64().unwrap() > hint["safety_stock"].as_f64().unwrap());
+
+    let (_, south) = app.get(&tenant, "/api/v1/forecasts?sku=WEEKLY&location=South").await;
+    assert_eq!(south["reorder"]["at_risk"], false);
+    assert_eq!(south["reorder"]["suggested_order_quantity"], 0.0);
+    let (_, new) = app.get(&tenant, "/api/v1/forecasts?sku=NEW").await;
+    assert!(new["reorder"].is_null());
+
+    let (_, summary) = app.get(&tenant, "/api/v1/forecasts/summary").await;
+    let at_risk = summary["at_risk"].as_array().unwrap();
+    assert_eq!(at_risk.len(), 1, "{summary}");
+    assert_eq!(at_risk[0]["sku"], "WEEKLY");
+    assert_eq!(at_risk[0]["location"], "North");
+    assert_eq!(at_risk[0]["suggested_order_quantity"], hint["suggested_order_quantity"]);
+}

@@ -2,7 +2,7 @@
 
 use crate::helpers::TestApp;
 
-const ENDPOINTS: [&str; 7] = [
+const ENDPOINTS: [&str; 8] = [
     "/api/v1/tenant",
     "/api/v1/uploads",
     "/api/v1/uploads/up_00000000000000000000",
@@ -10,6 +10,7 @@ const ENDPOINTS: [&str; 7] = [
     "/api/v1/skus",
     "/api/v1/forecasts?sku=A",
     "/api/v1/forecasts/summary",
+    "/api/v1/inventory",
 ];
 
 #[tokio::test]

@@ -73,6 +73,19 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant_id, series_id)
     ) WITHOUT ROWID;
     ",
+    // 3: stock on hand and replenishment settings per SKU x location.
+    r"
+    CREATE TABLE stock_levels (
+        tenant_id       INTEGER NOT NULL,
+        sku             TEXT NOT NULL,
+        location        TEXT NOT NULL,
+        on_hand         REAL NOT NULL,
+        lead_time_days  INTEGER NOT NULL,
+        service_level   REAL NOT NULL,
+        updated_at      TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, sku, location)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// Applies the migrations this database has not seen yet, each in its own transaction.

@@ -1,0 +1,80 @@
+//! Stock levels in SQLite.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+
+use super::{Writer, read_tenant_key};
+use crate::domain::{Location, Sku, StockLevel, TenantId};
+use crate::store::StoreError;
+
+fn unavailable(error: rusqlite::Error) -> StoreError {
+    StoreError::unavailable(error)
+}
+
+pub(super) fn put_stock(
+    writer: &mut Writer,
+    tenant: &TenantId,
+    levels: &[StockLevel],
+) -> Result<(), StoreError> {
+    let tenant_key = writer.tenant_key(tenant)?;
+    let mut statement = writer
+        .connection
+        .prepare_cached(
+            "INSERT INTO stock_levels
+             (tenant_id, sku, location, on_hand, lead_time_days, service_level, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (tenant_id, sku, location) DO UPDATE SET on_hand = excluded.on_hand,
+             lead_time_days = excluded.lead_time_days, service_level = excluded.service_level,
+             updated_at = excluded.updated_at",
+        )
+        .map_err(unavailable)?;
+    for level in levels {
+        statement
+            .execute(params![
+                tenant_key,
+                level.sku.as_str(),
+                level.location.as_str(),
+                level.on_hand,
+                level.lead_time_days,
+                level.service_level,
+                level.updated_at.to_rfc3339(),
+            ])
+            .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+pub(super) fn stock(
+    connection: &Connection,
+    tenant: &TenantId,
+    sku: Option<&Sku>,
+) -> Result<Vec<StockLevel>, StoreError> {
+    let tenant_key = read_tenant_key(connection, tenant)?;
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT sku, location, on_hand, lead_time_days, service_level, updated_at
+             FROM stock_levels WHERE tenant_id = ?1 AND (?2 IS NULL OR sku = ?2)
+             ORDER BY sku, location",
+        )
+        .map_err(unavailable)?;
+    let mut rows = statement
+        .query(params![tenant_key, sku.map(Sku::as_str)])
+        .map_err(unavailable)?;
+    let mut levels = Vec::new();
+    while let Some(row) = rows.next().map_err(unavailable)? {
+        let sku: String = row.get(0).map_err(unavailable)?;
+        let location: String = row.get(1).map_err(unavailable)?;
+        let updated_at: String = row.get(5).map_err(unavailable)?;
+        levels.push(StockLevel {
+            sku: Sku::parse(&sku).map_err(StoreError::unavailable)?,
+            location: Location::parse(&location).map_err(StoreError::unavailable)?,
+            on_hand: row.get(2).map_err(unavailable)?,
+            lead_time_days: row.get(3).map_err(unavailable)?,
+            service_level: row.get(4).map_err(unavailable)?,
+            updated_at: DateTime::parse_from_rfc3339(&updated_at)
+                .map_err(StoreError::unavailable)?
+                .with_timezone(&Utc),
+        });
+    }
+    Ok(levels)
+}
