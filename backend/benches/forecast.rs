@@ -346,6 +346,30 @@ fn main() {
         forecast.total.model
     );
     println!("series scored for RMSSE: {}", ours.rmsse_series);
+    // Each candidate of the total, fitted on the same training days, scored on the held-out month.
+    let mut total_forecasts = Vec::new();
+    for model in ordernimbus_backend::forecast::engine::aggregate_candidates() {
+        if let Ok(forecast) = model.forecast(&total_train, HORIZON) {
+            let mean: Vec<f64> = forecast.mean.iter().map(|value| value.max(0.0)).collect();
+            let (value, error) = score_total(&mean, &total_train, &total_test);
+            println!(
+                "  total by {:<14} RMSSE {value:.4}  28d error {error:+.4}",
+                model.name()
+            );
+            total_forecasts.push((model.name(), mean));
+        }
+    }
+    for (index, (left, left_mean)) in total_forecasts.iter().enumerate() {
+        for (right, right_mean) in &total_forecasts[index + 1..] {
+            let mean: Vec<f64> = left_mean
+                .iter()
+                .zip(right_mean)
+                .map(|(a, b)| (a + b) / 2.0)
+                .collect();
+            let (value, _) = score_total(&mean, &total_train, &total_test);
+            println!("  total by mean of {left} + {right}: RMSSE {value:.4}");
+        }
+    }
 
     let Some(path) = args.anchor else {
         return;

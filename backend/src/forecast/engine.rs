@@ -8,7 +8,7 @@ use super::demand::{DemandClass, classify};
 use super::intervals::{Z_80, Z_95};
 use super::metrics::{bias, mase, rmsse};
 use super::models::{
-    Adida, AutoEts, CrostonSba, Imapa, SeasonalNaive, SimpleExpSmoothing, Tsb, WindowAverage,
+    Adida, AutoEts, CrostonSba, Imapa, Mstl, SeasonalNaive, SimpleExpSmoothing, Tsb, WindowAverage,
 };
 use super::{Model, ModelForecast};
 use crate::domain::{Backtest, CandidateScore, ForecastPoint, SeriesForecast, SeriesHistory};
@@ -27,25 +27,26 @@ const BIAS_WEIGHT: f64 = 0.25;
 /// Candidates averaged into the combination that competes with the single models.
 const COMBINE: usize = 3;
 /// How much better than the default (first) candidate a challenger must score to be chosen.
-const SWITCH_MARGIN: f64 = 0.2;
+const SWITCH_MARGIN: f64 = 0.3;
 
 /// Name of the fallback for series too short to backtest.
 pub const SHORT_HISTORY_MODEL: &str = "WindowAverage (short history)";
 
 fn candidates(class: Option<DemandClass>, mean_demand: f64) -> Vec<Box<dyn Model>> {
-    let mut models: Vec<Box<dyn Model>> = vec![
-        Box::new(Adida),
-        Box::new(WindowAverage { window: 28 }),
-        Box::new(SeasonalNaive { season_length: 7 }),
-    ];
+    // ADIDA first: the default every challenger must clearly beat (see `SWITCH_MARGIN`).
+    let mut models: Vec<Box<dyn Model>> =
+        vec![Box::new(Adida), Box::new(WindowAverage { window: 28 })];
     match class {
         Some(DemandClass::Smooth | DemandClass::Erratic) => {
+            models.push(Box::new(SeasonalNaive { season_length: 7 }));
             models.push(Box::new(SimpleExpSmoothing));
             // ETS earns its cost only where there is enough volume for a weekly shape to show.
             if mean_demand >= 1.0 {
                 models.push(Box::new(AutoEts { season_length: 7 }));
             }
         }
+        // On intermittent demand a seasonal naive forecast repeats last week's random spikes; the
+        // weekly shape comes from reconciliation with the tenant total instead.
         Some(DemandClass::Intermittent | DemandClass::Lumpy) | None => {
             models.push(Box::new(CrostonSba));
             models.push(Box::new(Tsb {
@@ -176,11 +177,18 @@ pub enum Level {
     Aggregate,
 }
 
-fn aggregate_candidates() -> Vec<Box<dyn Model>> {
+/// The candidates for an aggregate (tenant total) series, default first.
+pub fn aggregate_candidates() -> Vec<Box<dyn Model>> {
     vec![
-        Box::new(SeasonalNaive { season_length: 7 }),
+        Box::new(Mstl {
+            season_lengths: vec![7, 365],
+        }),
         Box::new(AutoEts { season_length: 7 }),
+        Box::new(SeasonalNaive { season_length: 7 }),
         Box::new(WindowAverage { window: 28 }),
+        Box::new(super::models::LogTransformed(Mstl {
+            season_lengths: vec![7, 365],
+        })),
     ]
 }
 
