@@ -53,6 +53,16 @@ pub(super) struct AtRisk {
     hint: ReorderHint,
 }
 
+/// Units sold on one day.
+#[derive(Debug, Serialize)]
+pub(super) struct DayUnits {
+    date: chrono::NaiveDate,
+    units: f64,
+}
+
+/// Days of actual sales the summary shows before its forecast.
+const HISTORY_DAYS: u64 = 91;
+
 /// SKUs at risk listed in the summary, soonest stock-out first.
 const MAX_AT_RISK: usize = 100;
 
@@ -62,6 +72,8 @@ pub(super) struct SummaryView {
     generated_at: Option<DateTime<Utc>>,
     series: usize,
     points: Vec<ForecastPoint>,
+    /// Actual daily units of the tenant over the `HISTORY_DAYS` days before the forecast starts.
+    history: Vec<DayUnits>,
     /// SKU × locations with known stock that run out within their lead time or are at or below
     /// their reorder point, soonest stock-out first.
     at_risk: Vec<AtRisk>,
@@ -242,8 +254,41 @@ pub(super) async fn show_summary(
         cover(left).total_cmp(&cover(right))
     });
     at_risk.truncate(MAX_AT_RISK);
+    let history = match forecasts
+        .first()
+        .and_then(|forecast| forecast.points.first())
+    {
+        Some(first) => {
+            let last_day = first.date.pred_opt().unwrap_or(first.date);
+            let query = crate::domain::SalesQuery {
+                days: crate::domain::DayRange {
+                    from: last_day.checked_sub_days(chrono::Days::new(HISTORY_DAYS - 1)),
+                    to: Some(last_day),
+                },
+                ..Default::default()
+            };
+            let mut totals = std::collections::BTreeMap::new();
+            for day in state.store.sales(&tenant.id, &query).await? {
+                *totals.entry(day.date).or_insert(0.0) += day.units;
+            }
+            last_day
+                .checked_sub_days(chrono::Days::new(HISTORY_DAYS - 1))
+                .map(|from| {
+                    from.iter_days()
+                        .take_while(|date| *date <= last_day)
+                        .map(|date| DayUnits {
+                            date,
+                            units: totals.get(&date).copied().unwrap_or(0.0),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
     Ok(Json(SummaryView {
         generated_at: forecasts.iter().map(|forecast| forecast.generated_at).min(),
+        history,
         series: forecasts.len(),
         points: bottom_up(&forecasts, horizon),
         at_risk,

@@ -190,6 +190,13 @@ async fn locations_and_the_tenant_total_add_up() {
     let (status, summary) = app.get(&tenant, "/api/v1/forecasts/summary").await;
     assert_eq!(status, 200, "{summary}");
     assert_eq!(summary["series"], 3);
+    // The last 91 days of actual totals lead up to the forecast: on the last day (day 139, a
+    // "2" day in the weekly shape) North sold 2, South 1 and NEW 4.
+    let history = summary["history"].as_array().unwrap();
+    assert_eq!(history.len(), 91);
+    assert_eq!(history[90]["date"], "2024-05-19");
+    assert_eq!(history[90]["units"], 7.0);
+    assert_eq!(history[89]["units"], 20.0 + 10.0 + 3.0);
     let total = means(&summary);
     assert_eq!(total.len(), 28);
     for (day, sum) in total.iter().enumerate() {
@@ -213,7 +220,8 @@ async fn another_tenant_sees_no_forecasts() {
 }
 
 async fn put_inventory(app: &TestApp, tenant: &TestTenant, csv: &str) -> (u16, Value) {
-    app.upload_to(tenant, "/api/v1/inventory", csv.to_owned()).await
+    app.upload_to(tenant, "/api/v1/inventory", csv.to_owned())
+        .await
 }
 
 #[tokio::test]
@@ -235,9 +243,17 @@ async fn stock_levels_are_stored_row_by_row_with_named_errors() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|error| (error["line"].as_u64().unwrap(), error["column"].as_str().unwrap()))
+        .map(|error| {
+            (
+                error["line"].as_u64().unwrap(),
+                error["column"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(errors, [(3, "on_hand"), (4, "on_hand"), (6, "lead_time_days")]);
+    assert_eq!(
+        errors,
+        [(3, "on_hand"), (4, "on_hand"), (6, "lead_time_days")]
+    );
     let (status, levels) = app.get(&tenant, "/api/v1/inventory").await;
     assert_eq!(status, 200);
     let rows: Vec<String> = levels
@@ -259,7 +275,13 @@ async fn stock_levels_are_stored_row_by_row_with_named_errors() {
 
     let (status, body) = put_inventory(&app, &tenant, "sku,location\nA,North\n").await;
     assert_eq!(status, 400);
-    assert!(body["error"]["message"].as_str().unwrap().contains("on_hand"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("on_hand"),
+        "{body}"
+    );
     // Another tenant sees none of it.
     let other = app.tenant("UTC").await;
     let (_, levels) = app.get(&other, "/api/v1/inventory").await;
@@ -278,7 +300,9 @@ async fn forecasts_carry_reorder_hints_and_the_summary_lists_skus_at_risk() {
         "sku,location,on_hand,lead_time_days\nWEEKLY,North,40,5\nWEEKLY,South,1000,5\n",
     )
     .await;
-    let (_, north) = app.get(&tenant, "/api/v1/forecasts?sku=WEEKLY&location=North").await;
+    let (_, north) = app
+        .get(&tenant, "/api/v1/forecasts?sku=WEEKLY&location=North")
+        .await;
     let hint = &north["reorder"];
     assert_eq!(hint["on_hand"], 40.0);
     assert_eq!(hint["at_risk"], true, "{hint}");
@@ -290,7 +314,9 @@ async fn forecasts_carry_reorder_hints_and_the_summary_lists_skus_at_risk() {
     assert!((40.0..250.0).contains(&order), "{hint}");
     assert!(hint["reorder_point"].as_f64().unwrap() > hint["safety_stock"].as_f64().unwrap());
 
-    let (_, south) = app.get(&tenant, "/api/v1/forecasts?sku=WEEKLY&location=South").await;
+    let (_, south) = app
+        .get(&tenant, "/api/v1/forecasts?sku=WEEKLY&location=South")
+        .await;
     assert_eq!(south["reorder"]["at_risk"], false);
     assert_eq!(south["reorder"]["suggested_order_quantity"], 0.0);
     let (_, new) = app.get(&tenant, "/api/v1/forecasts?sku=NEW").await;
@@ -301,5 +327,8 @@ async fn forecasts_carry_reorder_hints_and_the_summary_lists_skus_at_risk() {
     assert_eq!(at_risk.len(), 1, "{summary}");
     assert_eq!(at_risk[0]["sku"], "WEEKLY");
     assert_eq!(at_risk[0]["location"], "North");
-    assert_eq!(at_risk[0]["suggested_order_quantity"], hint["suggested_order_quantity"]);
+    assert_eq!(
+        at_risk[0]["suggested_order_quantity"],
+        hint["suggested_order_quantity"]
+    );
 }
