@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use ordernimbus_backend::domain::{ApiKey, NewTenant, TenantId};
+use ordernimbus_backend::domain::{ApiKey, NewTenant, StockLevel, TenantId};
 use ordernimbus_backend::forecast::Refresher;
 use ordernimbus_backend::import::{self, ImportRequest};
 use ordernimbus_backend::store::Store;
@@ -56,6 +56,7 @@ pub async fn load(
         // Forecast now, so the first page a newcomer opens already has them.
         refresher.mark_stale(&tenant.id);
         refresher.run_once().await;
+        load_stock(store.as_ref(), &tenant.id).await?;
     }
     println!(
         "OrderNimbus demo is running: open http://{addr}/#key={}",
@@ -67,5 +68,49 @@ pub async fn load(
         "  try:         curl -H 'Authorization: Bearer {}' http://{addr}/api/v1/skus",
         key.expose()
     );
+    Ok(())
+}
+
+/// Days of forecast demand the demo's made-up stock covers, cycled over the SKUs: some run out
+/// within the lead time (at risk), most do not. The sample data has no stock; a retailer would
+/// upload theirs (`POST /api/v1/inventory`).
+const DEMO_COVER_DAYS: [usize; 5] = [4, 60, 10, 90, 35];
+
+/// Gives each forecast series of the demo tenant a stock level, so reorder hints show.
+async fn load_stock(store: &dyn Store, tenant: &TenantId) -> anyhow::Result<()> {
+    let forecasts = store.forecasts(tenant, None, None).await?;
+    let now = chrono::Utc::now();
+    // Stock for the series that sell at least a unit a day; the rest are too small to stock.
+    let levels = forecasts
+        .iter()
+        .filter(|forecast| {
+            forecast
+                .points
+                .iter()
+                .take(28)
+                .map(|point| point.mean)
+                .sum::<f64>()
+                >= 28.0
+        })
+        .zip(DEMO_COVER_DAYS.iter().cycle())
+        .map(|(forecast, days)| {
+            let demand: f64 = forecast
+                .points
+                .iter()
+                .take(*days)
+                .map(|point| point.mean)
+                .sum();
+            StockLevel::new(
+                forecast.sku.clone(),
+                forecast.location.clone(),
+                demand.round(),
+                None,
+                None,
+                now,
+            )
+            .map_err(|(field, error)| anyhow::anyhow!("demo stock {field}: {error}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    store.put_stock(tenant, levels).await?;
     Ok(())
 }

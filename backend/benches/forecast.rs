@@ -16,9 +16,10 @@ use std::time::Instant;
 
 use chrono::{Days, NaiveDate, Utc};
 use ordernimbus_backend::domain::{Location, SeriesForecast, SeriesHistory, Sku};
-use ordernimbus_backend::forecast::engine::calibrate;
 use ordernimbus_backend::forecast::metrics::rmsse;
-use ordernimbus_backend::forecast::{forecast_unreconciled, reconcile, total_history};
+use ordernimbus_backend::forecast::{
+    calibrate_and_reconcile, forecast_tenant, forecast_unreconciled, total_history,
+};
 use serde_json::Value;
 
 const HORIZON: usize = 28;
@@ -222,11 +223,7 @@ fn scale_run(histories: Vec<SeriesHistory>, last: NaiveDate, count: usize) {
         .collect();
     drop(histories);
     let started = Instant::now();
-    let mut forecast = forecast_unreconciled(&series, last, 365, threads, Utc::now(), &|_, _| {});
-    for series in &mut forecast.series {
-        calibrate(&mut series.points, forecast.band_factors);
-    }
-    reconcile(&mut forecast.series, &forecast.total.points);
+    let forecast = forecast_tenant(&series, last, 365, threads, Utc::now(), &|_, _| {});
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "scale: {} series x 365 days forecast on {threads} threads in {seconds:.1} s; peak RSS {:.0} MB (target <= 2048 MB)",
@@ -267,10 +264,7 @@ fn main() {
         let mut forecast =
             forecast_unreconciled(&train, cutoff, HORIZON, threads, Utc::now(), &|_, _| {});
         let base = forecast.series.clone();
-        for series in &mut forecast.series {
-            calibrate(&mut series.points, forecast.band_factors);
-        }
-        reconcile(&mut forecast.series, &forecast.total.points);
+        calibrate_and_reconcile(&mut forecast);
         seconds.push((threads, started.elapsed().as_secs_f64()));
         result = Some((base, forecast));
     }
@@ -346,6 +340,13 @@ fn main() {
         forecast.total.model
     );
     println!("series scored for RMSSE: {}", ours.rmsse_series);
+    println!("total candidates by backtest (what selection saw):");
+    for candidate in &forecast.total.candidates {
+        println!(
+            "  {:<40} backtest RMSSE {:.4}  bias {:+.4}",
+            candidate.model, candidate.rmsse, candidate.bias
+        );
+    }
     // Each candidate of the total, fitted on the same training days, scored on the held-out month.
     let mut total_forecasts = Vec::new();
     for model in ordernimbus_backend::forecast::engine::aggregate_candidates() {
@@ -381,6 +382,14 @@ fn main() {
         anchor["statsforecast_version"]
     );
     let mut best_sku: Option<(String, f64)> = None;
+    // The reference for the tenant total: MSTL, fitted on the total itself or summed bottom-up
+    // from per-SKU MSTL forecasts, whichever scores better.
+    let mut best_total: Option<(String, f64)> = None;
+    let mut consider_total = |name: String, value: f64| {
+        if value.is_finite() && best_total.as_ref().is_none_or(|(_, best)| value < *best) {
+            best_total = Some((name, value));
+        }
+    };
     let mut autoets_single = None;
     if let Some(sku_models) = anchor["sku_models"].as_object() {
         for (name, figures) in sku_models {
@@ -399,9 +408,14 @@ fn main() {
             if name == "AutoETS" {
                 autoets_single = anchor_number(figures, &["seconds", "1"]);
             }
+            if name == "MSTL" {
+                consider_total(
+                    "MSTL per SKU, summed".to_owned(),
+                    anchor_number(figures, &["bottom_up_total", "rmsse"]).unwrap_or(f64::NAN),
+                );
+            }
         }
     }
-    let mut best_total: Option<(String, f64)> = None;
     if let Some(total_models) = anchor["total_models"].as_object() {
         for (name, figures) in total_models {
             let value = anchor_number(figures, &["rmsse"]).unwrap_or(f64::NAN);
@@ -409,9 +423,8 @@ fn main() {
                 "  total {name:<18} RMSSE {value:.4}  28d error {:.4}",
                 anchor_number(figures, &["total28_error"]).unwrap_or(f64::NAN)
             );
-            if name.starts_with("MSTL") && best_total.as_ref().is_none_or(|(_, best)| value < *best)
-            {
-                best_total = Some((name.clone(), value));
+            if name.starts_with("MSTL") {
+                consider_total(format!("{name} on the total"), value);
             }
         }
     }

@@ -67,7 +67,7 @@ pub fn total_history(histories: &[SeriesHistory], last_day: NaiveDate) -> Vec<f6
 }
 
 /// Forecasts every series in `histories` `horizon` days past `last_day` on `threads` threads, fits
-/// the tenant total and reconciles: each day, the series forecasts are scaled so they add up to the
+/// the tenant total, calibrates the series' bands and reconciles: each day, the series forecasts are scaled so they add up to the
 /// total model's forecast (top-down by forecast proportions). The series keep their relative
 /// sizes; the total keeps the weekly shape and level that per-SKU models cannot see.
 /// `progress(done, total)` is called as series finish.
@@ -87,8 +87,17 @@ pub fn forecast_tenant(
         generated_at,
         progress,
     );
-    reconcile(&mut forecast.series, &forecast.total.points);
+    calibrate_and_reconcile(&mut forecast);
     forecast
+}
+
+/// Widens or narrows every series' bands by the tenant's calibration factors, then reconciles the
+/// series with the total: what [`forecast_tenant`] does after fitting.
+pub fn calibrate_and_reconcile(forecast: &mut TenantForecast) {
+    for series in &mut forecast.series {
+        engine::calibrate(&mut series.points, forecast.band_factors);
+    }
+    reconcile(&mut forecast.series, &forecast.total.points);
 }
 
 /// [`forecast_tenant`] before calibration and reconciliation: each series by its own model, the
@@ -278,5 +287,29 @@ mod tests {
         );
         // Refunds do not make demand negative.
         assert_eq!(total, [1.0, 7.0, 5.0]);
+    }
+
+    #[test]
+    fn tenant_forecasts_are_calibrated_before_they_are_reconciled() {
+        let total = engine::Fit {
+            model: "m".into(),
+            demand_class: None,
+            points: vec![point(20.0)],
+            backtest: Backtest::default(),
+            candidates: vec![],
+            calibration: engine::Calibration::default(),
+        };
+        let mut forecast = TenantForecast {
+            series: vec![series(&[10.0])],
+            total,
+            band_factors: (1.5, 0.5),
+        };
+        calibrate_and_reconcile(&mut forecast);
+        let point = &forecast.series[0].points[0];
+        // Bands first scaled around the mean (80 %: 5..20 -> 2.5..25; 95 %: 0..30 -> 5..20), then
+        // everything doubled to meet the total.
+        assert_eq!(point.mean, 20.0);
+        assert_eq!((point.lo80, point.hi80), (5.0, 50.0));
+        assert_eq!((point.lo95, point.hi95), (10.0, 40.0));
     }
 }

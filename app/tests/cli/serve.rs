@@ -176,6 +176,31 @@ async fn demo_prints_a_working_key_for_bundled_sales() {
         .await
         .unwrap();
     assert_eq!(skus.as_array().unwrap().len(), 40);
+    // Forecasts are ready at once, and the demo's stock makes some SKUs run short.
+    let summary: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/forecasts/summary", server.address))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stocked: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/inventory", server.address))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let at_risk = summary["at_risk"].as_array().unwrap();
+    assert!(!at_risk.is_empty(), "{summary}");
+    assert!(
+        at_risk.len() < stocked.as_array().unwrap().len(),
+        "{stocked}"
+    );
     assert!(server.terminate().success());
     let listed = ordernimbus(directory.path(), &["tenants", "list"]);
     assert!(

@@ -26,8 +26,10 @@ const MIN_TRAIN_DAYS: usize = 56;
 const BIAS_WEIGHT: f64 = 0.25;
 /// Candidates averaged into the combination that competes with the single models.
 const COMBINE: usize = 3;
-/// How much better than the default (first) candidate a challenger must score to be chosen.
+/// How much better than the default (first) candidate a challenger must score to be chosen, per
+/// level: a SKU's few sales make backtest scores noisy; a tenant total's are measured well.
 const SWITCH_MARGIN: f64 = 0.3;
+const AGGREGATE_SWITCH_MARGIN: f64 = 0.1;
 
 /// Name of the fallback for series too short to backtest.
 pub const SHORT_HISTORY_MODEL: &str = "WindowAverage (short history)";
@@ -189,6 +191,7 @@ pub fn aggregate_candidates() -> Vec<Box<dyn Model>> {
         Box::new(super::models::LogTransformed(Mstl {
             season_lengths: vec![7, 365],
         })),
+        Box::new(super::models::YearOverYear { window: 28 }),
     ]
 }
 
@@ -372,7 +375,11 @@ pub fn fit(units: &[f64], last_day: NaiveDate, horizon: usize, level: Level) -> 
     // only when it wins clearly, otherwise selection mostly fits noise.
     if let Some(default) = scored.iter().position(|candidate| candidate.members == [0]) {
         let best = scored.first().map_or(f64::INFINITY, score);
-        if best > score(&scored[default]) * (1.0 - SWITCH_MARGIN) {
+        let margin = match level {
+            Level::Series => SWITCH_MARGIN,
+            Level::Aggregate => AGGREGATE_SWITCH_MARGIN,
+        };
+        if best > score(&scored[default]) * (1.0 - margin) {
             let chosen = scored.remove(default);
             scored.insert(0, chosen);
         }

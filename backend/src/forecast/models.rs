@@ -6,7 +6,7 @@ pub mod intermittent;
 pub mod mstl;
 pub mod ses;
 
-pub use baseline::{HistoricAverage, Naive, SeasonalNaive, WindowAverage};
+pub use baseline::{HistoricAverage, Naive, SeasonalNaive, WindowAverage, YearOverYear};
 pub use ets::AutoEts;
 pub use intermittent::{Adida, CrostonClassic, CrostonOptimized, CrostonSba, Imapa, Tsb};
 pub use mstl::Mstl;

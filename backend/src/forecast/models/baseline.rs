@@ -108,6 +108,56 @@ impl Model for WindowAverage {
     }
 }
 
+/// Last year's same weeks, scaled by growth: the mean of the same weekday over three weeks around
+/// the day 364 days (52 weeks) earlier, times the ratio of the last `window` days to the same days a
+/// year before. Sees a yearly season (a Q4 ramp) from one year of history, where MSTL needs two.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct YearOverYear {
+    /// Days whose year-over-year ratio sets the growth.
+    pub window: usize,
+}
+
+/// Days back to the same weekday a year earlier.
+const YEAR: usize = 364;
+
+impl Model for YearOverYear {
+    fn name(&self) -> &'static str {
+        "YearOverYear"
+    }
+
+    fn forecast(&self, history: &[f64], horizon: usize) -> Result<ModelForecast, ModelError> {
+        if self.window == 0 {
+            return Err(ModelError::InvalidParameter {
+                name: "window",
+                expected: ">= 1",
+            });
+        }
+        validate_history(history, YEAR + self.window + 7)?;
+        let n = history.len();
+        let recent: f64 = history[n - self.window..].iter().sum();
+        let before: f64 = history[n - YEAR - self.window..n - YEAR].iter().sum();
+        if before <= 0.0 {
+            return Err(ModelError::NoModelFitted);
+        }
+        let growth = recent / before;
+        let mean = (0..horizon)
+            .map(|step| {
+                // The same weekday a year before, and a week either side where history has it;
+                // beyond a year ahead the pattern repeats.
+                let day = n - YEAR + step % YEAR;
+                let same: Vec<f64> = [day.checked_sub(7), Some(day), Some(day + 7)]
+                    .into_iter()
+                    .flatten()
+                    .filter(|index| *index < n)
+                    .map(|index| history[index])
+                    .collect();
+                growth * same.iter().sum::<f64>() / same.len() as f64
+            })
+            .collect();
+        Ok(ModelForecast { mean, fitted: None })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +251,42 @@ mod tests {
             2,
             &[0.0, 0.0],
         );
+    }
+
+    #[test]
+    fn year_over_year_scales_last_years_weeks_by_growth() {
+        // Two years: the first at level 10 with a weekly peak on day 0 of each week, the second
+        // twice as high. From the second forecast week on (whose year-ago weeks all lie in the
+        // second year) the forecast repeats the second year's weeks at twice their level.
+        let history: Vec<f64> = (0..2 * YEAR)
+            .map(|day| {
+                let level = if day < YEAR { 10.0 } else { 20.0 };
+                if day % 7 == 0 { 3.0 * level } else { level }
+            })
+            .collect();
+        let model = YearOverYear { window: 28 };
+        let forecast = model.forecast(&history, 21).expect("two years of history");
+        for (step, value) in forecast.mean.iter().enumerate().skip(7) {
+            let expected = if step % 7 == 0 { 120.0 } else { 40.0 };
+            assert!((value - expected).abs() < 1e-9, "day {step}: {value}");
+        }
+        // The first week's peak also averages in the peak a year and a week ago (first year).
+        assert!((forecast.mean[0] - 2.0 * (30.0 + 60.0 + 60.0) / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn year_over_year_needs_a_year_and_sales_a_year_ago() {
+        let model = YearOverYear { window: 28 };
+        check_error(
+            &model,
+            &[1.0; 100],
+            ModelError::TooShort {
+                needed: YEAR + 35,
+                got: 100,
+            },
+        );
+        let mut history = vec![0.0; YEAR];
+        history.extend(vec![5.0; 60]);
+        check_error(&model, &history, ModelError::NoModelFitted);
     }
 }
