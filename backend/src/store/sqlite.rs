@@ -6,6 +6,7 @@
 
 mod forecasts;
 mod migrations;
+mod pages;
 mod sales;
 mod stock;
 
@@ -70,7 +71,8 @@ pub(crate) struct Writer {
     pub(crate) connection: Connection,
     tenant_keys: HashMap<TenantId, i64>,
     /// Series ids by tenant, SKU and location; looked up without allocating.
-    pub(crate) series_keys: HashMap<i64, HashMap<String, HashMap<String, i64>>>,
+    pub(crate) series_keys:
+        foldhash::HashMap<i64, foldhash::HashMap<String, foldhash::HashMap<String, i64>>>,
 }
 
 impl Writer {
@@ -149,7 +151,7 @@ impl SqliteStore {
         let writer = Writer {
             connection,
             tenant_keys: HashMap::new(),
-            series_keys: HashMap::new(),
+            series_keys: foldhash::HashMap::default(),
         };
         let writer_thread = std::thread::Builder::new()
             .name("sqlite-writer".into())

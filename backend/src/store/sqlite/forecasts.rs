@@ -51,26 +51,29 @@ pub(super) fn sales_history(
     let tenant_key = read_tenant_key(connection, tenant)?;
     let mut by_series: HashMap<i64, (i32, Vec<f64>)> = HashMap::new();
     let mut last_day = i32::MIN;
-    {
-        let mut statement = connection
-            .prepare_cached(
-                "SELECT day, series_id, units FROM daily_sales WHERE tenant_id = ?1 ORDER BY day",
-            )
-            .map_err(unavailable)?;
-        let mut rows = statement.query([tenant_key]).map_err(unavailable)?;
-        while let Some(row) = rows.next().map_err(unavailable)? {
-            let day: i32 = row.get(0).map_err(unavailable)?;
-            let series: i64 = row.get(1).map_err(unavailable)?;
-            let units: f64 = row.get(2).map_err(unavailable)?;
+    let mut out_of_order = false;
+    super::sales::scan_day_pages(
+        connection,
+        tenant_key,
+        (i32::MIN, i32::MAX),
+        |_| true,
+        |day, cell| {
             last_day = last_day.max(day);
-            let (start, values) = by_series.entry(series).or_insert_with(|| (day, Vec::new()));
-            let offset =
-                usize::try_from(day - *start).map_err(|_| corrupt("daily sales out of order"))?;
+            let (start, values) = by_series
+                .entry(cell.series)
+                .or_insert_with(|| (day, Vec::new()));
+            let Ok(offset) = usize::try_from(day - *start) else {
+                out_of_order = true;
+                return;
+            };
             if values.len() <= offset {
                 values.resize(offset + 1, 0.0);
             }
-            values[offset] += units;
-        }
+            values[offset] += cell.units;
+        },
+    )?;
+    if out_of_order {
+        return Err(corrupt("daily sales out of order"));
     }
     let mut histories = Vec::with_capacity(by_series.len());
     for (series, sku, location) in series_names(connection, tenant_key)? {

@@ -2,10 +2,20 @@
 
 use rusqlite::Connection;
 
+/// One schema step: SQL, or SQL followed by a data conversion in Rust.
+enum Migration {
+    Sql(&'static str),
+    Convert(
+        &'static str,
+        fn(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>,
+    ),
+}
+
 /// Each entry is one migration; never edit a released one, append a new one.
-const MIGRATIONS: &[&str] = &[
+const MIGRATIONS: &[Migration] = &[
     // 1: tenants, API keys, uploads, sales lines and daily sales.
-    r"
+    Migration::Sql(
+        r"
     CREATE TABLE tenants (
         id          INTEGER PRIMARY KEY,
         public_id   TEXT NOT NULL UNIQUE,
@@ -61,9 +71,11 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant_id, day, series_id)
     ) WITHOUT ROWID;
     ",
+    ),
     // 2: stored forecasts, one row per series: metadata as JSON, points as little-endian f32
     // quintuples (mean, lo80, hi80, lo95, hi95) per day from `start`.
-    r"
+    Migration::Sql(
+        r"
     CREATE TABLE forecasts (
         tenant_id   INTEGER NOT NULL,
         series_id   INTEGER NOT NULL,
@@ -73,8 +85,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant_id, series_id)
     ) WITHOUT ROWID;
     ",
+    ),
     // 3: stock on hand and replenishment settings per SKU x location.
-    r"
+    Migration::Sql(
+        r"
     CREATE TABLE stock_levels (
         tenant_id       INTEGER NOT NULL,
         sku             TEXT NOT NULL,
@@ -86,6 +100,27 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant_id, sku, location)
     ) WITHOUT ROWID;
     ",
+    ),
+    // 4: sales lines and daily sales packed into pages (see `pages`): many records per row.
+    Migration::Convert(
+        r"
+    CREATE TABLE line_pages (
+        tenant_id   INTEGER NOT NULL,
+        day         INTEGER NOT NULL,
+        bucket      INTEGER NOT NULL,
+        lines       BLOB NOT NULL,
+        PRIMARY KEY (tenant_id, day, bucket)
+    ) WITHOUT ROWID;
+    CREATE TABLE day_pages (
+        tenant_id   INTEGER NOT NULL,
+        day         INTEGER NOT NULL,
+        bucket      INTEGER NOT NULL,
+        cells       BLOB NOT NULL,
+        PRIMARY KEY (tenant_id, day, bucket)
+    ) WITHOUT ROWID;
+    ",
+        pack_sales_into_pages,
+    ),
 ];
 
 /// Applies the migrations this database has not seen yet, each in its own transaction.
@@ -93,11 +128,22 @@ const MIGRATIONS: &[&str] = &[
 /// # Errors
 /// When a migration fails; the database stays at the last good version.
 pub(super) fn run(connection: &mut Connection) -> rusqlite::Result<()> {
+    run_until(connection, MIGRATIONS.len())
+}
+
+/// Applies the migrations this database has not seen yet, up to the first `count`.
+fn run_until(connection: &mut Connection, count: usize) -> rusqlite::Result<()> {
     let applied: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
     let applied = usize::try_from(applied).unwrap_or(0);
-    for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+    for (index, migration) in MIGRATIONS.iter().enumerate().take(count).skip(applied) {
         let transaction = connection.transaction()?;
-        transaction.execute_batch(migration)?;
+        match migration {
+            Migration::Sql(sql) => transaction.execute_batch(sql)?,
+            Migration::Convert(sql, convert) => {
+                transaction.execute_batch(sql)?;
+                convert(&transaction)?;
+            }
+        }
         transaction.pragma_update(
             None,
             "user_version",
@@ -107,4 +153,184 @@ pub(super) fn run(connection: &mut Connection) -> rusqlite::Result<()> {
         tracing::info!(version = index + 1, "sqlite: migration applied");
     }
     Ok(())
+}
+
+/// Migration 4: moves every row of `sales_lines` and `daily_sales` into pages, then drops them.
+fn pack_sales_into_pages(transaction: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    use super::pages::{Cell, LineRecord, encode_lines, line_bucket, merge_cells, series_bucket};
+
+    let too_large = |value: i64| {
+        rusqlite::Error::ToSqlConversionFailure(format!("upload id {value} exceeds 32 bits").into())
+    };
+    {
+        let mut insert = transaction.prepare(
+            "INSERT INTO line_pages (tenant_id, day, bucket, lines) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        let mut select = transaction.prepare(
+            "SELECT tenant_id, day, line_key, series_id, units, revenue, upload_id, seen_upload_id
+             FROM sales_lines ORDER BY tenant_id, day, line_key",
+        )?;
+        let mut rows = select.query([])?;
+        let mut page: Option<((i64, i32, i64), Vec<LineRecord>)> = None;
+        while let Some(row) = rows.next()? {
+            let (tenant, day, key): (i64, i32, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+            let slot = (tenant, day, line_bucket(key));
+            let upload: i64 = row.get(6)?;
+            let seen: i64 = row.get(7)?;
+            let record = LineRecord {
+                key,
+                series: row.get(3)?,
+                units: row.get(4)?,
+                revenue: row.get(5)?,
+                upload: u32::try_from(upload).map_err(|_| too_large(upload))?,
+                seen: u32::try_from(seen).map_err(|_| too_large(seen))?,
+            };
+            match &mut page {
+                Some((current, records)) if *current == slot => records.push(record),
+                _ => {
+                    if let Some(((tenant, day, bucket), records)) = page.take() {
+                        insert.execute(rusqlite::params![
+                            tenant,
+                            day,
+                            bucket,
+                            encode_lines(&records)
+                        ])?;
+                    }
+                    page = Some((slot, vec![record]));
+                }
+            }
+        }
+        if let Some(((tenant, day, bucket), records)) = page {
+            insert.execute(rusqlite::params![
+                tenant,
+                day,
+                bucket,
+                encode_lines(&records)
+            ])?;
+        }
+    }
+    {
+        let mut insert = transaction.prepare(
+            "INSERT INTO day_pages (tenant_id, day, bucket, cells) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        let mut select = transaction.prepare(
+            "SELECT tenant_id, day, series_id, units, revenue FROM daily_sales
+             ORDER BY tenant_id, day, series_id",
+        )?;
+        let mut rows = select.query([])?;
+        let mut page: Option<((i64, i32, i64), Vec<Cell>)> = None;
+        let write = |insert: &mut rusqlite::Statement<'_>,
+                     (tenant, day, bucket): (i64, i32, i64),
+                     cells: &[Cell]| {
+            let bytes = merge_cells(&[], cells)
+                .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
+            insert.execute(rusqlite::params![tenant, day, bucket, bytes])
+        };
+        while let Some(row) = rows.next()? {
+            let (tenant, day, series): (i64, i32, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+            let slot = (tenant, day, series_bucket(series));
+            let cell = Cell {
+                series,
+                units: row.get(3)?,
+                revenue: row.get(4)?,
+            };
+            match &mut page {
+                Some((current, cells)) if *current == slot => cells.push(cell),
+                _ => {
+                    if let Some((slot, cells)) = page.take() {
+                        write(&mut insert, slot, &cells)?;
+                    }
+                    page = Some((slot, vec![cell]));
+                }
+            }
+        }
+        if let Some((slot, cells)) = page {
+            write(&mut insert, slot, &cells)?;
+        }
+    }
+    transaction.execute_batch("DROP TABLE sales_lines; DROP TABLE daily_sales;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::pages::{LineRecord, decode_lines, for_each_cell, line_bucket};
+
+    #[test]
+    fn row_per_line_databases_are_packed_into_pages_losing_nothing() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        run_until(&mut connection, 3).unwrap();
+        connection
+            .execute_batch(
+                "INSERT INTO tenants VALUES (1, 'tn_a', 'A', 'UTC', 'now'), (2, 'tn_b', 'B', 'UTC', 'now');
+                 INSERT INTO series VALUES (1, 1, 'S', '', NULL), (2000, 2, 'T', '', NULL);
+                 INSERT INTO uploads VALUES (5, 1, 'up_a', 'complete', 'now', '{}');
+                 INSERT INTO sales_lines VALUES
+                    (1, 738000, -9, 1, 2.0, 5.0, 5, 5),
+                    (1, 738000, 7, 1, 1.0, 2.5, 5, 6),
+                    (1, 738001, 7, 1, 3.0, 0.0, 5, 5),
+                    (2, 738000, 7, 2000, -1.0, -4.0, 5, 5);
+                 INSERT INTO daily_sales VALUES
+                    (1, 738000, 1, 3.0, 7.5), (1, 738001, 1, 3.0, 0.0), (2, 738000, 2000, -1.0, -4.0);",
+            )
+            .unwrap();
+        run(&mut connection).unwrap();
+
+        let pages: Vec<(i64, i32, i64, Vec<u8>)> = connection
+            .prepare("SELECT tenant_id, day, bucket, lines FROM line_pages ORDER BY 1, 2, 3")
+            .unwrap()
+            .query_map([], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let summary: Vec<(i64, i32, i64, Vec<LineRecord>)> = pages
+            .into_iter()
+            .map(|(tenant, day, bucket, bytes)| {
+                (tenant, day, bucket, decode_lines(&bytes).unwrap())
+            })
+            .collect();
+        assert_eq!(summary.len(), 4);
+        assert_eq!((summary[0].0, summary[0].1, summary[0].2), (1, 738000, 0));
+        assert_eq!(summary[0].3[0].key, 7);
+        assert_eq!(summary[0].3[0].seen, 6);
+        assert_eq!((summary[1].1, summary[1].2), (738000, line_bucket(-9)));
+        assert_eq!(summary[1].3[0].units, 2.0);
+        assert_eq!(summary[3].3[0].series, 2000);
+
+        let mut cells = Vec::new();
+        let mut statement = connection
+            .prepare("SELECT tenant_id, day, bucket, cells FROM day_pages ORDER BY 1, 2, 3")
+            .unwrap();
+        let mut rows = statement.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            let key: (i64, i32, i64) = (
+                row.get(0).unwrap(),
+                row.get(1).unwrap(),
+                row.get(2).unwrap(),
+            );
+            let bytes: Vec<u8> = row.get(3).unwrap();
+            for_each_cell(&bytes, |cell| {
+                cells.push((key, cell.series, cell.units, cell.revenue))
+            })
+            .unwrap();
+        }
+        assert_eq!(
+            cells,
+            [
+                ((1, 738000, 0), 1, 3.0, 7.5),
+                ((1, 738001, 0), 1, 3.0, 0.0),
+                ((2, 738000, 1), 2000, -1.0, -4.0)
+            ]
+        );
+        let old: i64 = connection
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('sales_lines', 'daily_sales')",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(old, 0);
+    }
 }

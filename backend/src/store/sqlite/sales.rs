@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDate};
-use rusqlite::{Connection, OptionalExtension, ToSql, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Writer, not_found, read_tenant_key};
+use super::{Writer, not_found, pages, read_tenant_key};
 use crate::domain::{
     Granularity, Location, SalesDay, SalesLine, SalesQuery, Sku, SkuSummary, TenantId,
 };
@@ -143,12 +143,74 @@ struct Delta {
     revenue: f64,
 }
 
-/// A stored line as the probe finds it.
-struct StoredLine {
-    series: i64,
-    units: f64,
-    revenue: f64,
-    seen_upload: i64,
+/// Line pages held in memory by one write before they are flushed: bounds memory however many
+/// lines one day holds.
+const MAX_PAGE_BYTES: usize = 32 << 20;
+
+/// The line pages one write has read or changed, by `(day, bucket)`.
+struct LinePages<'a> {
+    connection: &'a Connection,
+    tenant_key: i64,
+    pages: foldhash::HashMap<(i32, i64), pages::LinePage>,
+    bytes: usize,
+}
+
+impl LinePages<'_> {
+    /// The page holding `key` on `day`, read from the store the first time.
+    fn page(&mut self, day: i32, key: i64) -> Result<&mut pages::LinePage, StoreError> {
+        let slot = (day, pages::line_bucket(key));
+        if !self.pages.contains_key(&slot) {
+            if self.bytes > MAX_PAGE_BYTES {
+                self.flush()?;
+            }
+            let stored: Option<Vec<u8>> = self
+                .connection
+                .prepare_cached(
+                    "SELECT lines FROM line_pages WHERE tenant_id = ?1 AND day = ?2 AND bucket = ?3",
+                )
+                .and_then(|mut statement| {
+                    statement
+                        .query_row(params![self.tenant_key, slot.0, slot.1], |row| row.get(0))
+                        .optional()
+                })
+                .map_err(unavailable)?;
+            let page = pages::LinePage::new(match stored {
+                Some(bytes) => pages::decode_lines(&bytes)?,
+                None => Vec::new(),
+            });
+            self.bytes += page.size();
+            self.pages.insert(slot, page);
+        }
+        self.pages
+            .get_mut(&slot)
+            .ok_or_else(|| StoreError::Unavailable("line page vanished".into()))
+    }
+
+    /// Writes the changed pages, in key order, and forgets every page.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        let mut dirty: Vec<((i32, i64), pages::LinePage)> =
+            self.pages.drain().filter(|(_, page)| page.dirty).collect();
+        dirty.sort_unstable_by_key(|(slot, _)| *slot);
+        let mut upsert = self
+            .connection
+            .prepare_cached(
+                "INSERT INTO line_pages (tenant_id, day, bucket, lines) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (tenant_id, day, bucket) DO UPDATE SET lines = excluded.lines",
+            )
+            .map_err(unavailable)?;
+        for ((day, bucket), page) in dirty {
+            upsert
+                .execute(params![self.tenant_key, day, bucket, page.encode()])
+                .map_err(unavailable)?;
+        }
+        self.bytes = 0;
+        Ok(())
+    }
+}
+
+fn small_key(value: i64, what: &str) -> Result<u32, StoreError> {
+    u32::try_from(value)
+        .map_err(|_| StoreError::Unavailable(format!("{what} id {value} exceeds 32 bits").into()))
 }
 
 pub(super) fn write_sales(
@@ -158,9 +220,12 @@ pub(super) fn write_sales(
     lines: &[SalesLine],
 ) -> Result<SalesWrite, StoreError> {
     let tenant_key = writer.tenant_key(tenant)?;
-    let upload_key = upload_key(&writer.connection, tenant_key, upload)?;
-    // Visit lines in key order: B-tree inserts become an append or a sweep instead of random
-    // page writes. The sort is stable, so repeats of one identity keep their file order.
+    let upload_key = small_key(
+        upload_key(&writer.connection, tenant_key, upload)?,
+        "upload",
+    )?;
+    // Visit lines in (day, key) order: pages are read and written once each, in key order. The
+    // sort is stable, so repeats of one identity keep their file order.
     let mut order = Vec::with_capacity(lines.len());
     for (index, line) in lines.iter().enumerate() {
         let series = series_key(writer, tenant_key, line)?;
@@ -171,231 +236,122 @@ pub(super) fn write_sales(
     let connection = &writer.connection;
     let mut outcome = SalesWrite::default();
     let mut deltas: Vec<(i32, i64, Delta)> = Vec::with_capacity(lines.len());
-    let mut conflicted = Vec::new();
-    let mut inserted: Vec<(i32, i64)> = Vec::with_capacity(ROWS_PER_STATEMENT);
-    for chunk in order.chunks(ROWS_PER_STATEMENT) {
-        let mut insert = connection
-            .prepare_cached(&insert_lines_sql(chunk.len()))
-            .map_err(unavailable)?;
-        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(chunk.len() * 8);
-        for (day, key, series, index) in chunk {
-            let line = &lines[*index];
-            values.extend_from_slice(&[
-                &tenant_key as &dyn ToSql,
-                day,
-                key,
-                series,
-                &line.units,
-                &line.revenue,
-                &upload_key,
-                &upload_key,
-            ]);
-        }
-        inserted.clear();
-        let mut rows = insert
-            .query(params_from_iter(values))
-            .map_err(unavailable)?;
-        while let Some(row) = rows.next().map_err(unavailable)? {
-            inserted.push((
-                row.get(0).map_err(unavailable)?,
-                row.get(1).map_err(unavailable)?,
-            ));
-        }
-        drop(rows);
-        inserted.sort_unstable();
-        for (position, (day, key, series, index)) in chunk.iter().enumerate() {
-            // The chunk is sorted, so the first row with a returned key is the one that inserted it.
-            let first_with_key = position == 0 || {
-                let (previous_day, previous_key, _, _) = &chunk[position - 1];
-                (previous_day, previous_key) != (day, key)
-            };
-            if first_with_key && inserted.binary_search(&(*day, *key)).is_ok() {
-                let line = &lines[*index];
-                outcome.imported += 1;
-                deltas.push((
-                    *day,
-                    *series,
-                    Delta {
-                        units: line.units,
-                        revenue: line.revenue,
-                    },
-                ));
-            } else {
-                conflicted.push((*day, *series, *index));
-            }
-        }
-    }
-
-    // Lines whose first key was taken: repeats within this upload, duplicates and updates.
-    let mut insert_one = connection
-        .prepare_cached(&insert_lines_sql(1))
-        .map_err(unavailable)?;
-    let mut probe = connection
-        .prepare_cached(
-            "SELECT series_id, units, revenue, seen_upload_id FROM sales_lines
-             WHERE tenant_id = ?1 AND day = ?2 AND line_key = ?3",
-        )
-        .map_err(unavailable)?;
-    let mut replace = connection
-        .prepare_cached(
-            "UPDATE sales_lines SET series_id = ?4, units = ?5, revenue = ?6, seen_upload_id = ?7
-             WHERE tenant_id = ?1 AND day = ?2 AND line_key = ?3",
-        )
-        .map_err(unavailable)?;
-    for (day, series, index) in conflicted {
+    let mut pages = LinePages {
+        connection,
+        tenant_key,
+        pages: foldhash::HashMap::default(),
+        bytes: 0,
+    };
+    for (day, _, series, index) in order {
         let line = &lines[index];
+        let delta = Delta {
+            units: line.units,
+            revenue: line.revenue,
+        };
         let mut occurrence = 0u32;
         loop {
             let key = line.identity.key(occurrence);
-            let stored = probe
-                .query_row(params![tenant_key, day, key], |row| {
-                    Ok(StoredLine {
-                        series: row.get(0)?,
-                        units: row.get(1)?,
-                        revenue: row.get(2)?,
-                        seen_upload: row.get(3)?,
-                    })
-                })
-                .optional()
-                .map_err(unavailable)?;
-            let Some(stored) = stored else {
-                insert_one
-                    .query(params![
-                        tenant_key,
-                        day,
-                        key,
-                        series,
-                        line.units,
-                        line.revenue,
-                        upload_key,
-                        upload_key
-                    ])
-                    .and_then(|mut rows| rows.next().map(|_| ()))
-                    .map_err(unavailable)?;
-                outcome.imported += 1;
-                deltas.push((
-                    day,
+            let page = pages.page(day, key)?;
+            let Some(stored) = page.get_mut(key) else {
+                page.insert(pages::LineRecord {
+                    key,
                     series,
-                    Delta {
-                        units: line.units,
-                        revenue: line.revenue,
-                    },
-                ));
+                    units: line.units,
+                    revenue: line.revenue,
+                    upload: upload_key,
+                    seen: upload_key,
+                });
+                outcome.imported += 1;
+                deltas.push((day, series, delta));
                 break;
             };
-            if stored.seen_upload == upload_key {
+            if stored.seen == upload_key {
                 // An earlier row of this same upload holds this occurrence: this row is another sale.
                 occurrence += 1;
                 continue;
             }
-            replace
-                .execute(params![
-                    tenant_key,
-                    day,
-                    key,
-                    series,
-                    line.units,
-                    line.revenue,
-                    upload_key
-                ])
-                .map_err(unavailable)?;
-            if stored.series == series
-                && stored.units == line.units
-                && stored.revenue == line.revenue
+            let before = *stored;
+            stored.series = series;
+            stored.units = line.units;
+            stored.revenue = line.revenue;
+            stored.seen = upload_key;
+            page.dirty = true;
+            if before.series == series
+                && before.units == line.units
+                && before.revenue == line.revenue
             {
                 outcome.duplicate += 1;
             } else {
                 outcome.updated += 1;
-                deltas.push((
-                    day,
-                    stored.series,
-                    Delta {
-                        units: -stored.units,
-                        revenue: -stored.revenue,
-                    },
-                ));
-                deltas.push((
-                    day,
-                    series,
-                    Delta {
-                        units: line.units,
-                        revenue: line.revenue,
-                    },
-                ));
+                let undo = Delta {
+                    units: -before.units,
+                    revenue: -before.revenue,
+                };
+                deltas.push((day, before.series, undo));
+                deltas.push((day, series, delta));
             }
             break;
         }
     }
-
-    // Merge the deltas per day and series, then upsert them in key order.
-    deltas.sort_unstable_by_key(|(day, series, _)| (*day, *series));
-    let mut merged: Vec<(i32, i64, Delta)> = Vec::with_capacity(deltas.len());
-    for (day, series, delta) in deltas {
-        match merged.last_mut() {
-            Some((last_day, last_series, total)) if (*last_day, *last_series) == (day, series) => {
-                total.units += delta.units;
-                total.revenue += delta.revenue;
-            }
-            _ => merged.push((day, series, delta)),
-        }
-    }
-    for chunk in merged.chunks(ROWS_PER_STATEMENT) {
-        let mut upsert = connection
-            .prepare_cached(&upsert_daily_sql(chunk.len()))
-            .map_err(unavailable)?;
-        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(chunk.len() * 5);
-        for (day, series, delta) in chunk {
-            values.extend_from_slice(&[
-                &tenant_key as &dyn ToSql,
-                day,
-                series,
-                &delta.units,
-                &delta.revenue,
-            ]);
-        }
-        upsert
-            .execute(params_from_iter(values))
-            .map_err(unavailable)?;
-    }
+    pages.flush()?;
+    write_deltas(connection, tenant_key, deltas)?;
     Ok(outcome)
 }
 
-/// Rows per multi-row statement: one statement per 100 rows costs far less than 100 statements.
-const ROWS_PER_STATEMENT: usize = 100;
-
-/// `INSERT … VALUES (…), (…) ON CONFLICT DO NOTHING RETURNING day, line_key`: returns the rows
-/// it inserted, so the ones it did not are known without a probe per row.
-fn insert_lines_sql(rows: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO sales_lines
-         (tenant_id, day, line_key, series_id, units, revenue, upload_id, seen_upload_id) VALUES ",
-    );
-    for row in 0..rows {
-        sql.push_str(if row == 0 {
-            "(?,?,?,?,?,?,?,?)"
-        } else {
-            ",(?,?,?,?,?,?,?,?)"
-        });
+/// Adds `deltas` to the daily sales, one page read and write per day and series bucket touched.
+fn write_deltas(
+    connection: &Connection,
+    tenant_key: i64,
+    mut deltas: Vec<(i32, i64, Delta)>,
+) -> Result<(), StoreError> {
+    deltas.sort_unstable_by_key(|(day, series, _)| (*day, *series));
+    let mut read = connection
+        .prepare_cached(
+            "SELECT cells FROM day_pages WHERE tenant_id = ?1 AND day = ?2 AND bucket = ?3",
+        )
+        .map_err(unavailable)?;
+    let mut upsert = connection
+        .prepare_cached(
+            "INSERT INTO day_pages (tenant_id, day, bucket, cells) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (tenant_id, day, bucket) DO UPDATE SET cells = excluded.cells",
+        )
+        .map_err(unavailable)?;
+    let mut group: Vec<pages::Cell> = Vec::new();
+    let mut start = 0;
+    while start < deltas.len() {
+        let (day, first_series, _) = deltas[start];
+        let bucket = pages::series_bucket(first_series);
+        group.clear();
+        let mut end = start;
+        while end < deltas.len()
+            && deltas[end].0 == day
+            && pages::series_bucket(deltas[end].1) == bucket
+        {
+            let (_, series, delta) = deltas[end];
+            match group.last_mut() {
+                Some(cell) if cell.series == series => {
+                    cell.units += delta.units;
+                    cell.revenue += delta.revenue;
+                }
+                _ => group.push(pages::Cell {
+                    series,
+                    units: delta.units,
+                    revenue: delta.revenue,
+                }),
+            }
+            end += 1;
+        }
+        let stored: Option<Vec<u8>> = read
+            .query_row(params![tenant_key, day, bucket], |row| row.get(0))
+            .optional()
+            .map_err(unavailable)?;
+        let merged = pages::merge_cells(stored.as_deref().unwrap_or_default(), &group)?;
+        upsert
+            .execute(params![tenant_key, day, bucket, merged])
+            .map_err(unavailable)?;
+        start = end;
     }
-    sql.push_str(" ON CONFLICT DO NOTHING RETURNING day, line_key");
-    sql
-}
-
-fn upsert_daily_sql(rows: usize) -> String {
-    let mut sql =
-        String::from("INSERT INTO daily_sales (tenant_id, day, series_id, units, revenue) VALUES ");
-    for row in 0..rows {
-        sql.push_str(if row == 0 {
-            "(?,?,?,?,?)"
-        } else {
-            ",(?,?,?,?,?)"
-        });
-    }
-    sql.push_str(
-        " ON CONFLICT (tenant_id, day, series_id)
-          DO UPDATE SET units = units + excluded.units, revenue = revenue + excluded.revenue",
-    );
-    sql
+    Ok(())
 }
 
 fn parse_report(text: &str) -> Result<ImportReport, StoreError> {
@@ -436,11 +392,40 @@ pub(super) fn uploads(
         .collect()
 }
 
-/// Above this many series-days a read scans the tenant's days instead of looking each one up.
-const MAX_POINT_LOOKUPS: i64 = 100_000;
-
 /// The days with sales of one series: `(day, units, revenue)`, ascending.
 type SeriesDays = Vec<(i32, f64, f64)>;
+
+/// Calls `visit(day, bucket, cells)` for each daily-sales page of the tenant from `from` to `to`,
+/// in day order; `wanted(bucket)` says which pages to decode.
+pub(super) fn scan_day_pages(
+    connection: &Connection,
+    tenant_key: i64,
+    (from, to): (i32, i32),
+    wanted: impl Fn(i64) -> bool,
+    mut visit: impl FnMut(i32, pages::Cell),
+) -> Result<(), StoreError> {
+    let mut scan = connection
+        .prepare_cached(
+            "SELECT day, bucket, cells FROM day_pages
+             WHERE tenant_id = ?1 AND day BETWEEN ?2 AND ?3 ORDER BY day, bucket",
+        )
+        .map_err(unavailable)?;
+    let mut rows = scan
+        .query(params![tenant_key, from, to])
+        .map_err(unavailable)?;
+    while let Some(row) = rows.next().map_err(unavailable)? {
+        let day: i32 = row.get(0).map_err(unavailable)?;
+        if !wanted(row.get(1).map_err(unavailable)?) {
+            continue;
+        }
+        let cells = row
+            .get_ref(2)
+            .and_then(|value| value.as_blob().map_err(Into::into))
+            .map_err(unavailable)?;
+        pages::for_each_cell(cells, |cell| visit(day, cell))?;
+    }
+    Ok(())
+}
 
 pub(super) fn sales(
     connection: &Connection,
@@ -470,68 +455,36 @@ pub(super) fn sales(
     if series.is_empty() {
         return Ok(Vec::new());
     }
-    let (first, last): (Option<i32>, Option<i32>) = connection
-        .prepare_cached("SELECT min(day), max(day) FROM daily_sales WHERE tenant_id = ?1")
-        .and_then(|mut statement| {
-            statement.query_row([tenant_key], |row| Ok((row.get(0)?, row.get(1)?)))
-        })
-        .map_err(unavailable)?;
-    let (Some(first), Some(last)) = (first, last) else {
-        return Ok(Vec::new());
-    };
-    let from = query.days.from.map_or(first, day_number).max(first);
-    let to = query.days.to.map_or(last, day_number).min(last);
+    let from = query.days.from.map_or(i32::MIN, day_number);
+    let to = query.days.to.map_or(i32::MAX, day_number);
     if from > to {
         return Ok(Vec::new());
     }
-    let n_lookups = (series.len() as i64).saturating_mul(i64::from(to - from + 1));
-    let mut days_by_series: HashMap<i64, SeriesDays> = HashMap::new();
-    if n_lookups <= MAX_POINT_LOOKUPS {
-        let mut lookup = connection
-            .prepare_cached(
-                "SELECT units, revenue FROM daily_sales WHERE tenant_id = ?1 AND day = ?2 AND series_id = ?3",
-            )
-            .map_err(unavailable)?;
-        for (series_key, _, _) in &series {
-            let days = days_by_series.entry(*series_key).or_default();
-            for day in from..=to {
-                let found: Option<(f64, f64)> = lookup
-                    .query_row(params![tenant_key, day, series_key], |row| {
-                        Ok((row.get(0)?, row.get(1)?))
-                    })
-                    .optional()
-                    .map_err(unavailable)?;
-                if let Some((units, revenue)) = found {
-                    days.push((day, units, revenue));
-                }
+    let mut days_by_series: HashMap<i64, SeriesDays> = series
+        .iter()
+        .map(|(key, _, _)| (*key, Vec::new()))
+        .collect();
+    let buckets: std::collections::HashSet<i64> = series
+        .iter()
+        .map(|(key, _, _)| pages::series_bucket(*key))
+        .collect();
+    scan_day_pages(
+        connection,
+        tenant_key,
+        (from, to),
+        |bucket| buckets.contains(&bucket),
+        |day, cell| {
+            if let Some(days) = days_by_series.get_mut(&cell.series) {
+                days.push((day, cell.units, cell.revenue));
             }
-        }
-    } else {
-        let wanted: std::collections::HashSet<i64> =
-            series.iter().map(|(key, _, _)| *key).collect();
-        let mut scan = connection
-            .prepare_cached(
-                "SELECT day, series_id, units, revenue FROM daily_sales
-                 WHERE tenant_id = ?1 AND day BETWEEN ?2 AND ?3",
-            )
-            .map_err(unavailable)?;
-        let mut rows = scan
-            .query(params![tenant_key, from, to])
-            .map_err(unavailable)?;
-        while let Some(row) = rows.next().map_err(unavailable)? {
-            let series_key: i64 = row.get(1).map_err(unavailable)?;
-            if wanted.contains(&series_key) {
-                days_by_series.entry(series_key).or_default().push((
-                    row.get(0).map_err(unavailable)?,
-                    row.get(2).map_err(unavailable)?,
-                    row.get(3).map_err(unavailable)?,
-                ));
-            }
-        }
-    }
+        },
+    )?;
     let mut result = Vec::new();
     for (series_key, sku, location) in series {
-        let Some(days) = days_by_series.remove(&series_key) else {
+        let Some(days) = days_by_series
+            .remove(&series_key)
+            .filter(|days| !days.is_empty())
+        else {
             continue;
         };
         let sku = Sku::parse(&sku).map_err(StoreError::unavailable)?;
@@ -568,26 +521,18 @@ pub(super) fn skus(
 ) -> Result<Vec<SkuSummary>, StoreError> {
     let tenant_key = read_tenant_key(connection, tenant)?;
     let mut totals: HashMap<i64, (i32, i32, f64, f64)> = HashMap::new();
-    {
-        let mut statement = connection
-            .prepare_cached(
-                "SELECT series_id, min(day), max(day), sum(units), sum(revenue) FROM daily_sales
-                 WHERE tenant_id = ?1 GROUP BY series_id",
-            )
-            .map_err(unavailable)?;
-        let mut rows = statement.query([tenant_key]).map_err(unavailable)?;
-        while let Some(row) = rows.next().map_err(unavailable)? {
-            totals.insert(
-                row.get(0).map_err(unavailable)?,
-                (
-                    row.get(1).map_err(unavailable)?,
-                    row.get(2).map_err(unavailable)?,
-                    row.get(3).map_err(unavailable)?,
-                    row.get(4).map_err(unavailable)?,
-                ),
-            );
-        }
-    }
+    scan_day_pages(
+        connection,
+        tenant_key,
+        (i32::MIN, i32::MAX),
+        |_| true,
+        |day, cell| {
+            let entry = totals.entry(cell.series).or_insert((day, day, 0.0, 0.0));
+            entry.1 = day;
+            entry.2 += cell.units;
+            entry.3 += cell.revenue;
+        },
+    )?;
     let mut statement = connection
         .prepare_cached("SELECT id, sku, location, product FROM series WHERE tenant_id = ?1 ORDER BY sku, location")
         .map_err(unavailable)?;
