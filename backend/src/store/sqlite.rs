@@ -73,6 +73,8 @@ pub(crate) struct Writer {
     /// Series ids by tenant, SKU and location; looked up without allocating.
     pub(crate) series_keys:
         foldhash::HashMap<i64, foldhash::HashMap<String, foldhash::HashMap<String, i64>>>,
+    /// Wakes the checkpointer after a commit; holds at most one wake-up.
+    checkpoints: std::sync::mpsc::SyncSender<()>,
 }
 
 impl Writer {
@@ -147,15 +149,35 @@ impl SqliteStore {
         // Multi-row statements come in a few sizes; keep them all prepared.
         connection.set_prepared_statement_cache_capacity(64);
 
+        // Checkpoints (copying the WAL into the database) run on their own thread and connection,
+        // so the writer goes on with the next transaction meanwhile. The writer still checkpoints
+        // by itself past `WRITER_CHECKPOINT_PAGES`, which bounds the WAL if the other falls behind.
+        connection
+            .pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
+            .map_err(StoreError::unavailable)?;
+        let checkpointer = Connection::open(&path).map_err(StoreError::unavailable)?;
+        configure(&checkpointer).map_err(StoreError::unavailable)?;
+        let (checkpoints, wake) = std::sync::mpsc::sync_channel(1);
+        let checkpoint_thread = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || run_checkpointer(&checkpointer, &wake))
+            .map_err(StoreError::unavailable)?;
+
         let (commands, receiver) = mpsc::channel(WRITE_QUEUE);
         let writer = Writer {
             connection,
             tenant_keys: HashMap::new(),
             series_keys: foldhash::HashMap::default(),
+            checkpoints,
         };
         let writer_thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run_writer(writer, receiver))
+            .spawn(move || {
+                run_writer(writer, receiver);
+                // The writer (and with it the checkpointer's wake-up sender) is gone: the
+                // checkpointer makes its final checkpoint and ends.
+                let _ = checkpoint_thread.join();
+            })
             .map_err(StoreError::unavailable)?;
         Ok(Self {
             path,
@@ -268,6 +290,22 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     Ok(connection)
 }
 
+/// WAL pages after which the writer checkpoints by itself (64 MB of 4 KB pages).
+const WRITER_CHECKPOINT_PAGES: i64 = 16_384;
+
+/// Checkpoints after each wake-up, without blocking the writer or readers; on shutdown, copies
+/// everything and truncates the WAL.
+fn run_checkpointer(connection: &Connection, wake: &std::sync::mpsc::Receiver<()>) {
+    while wake.recv().is_ok() {
+        if let Err(error) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(%error, "sqlite: background checkpoint failed");
+        }
+    }
+    if let Err(error) = connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+        tracing::warn!(%error, "sqlite: final checkpoint failed");
+    }
+}
+
 fn run_writer(mut writer: Writer, mut commands: mpsc::Receiver<Command>) {
     let mut carried = None;
     loop {
@@ -351,6 +389,9 @@ fn commit_group(writer: &mut Writer, jobs: Vec<Job>, savepoints: bool) {
         if error.is_some() {
             let _ = writer.connection.execute_batch("ROLLBACK");
             writer.forget_caches();
+        } else {
+            // Full means a wake-up is already pending; it will cover this commit too.
+            let _ = writer.checkpoints.try_send(());
         }
         error
     };
@@ -537,8 +578,14 @@ impl Store for SqliteStore {
     ) -> Result<SalesWrite, StoreError> {
         let tenant = tenant.clone();
         let upload = upload.clone();
-        self.write_exclusive(move |writer| sales::write_sales(writer, &tenant, &upload, &lines))
-            .await
+        let (written, lines) = self
+            .write_exclusive(move |writer| {
+                sales::write_sales(writer, &tenant, &upload, &lines).map(|written| (written, lines))
+            })
+            .await?;
+        // Freed here, not on the writer thread, which has the next batch to write.
+        drop(lines);
+        Ok(written)
     }
 
     async fn finish_upload(
@@ -640,5 +687,57 @@ impl Store for SqliteStore {
         let sku = sku.cloned();
         self.read(move |connection| stock::stock(connection, &tenant, sku.as_ref()))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ApiKey, NewTenant};
+    use crate::import::{ImportRequest, import_sales};
+
+    #[tokio::test]
+    async fn commits_reach_the_database_file_while_the_store_is_open() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("store.sqlite3");
+        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        let tenant = store
+            .create_tenant(
+                &TenantId::generate(),
+                &NewTenant::parse("Shop", "UTC").unwrap(),
+                ApiKey::generate().hash(),
+            )
+            .await
+            .unwrap();
+        let mut csv = String::from("date,sku,location,quantity\n");
+        for line in 0..30_000 {
+            csv.push_str(&format!(
+                "2024-01-{:02},SKU-{line},Store,1\n",
+                line % 28 + 1
+            ));
+        }
+        let before = std::fs::metadata(&path).unwrap().len();
+        import_sales(
+            Arc::clone(&store) as Arc<dyn Store>,
+            &tenant,
+            std::io::Cursor::new(csv.into_bytes()),
+            ImportRequest::default(),
+        )
+        .await
+        .unwrap();
+        // Well under the writer's own checkpoint threshold: only the background checkpointer
+        // moves these pages from the WAL into the database file.
+        let mut grown = false;
+        for _ in 0..100 {
+            if std::fs::metadata(&path).unwrap().len() > before + 1_000_000 {
+                grown = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(grown, "the database file stayed at {before} bytes");
+        store.close().await;
+        let wal = path.with_extension("sqlite3-wal");
+        assert_eq!(std::fs::metadata(&wal).map_or(0, |file| file.len()), 0);
     }
 }

@@ -208,6 +208,17 @@ impl LinePages<'_> {
     }
 }
 
+/// A line on its way into the pages: what the merge reads, kept together.
+struct Pending {
+    day: i32,
+    /// The identity's key for its first occurrence.
+    key: i64,
+    identity: crate::domain::LineIdentity,
+    series: i64,
+    units: f64,
+    revenue: f64,
+}
+
 fn small_key(value: i64, what: &str) -> Result<u32, StoreError> {
     u32::try_from(value)
         .map_err(|_| StoreError::Unavailable(format!("{what} id {value} exceeds 32 bits").into()))
@@ -226,12 +237,21 @@ pub(super) fn write_sales(
     )?;
     // Visit lines in (day, key) order: pages are read and written once each, in key order. The
     // sort is stable, so repeats of one identity keep their file order.
+    // Each entry carries what the merge needs, so it never goes back to `lines` (whose strings
+    // are scattered over the heap).
     let mut order = Vec::with_capacity(lines.len());
-    for (index, line) in lines.iter().enumerate() {
+    for line in lines {
         let series = series_key(writer, tenant_key, line)?;
-        order.push((day_number(line.date), line.identity.key(0), series, index));
+        order.push(Pending {
+            day: day_number(line.date),
+            key: line.identity.key(0),
+            identity: line.identity,
+            series,
+            units: line.units,
+            revenue: line.revenue,
+        });
     }
-    order.sort_by_key(|(day, key, _, _)| (*day, *key));
+    order.sort_by_key(|line| (line.day, line.key));
 
     let connection = &writer.connection;
     let mut outcome = SalesWrite::default();
@@ -242,8 +262,8 @@ pub(super) fn write_sales(
         pages: foldhash::HashMap::default(),
         bytes: 0,
     };
-    for (day, _, series, index) in order {
-        let line = &lines[index];
+    for line in order {
+        let (day, series) = (line.day, line.series);
         let delta = Delta {
             units: line.units,
             revenue: line.revenue,
