@@ -70,9 +70,8 @@ impl std::fmt::Debug for SqliteStore {
 pub(crate) struct Writer {
     pub(crate) connection: Connection,
     tenant_keys: HashMap<TenantId, i64>,
-    /// Series ids by tenant, SKU and location; looked up without allocating.
-    pub(crate) series_keys:
-        foldhash::HashMap<i64, foldhash::HashMap<String, foldhash::HashMap<String, i64>>>,
+    /// Series by tenant (all of a tenant's, once it has been written to), SKU and location.
+    pub(crate) series_keys: foldhash::HashMap<i64, sales::SeriesCache>,
     /// Wakes the checkpointer after a commit; holds at most one wake-up.
     checkpoints: std::sync::mpsc::SyncSender<()>,
 }

@@ -81,3 +81,38 @@ async fn skus_list_first_and_last_sale_and_totals_over_locations() {
         ])
     );
 }
+
+#[tokio::test]
+async fn a_later_upload_names_products_and_adds_series_without_touching_sales() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("UTC").await;
+    app.upload(&tenant, "date,sku,qty\n2024-03-03,A,1\n").await;
+    let (status, _) = app
+        .upload(
+            &tenant,
+            "date,sku,qty,product\n2024-03-03,A,1,Red mug\n2024-03-04,C,2,Blue mug\n2024-03-04,A,1,Other name\n",
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (_, skus) = app.get(&tenant, "/api/v1/skus").await;
+    let named: Vec<(String, String, f64)> = skus
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|sku| {
+            (
+                sku["sku"].as_str().unwrap().to_owned(),
+                sku["product"].as_str().unwrap_or("-").to_owned(),
+                sku["units"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    // The first name a file gives sticks; the repeated line is a duplicate, not a second sale.
+    assert_eq!(
+        named,
+        [
+            ("A".to_owned(), "Red mug".to_owned(), 2.0),
+            ("C".to_owned(), "Blue mug".to_owned(), 2.0)
+        ]
+    );
+}

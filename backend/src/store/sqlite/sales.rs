@@ -99,41 +99,117 @@ fn upload_key(
         .ok_or_else(|| not_found("upload", upload))
 }
 
-fn series_key(writer: &mut Writer, tenant_key: i64, line: &SalesLine) -> Result<i64, StoreError> {
-    let (sku, location) = (line.sku.as_str(), line.location.as_str());
-    if let Some(key) = writer
-        .series_keys
-        .get(&tenant_key)
-        .and_then(|skus| skus.get(sku))
-        .and_then(|locations| locations.get(location))
-    {
-        return Ok(*key);
+/// Series ids of a tenant by SKU and location, each with whether its product name is known.
+pub(crate) type SeriesCache = foldhash::HashMap<String, foldhash::HashMap<String, (i64, bool)>>;
+
+/// Series per multi-row upsert.
+const SERIES_PER_STATEMENT: usize = 200;
+
+/// The series id of every line, creating the series the tenant does not have yet (several per
+/// statement) and filling in product names still unknown.
+fn series_keys(
+    writer: &mut Writer,
+    tenant_key: i64,
+    lines: &[SalesLine],
+) -> Result<Vec<i64>, StoreError> {
+    if !writer.series_keys.contains_key(&tenant_key) {
+        let mut cache = SeriesCache::default();
+        let mut statement = writer
+            .connection
+            .prepare_cached(
+                "SELECT id, sku, location, product IS NOT NULL FROM series WHERE tenant_id = ?1",
+            )
+            .map_err(unavailable)?;
+        let mut rows = statement.query([tenant_key]).map_err(unavailable)?;
+        while let Some(row) = rows.next().map_err(unavailable)? {
+            let (id, sku, location, named): (i64, String, String, bool) = (
+                row.get(0).map_err(unavailable)?,
+                row.get(1).map_err(unavailable)?,
+                row.get(2).map_err(unavailable)?,
+                row.get(3).map_err(unavailable)?,
+            );
+            cache.entry(sku).or_default().insert(location, (id, named));
+        }
+        drop(rows);
+        drop(statement);
+        writer.series_keys.insert(tenant_key, cache);
     }
-    let connection = &writer.connection;
-    connection
-        .prepare_cached(
-            "INSERT INTO series (tenant_id, sku, location, product) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (tenant_id, sku, location)
-             DO UPDATE SET product = coalesce(series.product, excluded.product)",
-        )
-        .and_then(|mut statement| {
-            statement.execute(params![tenant_key, sku, location, line.product])
-        })
-        .map_err(unavailable)?;
-    let key: i64 = connection
-        .prepare_cached("SELECT id FROM series WHERE tenant_id = ?1 AND sku = ?2 AND location = ?3")
-        .and_then(|mut statement| {
-            statement.query_row(params![tenant_key, sku, location], |row| row.get(0))
-        })
-        .map_err(unavailable)?;
-    writer
+    let cache = writer
         .series_keys
-        .entry(tenant_key)
-        .or_default()
-        .entry(sku.to_owned())
-        .or_default()
-        .insert(location.to_owned(), key);
-    Ok(key)
+        .get_mut(&tenant_key)
+        .ok_or_else(|| StoreError::Unavailable("series cache vanished".into()))?;
+    let known = |cache: &SeriesCache, line: &SalesLine| {
+        cache
+            .get(line.sku.as_str())
+            .and_then(|locations| locations.get(line.location.as_str()))
+            .copied()
+    };
+    // Lines whose series is new, or that bring the first product name of their series.
+    let mut wanted: foldhash::HashMap<(&str, &str), Option<&str>> = foldhash::HashMap::default();
+    for line in lines {
+        let needed = match known(cache, line) {
+            None => true,
+            Some((_, named)) => !named && line.product.is_some(),
+        };
+        if needed {
+            let product = wanted
+                .entry((line.sku.as_str(), line.location.as_str()))
+                .or_insert(None);
+            if product.is_none() {
+                *product = line.product.as_deref();
+            }
+        }
+    }
+    // New series get ids in SKU and location order, whatever order the file has.
+    let mut wanted: Vec<((&str, &str), Option<&str>)> = wanted.into_iter().collect();
+    wanted.sort_unstable();
+    for chunk in wanted.chunks(SERIES_PER_STATEMENT) {
+        let mut sql =
+            String::from("INSERT INTO series (tenant_id, sku, location, product) VALUES ");
+        for row in 0..chunk.len() {
+            sql.push_str(if row == 0 { "(?,?,?,?)" } else { ",(?,?,?,?)" });
+        }
+        sql.push_str(
+            " ON CONFLICT (tenant_id, sku, location)
+              DO UPDATE SET product = coalesce(series.product, excluded.product)
+              RETURNING id, sku, location, product IS NOT NULL",
+        );
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 4);
+        for ((sku, location), product) in chunk {
+            values.extend_from_slice(&[
+                &tenant_key as &dyn rusqlite::ToSql,
+                sku,
+                location,
+                product,
+            ]);
+        }
+        let mut statement = writer
+            .connection
+            .prepare_cached(&sql)
+            .map_err(unavailable)?;
+        let mut rows = statement
+            .query(rusqlite::params_from_iter(values))
+            .map_err(unavailable)?;
+        while let Some(row) = rows.next().map_err(unavailable)? {
+            let (id, sku, location, named): (i64, String, String, bool) = (
+                row.get(0).map_err(unavailable)?,
+                row.get(1).map_err(unavailable)?,
+                row.get(2).map_err(unavailable)?,
+                row.get(3).map_err(unavailable)?,
+            );
+            cache.entry(sku).or_default().insert(location, (id, named));
+        }
+    }
+    lines
+        .iter()
+        .map(|line| {
+            known(cache, line).map(|(id, _)| id).ok_or_else(|| {
+                StoreError::Unavailable(
+                    format!("series {} was not created", line.sku.as_str()).into(),
+                )
+            })
+        })
+        .collect()
 }
 
 /// Net change of one day and series within a batch.
@@ -239,9 +315,9 @@ pub(super) fn write_sales(
     // sort is stable, so repeats of one identity keep their file order.
     // Each entry carries what the merge needs, so it never goes back to `lines` (whose strings
     // are scattered over the heap).
+    let series_of = series_keys(writer, tenant_key, lines)?;
     let mut order = Vec::with_capacity(lines.len());
-    for line in lines {
-        let series = series_key(writer, tenant_key, line)?;
+    for (line, series) in lines.iter().zip(series_of) {
         order.push(Pending {
             day: day_number(line.date),
             key: line.identity.key(0),
