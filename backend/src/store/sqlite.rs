@@ -140,9 +140,10 @@ impl SqliteStore {
             .pragma_update(None, "journal_mode", "WAL")
             .map_err(StoreError::unavailable)?;
         configure(&connection).map_err(StoreError::unavailable)?;
-        // The writer's page cache holds the hot part of the sales indexes during imports.
+        // The writer's page cache: pages hold many records each, so 32 MB covers an import's working
+        // set; more only adds to the peak RSS.
         connection
-            .pragma_update(None, "cache_size", -65_536)
+            .pragma_update(None, "cache_size", -32_768)
             .map_err(StoreError::unavailable)?;
         migrations::run(&mut connection).map_err(StoreError::unavailable)?;
         // Multi-row statements come in a few sizes; keep them all prepared.
