@@ -27,6 +27,7 @@ pub(super) struct ForecastParams {
 #[derive(Debug, Deserialize)]
 pub(super) struct SummaryParams {
     horizon: Option<String>,
+    location: Option<String>,
 }
 
 /// One forecast as the API shows it.
@@ -69,6 +70,8 @@ const MAX_AT_RISK: usize = 100;
 /// The tenant total.
 #[derive(Debug, Serialize)]
 pub(super) struct SummaryView {
+    /// The location summed, or `null` for the whole tenant.
+    location: Option<String>,
     generated_at: Option<DateTime<Utc>>,
     series: usize,
     points: Vec<ForecastPoint>,
@@ -219,15 +222,34 @@ pub(super) async fn show_forecast(
     Ok(Json(view))
 }
 
-/// `GET /api/v1/forecasts/summary?horizon=`: the tenant's total demand, bottom-up over every series.
+/// `GET /api/v1/forecasts/summary?horizon=&location=`: the tenant's (or one location's) total
+/// demand, bottom-up over its series, its recent actual sales and its SKUs at risk.
 pub(super) async fn show_summary(
     State(state): State<AppState>,
     Authenticated(tenant): Authenticated,
     ApiQuery(params): ApiQuery<SummaryParams>,
 ) -> Result<Json<SummaryView>, ApiError> {
     let horizon = horizon(params.horizon.as_deref())?;
-    let forecasts = state.store.forecasts(&tenant.id, None, None).await?;
-    let stock = state.store.stock(&tenant.id, None).await?;
+    let location = params
+        .location
+        .as_deref()
+        .map(|location| {
+            Location::parse(location).map_err(|error| ApiError::invalid_field("location", error))
+        })
+        .transpose()?;
+    let forecasts = state
+        .store
+        .forecasts(&tenant.id, None, location.as_ref())
+        .await?;
+    if let Some(location) = &location
+        && forecasts.is_empty()
+    {
+        return Err(ApiError::not_found("location", location.as_str()));
+    }
+    let mut stock = state.store.stock(&tenant.id, None).await?;
+    if let Some(location) = &location {
+        stock.retain(|level| level.location == *location);
+    }
     let by_series: std::collections::HashMap<(&str, &str), &SeriesForecast> = forecasts
         .iter()
         .map(|forecast| {
@@ -261,6 +283,7 @@ pub(super) async fn show_summary(
         Some(first) => {
             let last_day = first.date.pred_opt().unwrap_or(first.date);
             let query = crate::domain::SalesQuery {
+                location: location.clone(),
                 days: crate::domain::DayRange {
                     from: last_day.checked_sub_days(chrono::Days::new(HISTORY_DAYS - 1)),
                     to: Some(last_day),
@@ -287,6 +310,7 @@ pub(super) async fn show_summary(
         None => Vec::new(),
     };
     Ok(Json(SummaryView {
+        location: location.map(|location| location.as_str().to_owned()),
         generated_at: forecasts.iter().map(|forecast| forecast.generated_at).min(),
         history,
         series: forecasts.len(),

@@ -204,6 +204,21 @@ async fn locations_and_the_tenant_total_add_up() {
         assert!((means(&all)[day] - parts).abs() < 1e-6);
         assert!((sum - parts - means(&new)[day]).abs() < 1e-6, "day {day}");
     }
+    // One location's summary: its series, its sales, its share of the total.
+    let (status, store) = app
+        .get(&tenant, "/api/v1/forecasts/summary?location=North")
+        .await;
+    assert_eq!(status, 200, "{store}");
+    assert_eq!(store["location"], "North");
+    assert_eq!(store["series"], 2);
+    assert_eq!(store["history"][90]["units"], 2.0 + 4.0);
+    for (day, sum) in means(&store).iter().enumerate() {
+        assert!((sum - means(&north)[day] - means(&new)[day]).abs() < 1e-6);
+    }
+    let (status, body) = app
+        .get(&tenant, "/api/v1/forecasts/summary?location=Nowhere")
+        .await;
+    assert_eq!(status, 404, "{body}");
 }
 
 #[tokio::test]
