@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -35,15 +36,32 @@ def binary() -> Path:
 
 
 def run_measured(command):
-    """Runs a command; returns (seconds, peak RSS in MB, stdout)."""
+    """Runs a command; returns (seconds, peak RSS in MB, stdout).
+
+    The peak is the process's own high-water mark (VmHWM), polled while it runs: wait4's
+    ru_maxrss would also count this Python process's memory, which a child carries until exec.
+    """
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    output = process.stdout.read()
+    chunks = []
+    reader = threading.Thread(target=lambda: chunks.append(process.stdout.read()))
+    reader.start()
+    peak_kb = 0
+    while reader.is_alive():
+        try:
+            with open(f"/proc/{process.pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        peak_kb = max(peak_kb, int(line.split()[1]))
+        except OSError:
+            pass
+        time.sleep(0.01)
+    reader.join()
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     if status != 0:
         raise SystemExit(f"{command[0]} failed with status {status}")
-    return elapsed, usage.ru_maxrss / 1024, output
+    return elapsed, (peak_kb or usage.ru_maxrss) / 1024, chunks[0]
 
 
 def main() -> None:
