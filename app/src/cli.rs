@@ -242,7 +242,9 @@ async fn print_forecasts(
         .await
         .context("forecasting")?;
     bar.finish_and_clear();
-    let mut forecasts = store.forecasts(tenant_id, sku, None).await?;
+    let mut forecasts = store
+        .forecasts(tenant_id, sku, None, Some(usize::from(args.horizon)))
+        .await?;
     if let Some(sku) = sku
         && forecasts.is_empty()
     {

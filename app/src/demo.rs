@@ -78,7 +78,7 @@ const DEMO_COVER_DAYS: [usize; 5] = [4, 60, 10, 90, 35];
 
 /// Gives each forecast series of the demo tenant a stock level, so reorder hints show.
 async fn load_stock(store: &dyn Store, tenant: &TenantId) -> anyhow::Result<()> {
-    let forecasts = store.forecasts(tenant, None, None).await?;
+    let forecasts = store.forecasts(tenant, None, None, None).await?;
     let now = chrono::Utc::now();
     // Stock for the series that sell at least a unit a day; the rest are too small to stock.
     let levels = forecasts

@@ -8,8 +8,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    Location, NewTenant, SalesDay, SalesLine, SalesQuery, SeriesForecast, SeriesHistory, Sku,
-    SkuSummary, StockLevel, Tenant, TenantId,
+    DayRange, Location, NewTenant, SalesDay, SalesLine, SalesQuery, SeriesForecast, SeriesHistory,
+    Sku, SkuSummary, StockLevel, Tenant, TenantId,
 };
 
 /// Failures of a `Store`, already translated from the driver's own errors.
@@ -205,13 +205,24 @@ pub trait Store: Send + Sync + 'static {
         forecasts: Vec<SeriesForecast>,
     ) -> Result<(), StoreError>;
 
-    /// Stored forecasts, optionally only one SKU and/or location, ordered by SKU and location.
+    /// Stored forecasts, optionally only one SKU and/or location, ordered by SKU and location,
+    /// each with its first `days` points (all of them when `None`).
     async fn forecasts(
         &self,
         tenant: &TenantId,
         sku: Option<&Sku>,
         location: Option<&Location>,
+        days: Option<usize>,
     ) -> Result<Vec<SeriesForecast>, StoreError>;
+
+    /// Net units per day over all the tenant's series (or one location's) in `days`, ascending;
+    /// days without sales are left out.
+    async fn daily_units(
+        &self,
+        tenant: &TenantId,
+        location: Option<&Location>,
+        days: DayRange,
+    ) -> Result<Vec<(NaiveDate, f64)>, StoreError>;
 
     /// Sets stock levels (replacing the rows of the same SKU and location).
     async fn put_stock(&self, tenant: &TenantId, levels: Vec<StockLevel>)

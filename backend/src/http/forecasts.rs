@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiQuery, AppState, Authenticated};
 use crate::domain::{
-    Backtest, ForecastPoint, Location, MAX_HORIZON_DAYS, ReorderHint, SeriesForecast, Sku,
+    Backtest, ForecastPoint, Location, MAX_HORIZON_DAYS, REVIEW_PERIOD_DAYS, ReorderHint,
+    SeriesForecast, Sku,
 };
 use crate::forecast::reorder::reorder_hint;
 
@@ -157,7 +158,7 @@ pub(super) async fn show_forecast(
     let horizon = horizon(params.horizon.as_deref())?;
     let mut forecasts = state
         .store
-        .forecasts(&tenant.id, Some(&sku), location.as_ref())
+        .forecasts(&tenant.id, Some(&sku), location.as_ref(), None)
         .await?;
     if forecasts.is_empty() {
         let query = crate::domain::SalesQuery {
@@ -222,6 +223,55 @@ pub(super) async fn show_forecast(
     Ok(Json(view))
 }
 
+/// The stocked SKU × locations (of one location, if given) that run short, soonest stock-out
+/// first. Forecasts are read a SKU at a time and only as far as the reorder policy looks (lead
+/// time plus review period), so memory stays small however many series the tenant has.
+async fn at_risk(
+    state: &AppState,
+    tenant: &crate::domain::TenantId,
+    location: Option<&Location>,
+) -> Result<Vec<AtRisk>, ApiError> {
+    let mut stock = state.store.stock(tenant, None).await?;
+    if let Some(location) = location {
+        stock.retain(|level| level.location == *location);
+    }
+    let mut at_risk = Vec::new();
+    // Stock comes ordered by SKU and location.
+    for levels in stock.chunk_by(|left, right| left.sku == right.sku) {
+        let days = levels
+            .iter()
+            .map(|level| level.lead_time_days + REVIEW_PERIOD_DAYS)
+            .max()
+            .unwrap_or(REVIEW_PERIOD_DAYS) as usize;
+        let forecasts = state
+            .store
+            .forecasts(tenant, Some(&levels[0].sku), location, Some(days))
+            .await?;
+        for level in levels {
+            let Some(forecast) = forecasts
+                .iter()
+                .find(|forecast| forecast.location == level.location)
+            else {
+                continue;
+            };
+            let hint = reorder_hint(&forecast.points, level);
+            if hint.at_risk {
+                at_risk.push(AtRisk {
+                    sku: level.sku.as_str().to_owned(),
+                    location: level.location.as_str().to_owned(),
+                    hint,
+                });
+            }
+        }
+    }
+    at_risk.sort_by(|left, right| {
+        let cover = |risk: &AtRisk| risk.hint.days_of_cover.unwrap_or(f64::INFINITY);
+        cover(left).total_cmp(&cover(right))
+    });
+    at_risk.truncate(MAX_AT_RISK);
+    Ok(at_risk)
+}
+
 /// `GET /api/v1/forecasts/summary?horizon=&location=`: the tenant's (or one location's) total
 /// demand, bottom-up over its series, its recent actual sales and its SKUs at risk.
 pub(super) async fn show_summary(
@@ -237,75 +287,43 @@ pub(super) async fn show_summary(
             Location::parse(location).map_err(|error| ApiError::invalid_field("location", error))
         })
         .transpose()?;
+    // Only the days shown: a tenant's whole forecast set would be hundreds of MB.
     let forecasts = state
         .store
-        .forecasts(&tenant.id, None, location.as_ref())
+        .forecasts(&tenant.id, None, location.as_ref(), Some(horizon))
         .await?;
     if let Some(location) = &location
         && forecasts.is_empty()
     {
         return Err(ApiError::not_found("location", location.as_str()));
     }
-    let mut stock = state.store.stock(&tenant.id, None).await?;
-    if let Some(location) = &location {
-        stock.retain(|level| level.location == *location);
-    }
-    let by_series: std::collections::HashMap<(&str, &str), &SeriesForecast> = forecasts
-        .iter()
-        .map(|forecast| {
-            (
-                (forecast.sku.as_str(), forecast.location.as_str()),
-                forecast,
-            )
-        })
-        .collect();
-    let mut at_risk: Vec<AtRisk> = stock
-        .iter()
-        .filter_map(|level| {
-            let forecast = by_series.get(&(level.sku.as_str(), level.location.as_str()))?;
-            let hint = reorder_hint(&forecast.points, level);
-            hint.at_risk.then(|| AtRisk {
-                sku: level.sku.as_str().to_owned(),
-                location: level.location.as_str().to_owned(),
-                hint,
-            })
-        })
-        .collect();
-    at_risk.sort_by(|left, right| {
-        let cover = |risk: &AtRisk| risk.hint.days_of_cover.unwrap_or(f64::INFINITY);
-        cover(left).total_cmp(&cover(right))
-    });
-    at_risk.truncate(MAX_AT_RISK);
+    let at_risk = at_risk(&state, &tenant.id, location.as_ref()).await?;
     let history = match forecasts
         .first()
         .and_then(|forecast| forecast.points.first())
     {
         Some(first) => {
             let last_day = first.date.pred_opt().unwrap_or(first.date);
-            let query = crate::domain::SalesQuery {
-                location: location.clone(),
-                days: crate::domain::DayRange {
-                    from: last_day.checked_sub_days(chrono::Days::new(HISTORY_DAYS - 1)),
-                    to: Some(last_day),
-                },
-                ..Default::default()
-            };
-            let mut totals = std::collections::BTreeMap::new();
-            for day in state.store.sales(&tenant.id, &query).await? {
-                *totals.entry(day.date).or_insert(0.0) += day.units;
-            }
-            last_day
+            let from = last_day
                 .checked_sub_days(chrono::Days::new(HISTORY_DAYS - 1))
-                .map(|from| {
-                    from.iter_days()
-                        .take_while(|date| *date <= last_day)
-                        .map(|date| DayUnits {
-                            date,
-                            units: totals.get(&date).copied().unwrap_or(0.0),
-                        })
-                        .collect()
+                .unwrap_or(last_day);
+            let days = crate::domain::DayRange {
+                from: Some(from),
+                to: Some(last_day),
+            };
+            let totals: std::collections::HashMap<chrono::NaiveDate, f64> = state
+                .store
+                .daily_units(&tenant.id, location.as_ref(), days)
+                .await?
+                .into_iter()
+                .collect();
+            from.iter_days()
+                .take_while(|date| *date <= last_day)
+                .map(|date| DayUnits {
+                    date,
+                    units: totals.get(&date).copied().unwrap_or(0.0),
                 })
-                .unwrap_or_default()
+                .collect()
         }
         None => Vec::new(),
     };

@@ -658,12 +658,27 @@ impl Store for SqliteStore {
         tenant: &TenantId,
         sku: Option<&Sku>,
         location: Option<&Location>,
+        days: Option<usize>,
     ) -> Result<Vec<SeriesForecast>, StoreError> {
         let tenant = tenant.clone();
         let sku = sku.cloned();
         let location = location.cloned();
         self.read(move |connection| {
-            forecasts::forecasts(connection, &tenant, sku.as_ref(), location.as_ref())
+            forecasts::forecasts(connection, &tenant, sku.as_ref(), location.as_ref(), days)
+        })
+        .await
+    }
+
+    async fn daily_units(
+        &self,
+        tenant: &TenantId,
+        location: Option<&Location>,
+        days: crate::domain::DayRange,
+    ) -> Result<Vec<(chrono::NaiveDate, f64)>, StoreError> {
+        let tenant = tenant.clone();
+        let location = location.cloned();
+        self.read(move |connection| {
+            sales::daily_units(connection, &tenant, location.as_ref(), days)
         })
         .await
     }

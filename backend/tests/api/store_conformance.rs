@@ -3,7 +3,8 @@
 
 use chrono::{NaiveDate, Utc};
 use ordernimbus_backend::domain::{
-    ApiKey, LineIdentity, Location, NewTenant, SalesLine, SalesQuery, Sku, TenantId,
+    ApiKey, Backtest, DayRange, ForecastPoint, LineIdentity, Location, NewTenant, SalesLine,
+    SalesQuery, SeriesForecast, Sku, TenantId,
 };
 use ordernimbus_backend::store::sqlite::SqliteStore;
 use ordernimbus_backend::store::{ImportReport, SalesWrite, Store, StoreError, UploadStatus};
@@ -199,6 +200,123 @@ pub async fn uploads_are_listed_newest_first_with_their_final_report(store: &dyn
     assert_eq!(store.upload(&tenant, &"up_b".into()).await.unwrap(), done);
 }
 
+pub async fn daily_units_sum_series_per_day_and_location(store: &dyn Store) {
+    let tenant = tenant(store).await;
+    let other = tenant_with_sales(store).await;
+    store.begin_upload(&tenant, &report("up_d")).await.unwrap();
+    let mut north = line("n", 2, "A", 4.0);
+    north.location = Location::parse("North").unwrap();
+    let lines = vec![
+        line("a1", 1, "A", 1.0),
+        line("b1", 1, "B", 2.0),
+        line("a3", 3, "A", -1.0),
+        north,
+    ];
+    store
+        .write_sales(&tenant, &"up_d".into(), lines)
+        .await
+        .unwrap();
+    let day = |d| NaiveDate::from_ymd_opt(2024, 3, d).unwrap();
+    let all = store
+        .daily_units(&tenant, None, DayRange::default())
+        .await
+        .unwrap();
+    assert_eq!(all, [(day(1), 3.0), (day(2), 4.0), (day(3), -1.0)]);
+    let window = DayRange {
+        from: Some(day(2)),
+        to: Some(day(2)),
+    };
+    assert_eq!(
+        store.daily_units(&tenant, None, window).await.unwrap(),
+        [(day(2), 4.0)]
+    );
+    let north = Location::parse("North").unwrap();
+    assert_eq!(
+        store
+            .daily_units(&tenant, Some(&north), DayRange::default())
+            .await
+            .unwrap(),
+        [(day(2), 4.0)]
+    );
+    // The other tenant's sales on the same days count only for it.
+    assert_eq!(
+        store
+            .daily_units(&other, None, DayRange::default())
+            .await
+            .unwrap(),
+        [(day(1), 9.0)]
+    );
+}
+
+async fn tenant_with_sales(store: &dyn Store) -> TenantId {
+    let tenant = tenant(store).await;
+    store.begin_upload(&tenant, &report("up_o")).await.unwrap();
+    store
+        .write_sales(&tenant, &"up_o".into(), vec![line("o", 1, "A", 9.0)])
+        .await
+        .unwrap();
+    tenant
+}
+
+pub async fn forecasts_are_read_as_far_as_asked(store: &dyn Store) {
+    let tenant = tenant(store).await;
+    let start = NaiveDate::from_ymd_opt(2024, 4, 1).unwrap();
+    let forecast = |sku: &str| SeriesForecast {
+        sku: Sku::parse(sku).unwrap(),
+        location: Location::default(),
+        model: "ADIDA".into(),
+        demand_class: None,
+        generated_at: Utc::now(),
+        points: start
+            .iter_days()
+            .take(30)
+            .enumerate()
+            .map(|(step, date)| ForecastPoint {
+                date,
+                mean: step as f64,
+                lo80: 0.0,
+                hi80: 2.0 * step as f64,
+                lo95: 0.0,
+                hi95: 3.0 * step as f64,
+            })
+            .collect(),
+        backtest: Backtest::default(),
+        candidates: vec![],
+    };
+    store.begin_upload(&tenant, &report("up_f")).await.unwrap();
+    store
+        .write_sales(
+            &tenant,
+            &"up_f".into(),
+            vec![line("a", 1, "A", 1.0), line("b", 1, "B", 1.0)],
+        )
+        .await
+        .unwrap();
+    store
+        .put_forecasts(&tenant, vec![forecast("A"), forecast("B")])
+        .await
+        .unwrap();
+    let all = store.forecasts(&tenant, None, None, None).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].points.len(), 30);
+    assert_eq!(all[0].points[29].hi95, 87.0);
+    let short = store
+        .forecasts(&tenant, Some(&Sku::parse("B").unwrap()), None, Some(7))
+        .await
+        .unwrap();
+    assert_eq!(short.len(), 1);
+    assert_eq!(short[0].sku.as_str(), "B");
+    assert_eq!(short[0].points, all[1].points[..7]);
+    let other = tenant_with_sales(store).await;
+    assert!(
+        store
+            .forecasts(&other, None, None, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 macro_rules! conformance_on_sqlite {
     ($($check:ident),* $(,)?) => {
         mod sqlite {
@@ -220,4 +338,6 @@ conformance_on_sqlite!(
     sales_lines_are_deduplicated_updated_and_repeated,
     a_tenants_lines_never_collide_with_anothers,
     uploads_are_listed_newest_first_with_their_final_report,
+    daily_units_sum_series_per_day_and_location,
+    forecasts_are_read_as_far_as_asked,
 );

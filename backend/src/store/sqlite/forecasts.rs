@@ -183,11 +183,16 @@ pub(super) fn forecasts(
     tenant: &TenantId,
     sku: Option<&Sku>,
     location: Option<&Location>,
+    days: Option<usize>,
 ) -> Result<Vec<SeriesForecast>, StoreError> {
     let tenant_key = read_tenant_key(connection, tenant)?;
+    // Only the bytes of the points wanted leave SQLite (20 bytes a day).
+    let bytes = days.map(|days| i64::try_from(days.saturating_mul(20)).unwrap_or(i64::MAX));
     let mut statement = connection
         .prepare_cached(
-            "SELECT s.sku, s.location, f.start, f.meta, f.points FROM forecasts f
+            "SELECT s.sku, s.location, f.start, f.meta,
+                    CASE WHEN ?4 IS NULL THEN f.points ELSE substr(f.points, 1, ?4) END
+             FROM forecasts f
              JOIN series s ON s.id = f.series_id
              WHERE f.tenant_id = ?1 AND (?2 IS NULL OR s.sku = ?2) AND (?3 IS NULL OR s.location = ?3)
              ORDER BY s.sku, s.location",
@@ -197,7 +202,8 @@ pub(super) fn forecasts(
         .query(params![
             tenant_key,
             sku.map(Sku::as_str),
-            location.map(Location::as_str)
+            location.map(Location::as_str),
+            bytes
         ])
         .map_err(unavailable)?;
     let mut result = Vec::new();

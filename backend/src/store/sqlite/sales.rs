@@ -611,6 +611,63 @@ pub(super) fn sales(
     Ok(result)
 }
 
+pub(super) fn daily_units(
+    connection: &Connection,
+    tenant: &TenantId,
+    location: Option<&Location>,
+    days: crate::domain::DayRange,
+) -> Result<Vec<(NaiveDate, f64)>, StoreError> {
+    let tenant_key = read_tenant_key(connection, tenant)?;
+    // One location: its series, and the pages that can hold them.
+    let series: Option<std::collections::HashSet<i64>> = location
+        .map(|location| {
+            connection
+                .prepare_cached("SELECT id FROM series WHERE tenant_id = ?1 AND location = ?2")
+                .and_then(|mut statement| {
+                    statement
+                        .query_map(params![tenant_key, location.as_str()], |row| row.get(0))?
+                        .collect()
+                })
+                .map_err(unavailable)
+        })
+        .transpose()?;
+    let buckets: Option<std::collections::HashSet<i64>> = series.as_ref().map(|series| {
+        series
+            .iter()
+            .map(|key| pages::series_bucket(*key))
+            .collect()
+    });
+    let from = days.from.map_or(i32::MIN, day_number);
+    let to = days.to.map_or(i32::MAX, day_number);
+    let mut totals: Vec<(i32, f64)> = Vec::new();
+    scan_day_pages(
+        connection,
+        tenant_key,
+        (from, to),
+        |bucket| {
+            buckets
+                .as_ref()
+                .is_none_or(|buckets| buckets.contains(&bucket))
+        },
+        |day, cell| {
+            if series
+                .as_ref()
+                .is_some_and(|series| !series.contains(&cell.series))
+            {
+                return;
+            }
+            match totals.last_mut() {
+                Some((last, units)) if *last == day => *units += cell.units,
+                _ => totals.push((day, cell.units)),
+            }
+        },
+    )?;
+    totals
+        .into_iter()
+        .map(|(day, units)| Ok((day_from_number(day)?, units)))
+        .collect()
+}
+
 pub(super) fn skus(
     connection: &Connection,
     tenant: &TenantId,
