@@ -4,11 +4,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use ordernimbus_backend::domain::TenantId;
 use ordernimbus_backend::forecast::Refresher;
 use ordernimbus_backend::http::{self, AppState};
 use ordernimbus_backend::metrics::Metrics;
-use ordernimbus_backend::store::Store;
 use ordernimbus_backend::store::sqlite::SqliteStore;
+use ordernimbus_backend::store::{Store, UploadStatus};
 
 use crate::config::{Cli, ServeArgs};
 use crate::demo;
@@ -36,9 +37,9 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     if args.demo {
         demo::load(Arc::clone(&dyn_store), &refresher, local).await?;
     }
-    // Sales may have arrived while no server ran (CLI imports): refresh every tenant once at start.
-    for tenant in dyn_store.tenants().await? {
-        refresher.mark_stale(&tenant.id);
+    // Sales may have arrived while no server ran (CLI imports): refresh those tenants at start.
+    for tenant in stale_tenants(dyn_store.as_ref()).await? {
+        refresher.mark_stale(&tenant);
     }
     let refresh_loop = tokio::spawn(Arc::clone(&refresher).run(FORECAST_DEBOUNCE));
     let state = AppState {
@@ -83,4 +84,41 @@ async fn shutdown_signal() {
         () = terminate => {}
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Uploads looked at per tenant when deciding whether its forecasts are stale.
+const RECENT_UPLOADS: u32 = 50;
+
+/// Tenants with sales newer than their forecasts: an upload that changed (or may have changed)
+/// sales finished after
+/// the oldest stored forecast was made, or sales exist and no forecast does. The others keep
+/// their forecasts across restarts instead of all being refitted at once.
+async fn stale_tenants(store: &dyn Store) -> anyhow::Result<Vec<TenantId>> {
+    let mut stale = Vec::new();
+    for tenant in store.tenants().await? {
+        let changed = store
+            .uploads(&tenant.id, RECENT_UPLOADS)
+            .await?
+            .into_iter()
+            // An upload cut off part way may have committed batches its report does not count.
+            .filter(|upload| {
+                upload.rows_imported + upload.rows_updated > 0
+                    || upload.status != UploadStatus::Complete
+            })
+            .map(|upload| upload.finished_at.unwrap_or(upload.started_at))
+            .max();
+        let Some(changed) = changed else {
+            continue;
+        };
+        let generated = store
+            .forecasts(&tenant.id, None, None, Some(0))
+            .await?
+            .iter()
+            .map(|forecast| forecast.generated_at)
+            .min();
+        if generated.is_none_or(|generated| generated < changed) {
+            stale.push(tenant.id);
+        }
+    }
+    Ok(stale)
 }

@@ -240,3 +240,62 @@ async fn cli_imports_into_the_data_dir_of_a_running_server() {
     assert_eq!(units, [2.0, 3.0]);
     assert!(server.terminate().success());
 }
+
+/// `generated_at` of SKU A's forecast, once there is one (waits up to 20 s for `newer_than`).
+async fn forecast_time(server: &Server, key: &str, newer_than: Option<&str>) -> String {
+    for _ in 0..200 {
+        let response = reqwest::Client::new()
+            .get(format!("{}/api/v1/forecasts?sku=A", server.address))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 200 {
+            let body: serde_json::Value = response.json().await.unwrap();
+            let generated = body["generated_at"].as_str().unwrap().to_owned();
+            if newer_than.is_none_or(|old| generated.as_str() > old) {
+                return generated;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no forecast newer than {newer_than:?}");
+}
+
+#[tokio::test]
+async fn a_restart_refits_only_tenants_whose_sales_changed_while_it_was_down() {
+    let directory = tempfile::tempdir().unwrap();
+    let (tenant_id, key) = create_tenant(directory.path(), "UTC");
+    let import = |name: &str, csv: String| {
+        let file = directory.path().join(name);
+        std::fs::write(&file, csv).unwrap();
+        let output = ordernimbus(
+            directory.path(),
+            &["import", "--tenant", &tenant_id, file.to_str().unwrap()],
+        );
+        assert!(output.status.success(), "{output:?}");
+    };
+    let days = |from: u32, to: u32| {
+        let mut csv = String::from("date,sku,qty\n");
+        for day in from..=to {
+            csv.push_str(&format!("2024-03-{day:02},A,{}\n", day % 7 + 1));
+        }
+        csv
+    };
+    import("first.csv", days(1, 20));
+    let mut server = Server::start(directory.path(), &[]);
+    let first = forecast_time(&server, &key, None).await;
+    assert!(server.terminate().success());
+
+    // Nothing changed: after the debounce the forecast is still the one made before.
+    let mut server = Server::start(directory.path(), &[]);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(forecast_time(&server, &key, None).await, first);
+    assert!(server.terminate().success());
+
+    // New sales while the server was down: the restart refits.
+    import("second.csv", days(21, 28));
+    let mut server = Server::start(directory.path(), &[]);
+    forecast_time(&server, &key, Some(&first)).await;
+    assert!(server.terminate().success());
+}
