@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use ordernimbus_backend::domain::{ApiKey, NewTenant, StockLevel, TenantId};
+use ordernimbus_backend::domain::{ApiKey, ForecastPoint, NewTenant, StockLevel, TenantId};
 use ordernimbus_backend::forecast::Refresher;
 use ordernimbus_backend::import::{self, ImportRequest};
 use ordernimbus_backend::store::Store;
@@ -88,7 +88,7 @@ async fn load_stock(store: &dyn Store, tenant: &TenantId) -> anyhow::Result<()> 
                 .points
                 .iter()
                 .take(28)
-                .map(|point| point.mean)
+                .map(ForecastPoint::expected)
                 .sum::<f64>()
                 >= 28.0
         })
@@ -98,7 +98,7 @@ async fn load_stock(store: &dyn Store, tenant: &TenantId) -> anyhow::Result<()> 
                 .points
                 .iter()
                 .take(*days)
-                .map(|point| point.mean)
+                .map(ForecastPoint::expected)
                 .sum();
             StockLevel::new(
                 forecast.sku.clone(),

@@ -15,7 +15,7 @@ use std::io::BufRead;
 use std::time::Instant;
 
 use chrono::{Days, NaiveDate, Utc};
-use ordernimbus_backend::domain::{Location, SeriesForecast, SeriesHistory, Sku};
+use ordernimbus_backend::domain::{ForecastPoint, Location, SeriesForecast, SeriesHistory, Sku};
 use ordernimbus_backend::forecast::metrics::rmsse;
 use ordernimbus_backend::forecast::{
     calibrate_and_reconcile, forecast_tenant, forecast_unreconciled, total_history,
@@ -146,7 +146,11 @@ fn score(forecasts: &[SeriesForecast], train: &[SeriesHistory], test: &[Vec<f64>
     let (mut error_sum, mut actual_sum, mut total_abs) = (0.0, 0.0, 0.0);
     let (mut inside80, mut inside95, mut points) = (0usize, 0usize, 0usize);
     for ((forecast, history), actual) in forecasts.iter().zip(train).zip(test) {
-        let mean: Vec<f64> = forecast.points.iter().map(|point| point.mean).collect();
+        let mean: Vec<f64> = forecast
+            .points
+            .iter()
+            .map(ForecastPoint::expected)
+            .collect();
         if let Some(value) = rmsse(actual, &mean, &history.units, 1) {
             accuracy.rmsse += value;
             accuracy.rmsse_series += 1;
@@ -161,8 +165,9 @@ fn score(forecasts: &[SeriesForecast], train: &[SeriesHistory], test: &[Vec<f64>
         actual_sum += actual_total;
         total_abs += (forecast_total - actual_total).abs();
         for (point, value) in forecast.points.iter().zip(actual) {
-            inside80 += usize::from(point.lo80 <= *value && *value <= point.hi80);
-            inside95 += usize::from(point.lo95 <= *value && *value <= point.hi95);
+            let [_, lo80, hi80, lo95, hi95] = point.values();
+            inside80 += usize::from(lo80 <= *value && *value <= hi80);
+            inside95 += usize::from(lo95 <= *value && *value <= hi95);
             points += 1;
         }
     }
@@ -188,7 +193,7 @@ fn summed(forecasts: &[SeriesForecast]) -> Vec<f64> {
         .map(|step| {
             forecasts
                 .iter()
-                .map(|forecast| forecast.points[step].mean)
+                .map(|forecast| forecast.points[step].expected())
                 .sum()
         })
         .collect()
@@ -279,7 +284,7 @@ fn main() {
         .total
         .points
         .iter()
-        .map(|point| point.mean)
+        .map(ForecastPoint::expected)
         .collect();
     let (model_total_rmsse, _) = score_total(&total_model, &total_train, &total_test);
 

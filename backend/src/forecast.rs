@@ -162,21 +162,18 @@ pub fn reconcile(series: &mut [SeriesForecast], total: &[ForecastPoint]) {
         let sum: f64 = series
             .iter()
             .filter_map(|forecast| forecast.points.get(step))
-            .map(|point| point.mean)
+            .map(ForecastPoint::expected)
             .sum();
         if sum <= 0.0 {
             continue;
         }
-        let factor = (target.mean / sum).clamp(0.0, MAX_RECONCILE_FACTOR);
+        let factor = (target.expected() / sum).clamp(0.0, MAX_RECONCILE_FACTOR);
         for point in series
             .iter_mut()
             .filter_map(|forecast| forecast.points.get_mut(step))
         {
-            point.mean *= factor;
-            point.lo80 *= factor;
-            point.hi80 *= factor;
-            point.lo95 *= factor;
-            point.hi95 *= factor;
+            let [mean, lo80, hi80, lo95, hi95] = point.values().map(|value| value * factor);
+            *point = ForecastPoint::new(point.date, mean, lo80, hi80, lo95, hi95);
         }
     }
 }
@@ -230,14 +227,14 @@ mod tests {
     use crate::domain::{Backtest, Location, Sku};
 
     fn point(mean: f64) -> ForecastPoint {
-        ForecastPoint {
-            date: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+        ForecastPoint::new(
+            NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
             mean,
-            lo80: mean / 2.0,
-            hi80: mean * 2.0,
-            lo95: 0.0,
-            hi95: mean * 3.0,
-        }
+            mean / 2.0,
+            mean * 2.0,
+            0.0,
+            mean * 3.0,
+        )
     }
 
     fn series(means: &[f64]) -> SeriesForecast {
@@ -266,7 +263,7 @@ mod tests {
         // A total far above the parts moves them at most MAX_RECONCILE_FACTOR.
         let mut parts = vec![series(&[1.0])];
         reconcile(&mut parts, &[point(100.0)]);
-        assert_eq!(parts[0].points[0].mean, MAX_RECONCILE_FACTOR);
+        assert_eq!(parts[0].points[0].expected(), MAX_RECONCILE_FACTOR);
     }
 
     #[test]

