@@ -15,6 +15,8 @@ if [ ! -f "$panel" ]; then
   echo "panel not found: $panel (a gzip CSV with unique_id,ds,y)" >&2
   exit 1
 fi
+# cargo runs the bench binary from the package directory: pass an absolute path.
+panel="$(cd "$(dirname "$panel")" && pwd)/$(basename "$panel")"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
