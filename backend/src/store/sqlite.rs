@@ -755,4 +755,48 @@ mod tests {
         let wal = path.with_extension("sqlite3-wal");
         assert_eq!(std::fs::metadata(&wal).map_or(0, |file| file.len()), 0);
     }
+
+    #[tokio::test]
+    async fn writes_stay_right_when_the_series_cache_forgets_tenants() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(directory.path().join("s.sqlite3")).unwrap());
+        let mut tenants = Vec::new();
+        for index in 0..12 {
+            let tenant = store
+                .create_tenant(
+                    &TenantId::generate(),
+                    &NewTenant::parse(&format!("Shop {index}"), "UTC").unwrap(),
+                    ApiKey::generate().hash(),
+                )
+                .await
+                .unwrap();
+            let csv = format!("date,sku,qty,store\n2024-01-01,A,{},North\n", index + 1);
+            import_sales(
+                Arc::clone(&store) as Arc<dyn Store>,
+                &tenant,
+                std::io::Cursor::new(csv.into_bytes()),
+                ImportRequest::default(),
+            )
+            .await
+            .unwrap();
+            tenants.push(tenant);
+        }
+        // The first tenant's series were forgotten by now: the same line is still a duplicate,
+        // and a new one lands on the right series.
+        let again = "date,sku,qty,store\n2024-01-01,A,1,North\n2024-01-02,A,5,North\n";
+        let report = import_sales(
+            Arc::clone(&store) as Arc<dyn Store>,
+            &tenants[0],
+            std::io::Cursor::new(again.as_bytes().to_vec()),
+            ImportRequest::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!((report.rows_imported, report.rows_duplicate), (1, 1));
+        let skus = store.skus(&tenants[0].id).await.unwrap();
+        assert_eq!(skus.len(), 1);
+        assert_eq!(skus[0].units, 6.0);
+        assert_eq!(store.skus(&tenants[11].id).await.unwrap()[0].units, 12.0);
+        store.close().await;
+    }
 }

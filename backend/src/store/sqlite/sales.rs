@@ -102,6 +102,9 @@ fn upload_key(
 /// Series ids of a tenant by SKU and location, each with whether its product name is known.
 pub(crate) type SeriesCache = foldhash::HashMap<String, foldhash::HashMap<String, (i64, bool)>>;
 
+/// Tenants whose series the writer keeps in memory at once.
+const MAX_CACHED_TENANTS: usize = 8;
+
 /// Series per multi-row upsert.
 const SERIES_PER_STATEMENT: usize = 200;
 
@@ -113,6 +116,10 @@ fn series_keys(
     lines: &[SalesLine],
 ) -> Result<Vec<i64>, StoreError> {
     if !writer.series_keys.contains_key(&tenant_key) {
+        // Bound the memory of a server writing for many tenants: forget the others' series.
+        if writer.series_keys.len() >= MAX_CACHED_TENANTS {
+            writer.series_keys.clear();
+        }
         let mut cache = SeriesCache::default();
         let mut statement = writer
             .connection
