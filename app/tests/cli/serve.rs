@@ -59,6 +59,19 @@ impl Server {
         }
     }
 
+    /// `GET path` with the API key, as JSON.
+    async fn get_json(&self, key: &str, path: &str) -> serde_json::Value {
+        reqwest::Client::new()
+            .get(format!("{}{path}", self.address))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     fn terminate(&mut self) -> std::process::ExitStatus {
         Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
@@ -166,35 +179,11 @@ async fn demo_prints_a_working_key_for_bundled_sales() {
         .find(|line| line.contains("API key:"))
         .unwrap();
     let key = key_line.split_whitespace().last().unwrap().to_owned();
-    let skus: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/api/v1/skus", server.address))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let skus: serde_json::Value = server.get_json(&key, "/api/v1/skus").await;
     assert_eq!(skus.as_array().unwrap().len(), 40);
     // Forecasts are ready at once, and the demo's stock makes some SKUs run short.
-    let summary: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/api/v1/forecasts/summary", server.address))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let stocked: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/api/v1/inventory", server.address))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let summary: serde_json::Value = server.get_json(&key, "/api/v1/forecasts/summary").await;
+    let stocked: serde_json::Value = server.get_json(&key, "/api/v1/inventory").await;
     let at_risk = summary["at_risk"].as_array().unwrap();
     assert!(!at_risk.is_empty(), "{summary}");
     assert!(

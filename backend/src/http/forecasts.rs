@@ -99,6 +99,15 @@ fn horizon(value: Option<&str>) -> Result<usize, ApiError> {
         })
 }
 
+/// The `location` query parameter, when given.
+fn location_param(value: Option<&str>) -> Result<Option<Location>, ApiError> {
+    value
+        .map(|location| {
+            Location::parse(location).map_err(|error| ApiError::invalid_field("location", error))
+        })
+        .transpose()
+}
+
 /// Adds forecasts of several series day by day: means add up; band half-widths add in quadrature
 /// (independent errors), which keeps the total's bands narrower than the sum of the parts' bands.
 fn bottom_up(forecasts: &[SeriesForecast], horizon: usize) -> Vec<ForecastPoint> {
@@ -149,13 +158,7 @@ pub(super) async fn show_forecast(
         .as_deref()
         .ok_or_else(|| ApiError::invalid_field("sku", "sku is required"))
         .and_then(|sku| Sku::parse(sku).map_err(|error| ApiError::invalid_field("sku", error)))?;
-    let location = params
-        .location
-        .as_deref()
-        .map(|location| {
-            Location::parse(location).map_err(|error| ApiError::invalid_field("location", error))
-        })
-        .transpose()?;
+    let location = location_param(params.location.as_deref())?;
     let horizon = horizon(params.horizon.as_deref())?;
     let mut forecasts = state
         .store
@@ -281,13 +284,7 @@ pub(super) async fn show_summary(
     ApiQuery(params): ApiQuery<SummaryParams>,
 ) -> Result<Json<SummaryView>, ApiError> {
     let horizon = horizon(params.horizon.as_deref())?;
-    let location = params
-        .location
-        .as_deref()
-        .map(|location| {
-            Location::parse(location).map_err(|error| ApiError::invalid_field("location", error))
-        })
-        .transpose()?;
+    let location = location_param(params.location.as_deref())?;
     // Only the days shown: a tenant's whole forecast set would be hundreds of MB.
     let forecasts = state
         .store

@@ -711,19 +711,38 @@ mod tests {
     use crate::domain::{ApiKey, NewTenant};
     use crate::import::{ImportRequest, import_sales};
 
+    async fn import(
+        store: &Arc<SqliteStore>,
+        tenant: &Tenant,
+        csv: String,
+    ) -> crate::store::ImportReport {
+        import_sales(
+            Arc::clone(store) as Arc<dyn Store>,
+            tenant,
+            std::io::Cursor::new(csv.into_bytes()),
+            ImportRequest::default(),
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn shop(store: &SqliteStore, name: &str) -> Tenant {
+        store
+            .create_tenant(
+                &TenantId::generate(),
+                &NewTenant::parse(name, "UTC").unwrap(),
+                ApiKey::generate().hash(),
+            )
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn commits_reach_the_database_file_while_the_store_is_open() {
         let directory = tempfile::tempdir().unwrap();
         let path = directory.path().join("store.sqlite3");
         let store = Arc::new(SqliteStore::open(&path).unwrap());
-        let tenant = store
-            .create_tenant(
-                &TenantId::generate(),
-                &NewTenant::parse("Shop", "UTC").unwrap(),
-                ApiKey::generate().hash(),
-            )
-            .await
-            .unwrap();
+        let tenant = shop(&store, "Shop").await;
         let mut csv = String::from("date,sku,location,quantity\n");
         for line in 0..30_000 {
             csv.push_str(&format!(
@@ -732,14 +751,7 @@ mod tests {
             ));
         }
         let before = std::fs::metadata(&path).unwrap().len();
-        import_sales(
-            Arc::clone(&store) as Arc<dyn Store>,
-            &tenant,
-            std::io::Cursor::new(csv.into_bytes()),
-            ImportRequest::default(),
-        )
-        .await
-        .unwrap();
+        import(&store, &tenant, csv).await;
         // Well under the writer's own checkpoint threshold: only the background checkpointer
         // moves these pages from the WAL into the database file.
         let mut grown = false;
@@ -762,36 +774,15 @@ mod tests {
         let store = Arc::new(SqliteStore::open(directory.path().join("s.sqlite3")).unwrap());
         let mut tenants = Vec::new();
         for index in 0..12 {
-            let tenant = store
-                .create_tenant(
-                    &TenantId::generate(),
-                    &NewTenant::parse(&format!("Shop {index}"), "UTC").unwrap(),
-                    ApiKey::generate().hash(),
-                )
-                .await
-                .unwrap();
+            let tenant = shop(&store, &format!("Shop {index}")).await;
             let csv = format!("date,sku,qty,store\n2024-01-01,A,{},North\n", index + 1);
-            import_sales(
-                Arc::clone(&store) as Arc<dyn Store>,
-                &tenant,
-                std::io::Cursor::new(csv.into_bytes()),
-                ImportRequest::default(),
-            )
-            .await
-            .unwrap();
+            import(&store, &tenant, csv).await;
             tenants.push(tenant);
         }
         // The first tenant's series were forgotten by now: the same line is still a duplicate,
         // and a new one lands on the right series.
         let again = "date,sku,qty,store\n2024-01-01,A,1,North\n2024-01-02,A,5,North\n";
-        let report = import_sales(
-            Arc::clone(&store) as Arc<dyn Store>,
-            &tenants[0],
-            std::io::Cursor::new(again.as_bytes().to_vec()),
-            ImportRequest::default(),
-        )
-        .await
-        .unwrap();
+        let report = import(&store, &tenants[0], again.to_owned()).await;
         assert_eq!((report.rows_imported, report.rows_duplicate), (1, 1));
         let skus = store.skus(&tenants[0].id).await.unwrap();
         assert_eq!(skus.len(), 1);

@@ -105,6 +105,20 @@ pub(crate) type SeriesCache = foldhash::HashMap<String, foldhash::HashMap<String
 /// Tenants whose series the writer keeps in memory at once.
 const MAX_CACHED_TENANTS: usize = 8;
 
+/// Adds rows of `id, sku, location, product IS NOT NULL` to `cache`.
+fn cache_series(cache: &mut SeriesCache, rows: &mut rusqlite::Rows<'_>) -> Result<(), StoreError> {
+    while let Some(row) = rows.next().map_err(unavailable)? {
+        let (id, sku, location, named): (i64, String, String, bool) = (
+            row.get(0).map_err(unavailable)?,
+            row.get(1).map_err(unavailable)?,
+            row.get(2).map_err(unavailable)?,
+            row.get(3).map_err(unavailable)?,
+        );
+        cache.entry(sku).or_default().insert(location, (id, named));
+    }
+    Ok(())
+}
+
 /// Series per multi-row upsert.
 const SERIES_PER_STATEMENT: usize = 200;
 
@@ -128,15 +142,7 @@ fn series_keys(
             )
             .map_err(unavailable)?;
         let mut rows = statement.query([tenant_key]).map_err(unavailable)?;
-        while let Some(row) = rows.next().map_err(unavailable)? {
-            let (id, sku, location, named): (i64, String, String, bool) = (
-                row.get(0).map_err(unavailable)?,
-                row.get(1).map_err(unavailable)?,
-                row.get(2).map_err(unavailable)?,
-                row.get(3).map_err(unavailable)?,
-            );
-            cache.entry(sku).or_default().insert(location, (id, named));
-        }
+        cache_series(&mut cache, &mut rows)?;
         drop(rows);
         drop(statement);
         writer.series_keys.insert(tenant_key, cache);
@@ -197,15 +203,7 @@ fn series_keys(
         let mut rows = statement
             .query(rusqlite::params_from_iter(values))
             .map_err(unavailable)?;
-        while let Some(row) = rows.next().map_err(unavailable)? {
-            let (id, sku, location, named): (i64, String, String, bool) = (
-                row.get(0).map_err(unavailable)?,
-                row.get(1).map_err(unavailable)?,
-                row.get(2).map_err(unavailable)?,
-                row.get(3).map_err(unavailable)?,
-            );
-            cache.entry(sku).or_default().insert(location, (id, named));
-        }
+        cache_series(cache, &mut rows)?;
     }
     lines
         .iter()
