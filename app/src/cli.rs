@@ -14,7 +14,7 @@ use ordernimbus_backend::import::{self, ImportError, ImportRequest};
 use ordernimbus_backend::store::{ImportReport, Store};
 use serde_json::json;
 
-use crate::config::{Cli, ForecastArgs, ForecastFormat, ImportArgs, TenantsCommand};
+use crate::config::{Cli, ForecastArgs, ForecastFormat, ImportArgs, InventoryArgs, TenantsCommand};
 use crate::wiring::open_store;
 
 /// `ordernimbus tenants …`.
@@ -193,6 +193,47 @@ fn print_report(path: &Path, report: &ImportReport) {
         Ok(text) => println!("{text}"),
         Err(error) => eprintln!("{}: cannot print the report: {error}", path.display()),
     }
+}
+
+/// `ordernimbus inventory --tenant ID FILE`: stores the file's valid stock levels, prints the JSON
+/// report on stdout and each bad row as `file:line: column "name": message` on stderr. Exits 1 if
+/// the file was refused or none of its rows was valid.
+pub async fn inventory(cli: &Cli, args: &InventoryArgs) -> anyhow::Result<ExitCode> {
+    let tenant_id = TenantId::parse(&args.tenant).context("--tenant")?;
+    let file = std::fs::File::open(&args.file)
+        .with_context(|| format!("opening {}", args.file.display()))?;
+    let store = open_store(cli)?;
+    let result = async {
+        store
+            .tenant(&tenant_id)
+            .await
+            .with_context(|| format!("looking up tenant {tenant_id}"))?;
+        ordernimbus_backend::stock::import_stock(store.as_ref(), &tenant_id, file)
+            .await
+            .with_context(|| format!("{}: refused", args.file.display()))
+    }
+    .await;
+    store.close().await;
+    let report = result?;
+    for error in &report.errors {
+        let column = error
+            .column
+            .as_ref()
+            .map(|column| format!(" column \"{column}\":"))
+            .unwrap_or_default();
+        eprintln!(
+            "{}:{}:{column} {}",
+            args.file.display(),
+            error.line,
+            error.message
+        );
+    }
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(if report.rows_imported > 0 || report.rows_rejected == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// `ordernimbus forecast`: recomputes the tenant's forecasts (a progress bar on a terminal), then

@@ -50,6 +50,18 @@ pub enum Command {
     Import(ImportArgs),
     /// Recompute a tenant's forecasts and print them.
     Forecast(ForecastArgs),
+    /// Set stock levels from a CSV (sku, on_hand, optional location, lead_time_days, service_level).
+    Inventory(InventoryArgs),
+}
+
+/// `ordernimbus inventory`.
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    /// Tenant id (`tn_…`).
+    #[arg(long, env = "ORDERNIMBUS_TENANT")]
+    pub tenant: String,
+    /// The stock-levels CSV file.
+    pub file: PathBuf,
 }
 
 /// Output format of `ordernimbus forecast`.

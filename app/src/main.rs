@@ -51,6 +51,7 @@ fn main() -> ExitCode {
             Command::Tenants(command) => cli::tenants(&cli, command).await,
             Command::Import(args) => cli::import(&cli, args).await,
             Command::Forecast(args) => cli::forecast(&cli, args).await,
+            Command::Inventory(args) => cli::inventory(&cli, args).await,
         }
     });
     match result {

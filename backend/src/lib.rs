@@ -9,4 +9,5 @@ pub mod forecast;
 pub mod http;
 pub mod import;
 pub mod metrics;
+pub mod stock;
 pub mod store;

@@ -4,6 +4,7 @@
 
 mod forecast;
 mod import;
+mod inventory;
 mod serve;
 
 use std::path::Path;
