@@ -90,8 +90,7 @@ async fn shutdown_signal() {
 const RECENT_UPLOADS: u32 = 50;
 
 /// Tenants with sales newer than their forecasts: an upload that changed (or may have changed)
-/// sales finished after
-/// the oldest stored forecast was made, or sales exist and no forecast does. The others keep
+/// sales finished after the oldest stored forecast was made, or sales exist and no forecast does. The others keep
 /// their forecasts across restarts instead of all being refitted at once.
 async fn stale_tenants(store: &dyn Store) -> anyhow::Result<Vec<TenantId>> {
     let mut stale = Vec::new();
@@ -110,12 +109,7 @@ async fn stale_tenants(store: &dyn Store) -> anyhow::Result<Vec<TenantId>> {
         let Some(changed) = changed else {
             continue;
         };
-        let generated = store
-            .forecasts(&tenant.id, None, None, Some(0))
-            .await?
-            .iter()
-            .map(|forecast| forecast.generated_at)
-            .min();
+        let generated = store.oldest_forecast(&tenant.id).await?;
         if generated.is_none_or(|generated| generated < changed) {
             stale.push(tenant.id);
         }

@@ -67,9 +67,10 @@ pub fn total_history(histories: &[SeriesHistory], last_day: NaiveDate) -> Vec<f6
 }
 
 /// Forecasts every series in `histories` `horizon` days past `last_day` on `threads` threads, fits
-/// the tenant total, calibrates the series' bands and reconciles: each day, the series forecasts are scaled so they add up to the
-/// total model's forecast (top-down by forecast proportions). The series keep their relative
-/// sizes; the total keeps the weekly shape and level that per-SKU models cannot see.
+/// the tenant total, calibrates the series' bands and reconciles: each day, the series forecasts
+/// are scaled so they add up to the total model's forecast (top-down by forecast proportions).
+/// The series keep their relative sizes; the total keeps the weekly shape and level that per-SKU
+/// models cannot see.
 /// `progress(done, total)` is called as series finish.
 pub fn forecast_tenant(
     histories: &[SeriesHistory],

@@ -215,6 +215,10 @@ pub trait Store: Send + Sync + 'static {
         days: Option<usize>,
     ) -> Result<Vec<SeriesForecast>, StoreError>;
 
+    /// When the oldest of the tenant's stored forecasts was made; `None` when it has none.
+    async fn oldest_forecast(&self, tenant: &TenantId)
+    -> Result<Option<DateTime<Utc>>, StoreError>;
+
     /// Net units per day over all the tenant's series (or one location's) in `days`, ascending;
     /// days without sales are left out.
     async fn daily_units(

@@ -188,9 +188,12 @@ pub fn aggregate_candidates() -> Vec<Box<dyn Model>> {
         Box::new(AutoEts { season_length: 7 }),
         Box::new(SeasonalNaive { season_length: 7 }),
         Box::new(WindowAverage { window: 28 }),
-        Box::new(super::models::LogTransformed(Mstl {
-            season_lengths: vec![7, 365],
-        })),
+        Box::new(super::models::LogTransformed {
+            name: "Log-MSTL",
+            inner: Mstl {
+                season_lengths: vec![7, 365],
+            },
+        }),
         Box::new(super::models::YearOverYear { window: 28 }),
     ]
 }

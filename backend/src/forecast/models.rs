@@ -15,11 +15,16 @@ pub use ses::SimpleExpSmoothing;
 /// Fits `inner` on `ln(1 + y)` and maps its forecast back with `exp(x) - 1`: multiplicative
 /// seasonality and trend become additive, and the forecast stays non-negative. The back-transform
 /// gives the median, not the mean; for aggregates with small relative noise the difference is small.
-pub struct LogTransformed<M>(pub M);
+pub struct LogTransformed<M> {
+    /// Name of the combination, e.g. `"Log-MSTL"`.
+    pub name: &'static str,
+    /// The model fitted on the log scale.
+    pub inner: M,
+}
 
 impl<M: crate::forecast::Model> crate::forecast::Model for LogTransformed<M> {
     fn name(&self) -> &'static str {
-        "Log-MSTL"
+        self.name
     }
 
     fn forecast(
@@ -28,7 +33,7 @@ impl<M: crate::forecast::Model> crate::forecast::Model for LogTransformed<M> {
         horizon: usize,
     ) -> Result<crate::forecast::ModelForecast, crate::forecast::ModelError> {
         let logged: Vec<f64> = history.iter().map(|value| value.max(0.0).ln_1p()).collect();
-        let forecast = self.0.forecast(&logged, horizon)?;
+        let forecast = self.inner.forecast(&logged, horizon)?;
         Ok(crate::forecast::ModelForecast {
             mean: forecast
                 .mean

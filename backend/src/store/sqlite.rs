@@ -669,6 +669,15 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn oldest_forecast(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let tenant = tenant.clone();
+        self.read(move |connection| forecasts::oldest_forecast(connection, &tenant))
+            .await
+    }
+
     async fn daily_units(
         &self,
         tenant: &TenantId,

@@ -288,10 +288,11 @@ pub async fn forecasts_are_read_as_far_as_asked(store: &dyn Store) {
         )
         .await
         .unwrap();
-    store
-        .put_forecasts(&tenant, vec![forecast("A"), forecast("B")])
-        .await
-        .unwrap();
+    assert_eq!(store.oldest_forecast(&tenant).await.unwrap(), None);
+    let (a, b) = (forecast("A"), forecast("B"));
+    let oldest = a.generated_at.min(b.generated_at);
+    store.put_forecasts(&tenant, vec![a, b]).await.unwrap();
+    assert_eq!(store.oldest_forecast(&tenant).await.unwrap(), Some(oldest));
     let all = store.forecasts(&tenant, None, None, None).await.unwrap();
     assert_eq!(all.len(), 2);
     assert_eq!(all[0].points.len(), 30);

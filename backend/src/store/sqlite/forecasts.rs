@@ -55,7 +55,7 @@ pub(super) fn sales_history(
     super::sales::scan_day_pages(
         connection,
         tenant_key,
-        (i32::MIN, i32::MAX),
+        super::sales::ALL_DAYS,
         |_| true,
         |day, cell| {
             last_day = last_day.max(day);
@@ -175,6 +175,29 @@ pub(super) fn put_forecasts(
             .map_err(unavailable)?;
     }
     Ok(())
+}
+
+pub(super) fn oldest_forecast(
+    connection: &Connection,
+    tenant: &TenantId,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let tenant_key = read_tenant_key(connection, tenant)?;
+    // Only the time out of each row's metadata, not the whole of it.
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT json_extract(meta, '$.generated_at') FROM forecasts WHERE tenant_id = ?1",
+        )
+        .map_err(unavailable)?;
+    let mut rows = statement.query([tenant_key]).map_err(unavailable)?;
+    let mut oldest: Option<DateTime<Utc>> = None;
+    while let Some(row) = rows.next().map_err(unavailable)? {
+        let text: String = row.get(0).map_err(unavailable)?;
+        let made = DateTime::parse_from_rfc3339(&text)
+            .map_err(StoreError::unavailable)?
+            .with_timezone(&Utc);
+        oldest = Some(oldest.map_or(made, |oldest| oldest.min(made)));
+    }
+    Ok(oldest)
 }
 
 pub(super) fn forecasts(

@@ -157,98 +157,84 @@ fn run_until(connection: &mut Connection, count: usize) -> rusqlite::Result<()> 
 
 /// Migration 4: moves every row of `sales_lines` and `daily_sales` into pages, then drops them.
 fn pack_sales_into_pages(transaction: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
-    use super::pages::{Cell, LineRecord, encode_lines, line_bucket, merge_cells, series_bucket};
+    use super::pages::{Cell, LineRecord, encode_cells, encode_lines, line_bucket, series_bucket};
 
-    let too_large = |value: i64| {
-        rusqlite::Error::ToSqlConversionFailure(format!("upload id {value} exceeds 32 bits").into())
+    let upload = |row: &rusqlite::Row<'_>, index: usize| -> rusqlite::Result<u32> {
+        let value: i64 = row.get(index)?;
+        u32::try_from(value).map_err(|_| {
+            rusqlite::Error::ToSqlConversionFailure(
+                format!("upload id {value} exceeds 32 bits").into(),
+            )
+        })
     };
-    {
-        let mut insert = transaction.prepare(
-            "INSERT INTO line_pages (tenant_id, day, bucket, lines) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        let mut select = transaction.prepare(
-            "SELECT tenant_id, day, line_key, series_id, units, revenue, upload_id, seen_upload_id
-             FROM sales_lines ORDER BY tenant_id, day, line_key",
-        )?;
-        let mut rows = select.query([])?;
-        let mut page: Option<((i64, i32, i64), Vec<LineRecord>)> = None;
-        while let Some(row) = rows.next()? {
-            let (tenant, day, key): (i64, i32, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
-            let slot = (tenant, day, line_bucket(key));
-            let upload: i64 = row.get(6)?;
-            let seen: i64 = row.get(7)?;
+    pack_rows(
+        transaction,
+        "SELECT tenant_id, day, line_key, series_id, units, revenue, upload_id, seen_upload_id
+         FROM sales_lines ORDER BY tenant_id, day, line_key",
+        "INSERT INTO line_pages (tenant_id, day, bucket, lines) VALUES (?1, ?2, ?3, ?4)",
+        |row| {
+            let key: i64 = row.get(2)?;
             let record = LineRecord {
                 key,
                 series: row.get(3)?,
                 units: row.get(4)?,
                 revenue: row.get(5)?,
-                upload: u32::try_from(upload).map_err(|_| too_large(upload))?,
-                seen: u32::try_from(seen).map_err(|_| too_large(seen))?,
+                upload: upload(row, 6)?,
+                seen: upload(row, 7)?,
             };
-            match &mut page {
-                Some((current, records)) if *current == slot => records.push(record),
-                _ => {
-                    if let Some(((tenant, day, bucket), records)) = page.take() {
-                        insert.execute(rusqlite::params![
-                            tenant,
-                            day,
-                            bucket,
-                            encode_lines(&records)
-                        ])?;
-                    }
-                    page = Some((slot, vec![record]));
-                }
-            }
-        }
-        if let Some(((tenant, day, bucket), records)) = page {
-            insert.execute(rusqlite::params![
-                tenant,
-                day,
-                bucket,
-                encode_lines(&records)
-            ])?;
-        }
-    }
-    {
-        let mut insert = transaction.prepare(
-            "INSERT INTO day_pages (tenant_id, day, bucket, cells) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        let mut select = transaction.prepare(
-            "SELECT tenant_id, day, series_id, units, revenue FROM daily_sales
-             ORDER BY tenant_id, day, series_id",
-        )?;
-        let mut rows = select.query([])?;
-        let mut page: Option<((i64, i32, i64), Vec<Cell>)> = None;
-        let write = |insert: &mut rusqlite::Statement<'_>,
-                     (tenant, day, bucket): (i64, i32, i64),
-                     cells: &[Cell]| {
-            let bytes = merge_cells(&[], cells)
-                .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
-            insert.execute(rusqlite::params![tenant, day, bucket, bytes])
-        };
-        while let Some(row) = rows.next()? {
-            let (tenant, day, series): (i64, i32, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
-            let slot = (tenant, day, series_bucket(series));
+            Ok(((row.get(0)?, row.get(1)?, line_bucket(key)), record))
+        },
+        encode_lines,
+    )?;
+    pack_rows(
+        transaction,
+        "SELECT tenant_id, day, series_id, units, revenue FROM daily_sales
+         ORDER BY tenant_id, day, series_id",
+        "INSERT INTO day_pages (tenant_id, day, bucket, cells) VALUES (?1, ?2, ?3, ?4)",
+        |row| {
+            let series: i64 = row.get(2)?;
             let cell = Cell {
                 series,
                 units: row.get(3)?,
                 revenue: row.get(4)?,
             };
-            match &mut page {
-                Some((current, cells)) if *current == slot => cells.push(cell),
-                _ => {
-                    if let Some((slot, cells)) = page.take() {
-                        write(&mut insert, slot, &cells)?;
-                    }
-                    page = Some((slot, vec![cell]));
+            Ok(((row.get(0)?, row.get(1)?, series_bucket(series)), cell))
+        },
+        encode_cells,
+    )?;
+    transaction.execute_batch("DROP TABLE sales_lines; DROP TABLE daily_sales;")
+}
+
+/// Reads the rows of `select` (ordered so that each page's rows are consecutive), groups them by
+/// their `(tenant, day, bucket)` page and inserts each page, encoded, with `insert`.
+fn pack_rows<T>(
+    transaction: &rusqlite::Transaction<'_>,
+    select: &str,
+    insert: &str,
+    record: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<((i64, i32, i64), T)>,
+    encode: impl Fn(&[T]) -> Vec<u8>,
+) -> rusqlite::Result<()> {
+    let mut insert = transaction.prepare(insert)?;
+    let mut select = transaction.prepare(select)?;
+    let mut rows = select.query([])?;
+    let mut page: Option<((i64, i32, i64), Vec<T>)> = None;
+    let mut write = |((tenant, day, bucket), records): ((i64, i32, i64), Vec<T>)| {
+        insert
+            .execute(rusqlite::params![tenant, day, bucket, encode(&records)])
+            .map(drop)
+    };
+    while let Some(row) = rows.next()? {
+        let (slot, item) = record(row)?;
+        match &mut page {
+            Some((current, items)) if *current == slot => items.push(item),
+            _ => {
+                if let Some(full) = page.replace((slot, vec![item])) {
+                    write(full)?;
                 }
             }
         }
-        if let Some((slot, cells)) = page {
-            write(&mut insert, slot, &cells)?;
-        }
     }
-    transaction.execute_batch("DROP TABLE sales_lines; DROP TABLE daily_sales;")
+    page.map_or(Ok(()), write)
 }
 
 #[cfg(test)]

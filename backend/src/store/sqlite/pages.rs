@@ -117,16 +117,27 @@ pub(super) fn for_each_cell(bytes: &[u8], mut visit: impl FnMut(Cell)) -> Result
     Ok(())
 }
 
+fn push_cell(bytes: &mut Vec<u8>, cell: Cell) {
+    bytes.extend_from_slice(&cell.series.to_le_bytes());
+    bytes.extend_from_slice(&cell.units.to_le_bytes());
+    bytes.extend_from_slice(&cell.revenue.to_le_bytes());
+}
+
+/// A daily-sales page of `cells` (sorted by series).
+pub(super) fn encode_cells(cells: &[Cell]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(cells.len() * CELL_BYTES);
+    for cell in cells {
+        push_cell(&mut bytes, *cell);
+    }
+    bytes
+}
+
 /// Adds `deltas` (sorted by series, one per series) into the page `bytes`; returns the new page.
 pub(super) fn merge_cells(bytes: &[u8], deltas: &[Cell]) -> Result<Vec<u8>, StoreError> {
     let mut stored = Vec::with_capacity(bytes.len() / CELL_BYTES);
     for_each_cell(bytes, |cell| stored.push(cell))?;
     let mut merged = Vec::with_capacity((stored.len() + deltas.len()) * CELL_BYTES);
-    let mut push = |cell: Cell| {
-        merged.extend_from_slice(&cell.series.to_le_bytes());
-        merged.extend_from_slice(&cell.units.to_le_bytes());
-        merged.extend_from_slice(&cell.revenue.to_le_bytes());
-    };
+    let mut push = |cell: Cell| push_cell(&mut merged, cell);
     let (mut left, mut right) = (stored.into_iter().peekable(), deltas.iter().peekable());
     loop {
         match (left.peek(), right.peek()) {

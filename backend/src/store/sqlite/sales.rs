@@ -292,8 +292,6 @@ impl LinePages<'_> {
 /// A line on its way into the pages: what the merge reads, kept together.
 struct Pending {
     day: i32,
-    /// The identity's key for its first occurrence.
-    key: i64,
     identity: crate::domain::LineIdentity,
     series: i64,
     units: f64,
@@ -317,22 +315,20 @@ pub(super) fn write_sales(
         "upload",
     )?;
     // Visit lines in (day, key) order: pages are read and written once each, in key order. The
-    // sort is stable, so repeats of one identity keep their file order.
-    // Each entry carries what the merge needs, so it never goes back to `lines` (whose strings
-    // are scattered over the heap).
+    // sort is stable, so repeats of one identity keep their file order. Each entry carries what
+    // the merge needs, so it never goes back to `lines` (whose strings are scattered over the heap).
     let series_of = series_keys(writer, tenant_key, lines)?;
     let mut order = Vec::with_capacity(lines.len());
     for (line, series) in lines.iter().zip(series_of) {
         order.push(Pending {
             day: day_number(line.date),
-            key: line.identity.key(0),
             identity: line.identity,
             series,
             units: line.units,
             revenue: line.revenue,
         });
     }
-    order.sort_by_key(|line| (line.day, line.key));
+    order.sort_by_key(|line| (line.day, line.identity.key(0)));
 
     let connection = &writer.connection;
     let mut outcome = SalesWrite::default();
@@ -496,7 +492,10 @@ pub(super) fn uploads(
 /// The days with sales of one series: `(day, units, revenue)`, ascending.
 type SeriesDays = Vec<(i32, f64, f64)>;
 
-/// Calls `visit(day, bucket, cells)` for each daily-sales page of the tenant from `from` to `to`,
+/// Every day a scan can cover.
+pub(super) const ALL_DAYS: (i32, i32) = (i32::MIN, i32::MAX);
+
+/// Calls `visit(day, cell)` for each cell of the tenant's daily-sales pages from `from` to `to`,
 /// in day order; `wanted(bucket)` says which pages to decode.
 pub(super) fn scan_day_pages(
     connection: &Connection,
@@ -528,13 +527,15 @@ pub(super) fn scan_day_pages(
     Ok(())
 }
 
-pub(super) fn sales(
+/// `(id, sku, location)` of the tenant's series, optionally of one SKU and/or location, ordered
+/// by SKU and location.
+fn series_named(
     connection: &Connection,
-    tenant: &TenantId,
-    query: &SalesQuery,
-) -> Result<Vec<SalesDay>, StoreError> {
-    let tenant_key = read_tenant_key(connection, tenant)?;
-    let series: Vec<(i64, String, String)> = connection
+    tenant_key: i64,
+    sku: Option<&Sku>,
+    location: Option<&Location>,
+) -> Result<Vec<(i64, String, String)>, StoreError> {
+    connection
         .prepare_cached(
             "SELECT id, sku, location FROM series
              WHERE tenant_id = ?1 AND (?2 IS NULL OR sku = ?2) AND (?3 IS NULL OR location = ?3)
@@ -545,14 +546,28 @@ pub(super) fn sales(
                 .query_map(
                     params![
                         tenant_key,
-                        query.sku.as_ref().map(Sku::as_str),
-                        query.location.as_ref().map(Location::as_str)
+                        sku.map(Sku::as_str),
+                        location.map(Location::as_str)
                     ],
                     |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
                 )?
                 .collect()
         })
-        .map_err(unavailable)?;
+        .map_err(unavailable)
+}
+
+pub(super) fn sales(
+    connection: &Connection,
+    tenant: &TenantId,
+    query: &SalesQuery,
+) -> Result<Vec<SalesDay>, StoreError> {
+    let tenant_key = read_tenant_key(connection, tenant)?;
+    let series = series_named(
+        connection,
+        tenant_key,
+        query.sku.as_ref(),
+        query.location.as_ref(),
+    )?;
     if series.is_empty() {
         return Ok(Vec::new());
     }
@@ -626,14 +641,8 @@ pub(super) fn daily_units(
     // One location: its series, and the pages that can hold them.
     let series: Option<std::collections::HashSet<i64>> = location
         .map(|location| {
-            connection
-                .prepare_cached("SELECT id FROM series WHERE tenant_id = ?1 AND location = ?2")
-                .and_then(|mut statement| {
-                    statement
-                        .query_map(params![tenant_key, location.as_str()], |row| row.get(0))?
-                        .collect()
-                })
-                .map_err(unavailable)
+            series_named(connection, tenant_key, None, Some(location))
+                .map(|series| series.into_iter().map(|(id, _, _)| id).collect())
         })
         .transpose()?;
     let buckets: Option<std::collections::HashSet<i64>> = series.as_ref().map(|series| {
@@ -682,7 +691,7 @@ pub(super) fn skus(
     scan_day_pages(
         connection,
         tenant_key,
-        (i32::MIN, i32::MAX),
+        ALL_DAYS,
         |_| true,
         |day, cell| {
             let entry = totals.entry(cell.series).or_insert((day, day, 0.0, 0.0));
