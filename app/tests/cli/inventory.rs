@@ -84,3 +84,32 @@ async fn stock_levels(directory: &std::path::Path, tenant: &str) -> Vec<String> 
         })
         .collect()
 }
+
+#[test]
+fn inventory_names_a_missing_file_or_unknown_tenant() {
+    let directory = tempfile::tempdir().unwrap();
+    let (tenant, _) = create_tenant(directory.path(), "UTC");
+    let missing = directory.path().join("nope.csv");
+    let output = ordernimbus(
+        directory.path(),
+        &["inventory", "--tenant", &tenant, missing.to_str().unwrap()],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("nope.csv"), "{stderr}");
+
+    let file = directory.path().join("stock.csv");
+    std::fs::write(&file, "sku,on_hand\nMUG,3\n").unwrap();
+    let output = ordernimbus(
+        directory.path(),
+        &[
+            "inventory",
+            "--tenant",
+            "tn_00000000000000000000",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("tn_00000000000000000000"), "{stderr}");
+}

@@ -138,6 +138,22 @@ async fn horizon_is_one_to_365_days() {
 }
 
 #[tokio::test]
+async fn a_malformed_location_is_a_400_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let tenant = refreshed_tenant(&app).await;
+    let long = "x".repeat(300);
+    for path in [
+        format!("/api/v1/forecasts/summary?location={long}"),
+        format!("/api/v1/forecasts?sku=WEEKLY&location={long}"),
+        "/api/v1/forecasts/summary?location=North%07".to_owned(),
+    ] {
+        let (status, body) = app.get(&tenant, &path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["error"]["field"], "location", "{body}");
+    }
+}
+
+#[tokio::test]
 async fn sku_is_required_and_unknown_skus_are_404() {
     let app = TestApp::spawn().await;
     let tenant = refreshed_tenant(&app).await;
