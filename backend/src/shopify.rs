@@ -1,0 +1,83 @@
+//! Shopify platform rules: shop domains, OAuth query signatures, App Bridge session tokens, token
+//! encryption; the Admin API client and install lifecycle build on these.
+//!
+//! Everything here is pure: no IO, no async, no clock reads (callers pass `now`). The rules follow
+//! Shopify's own libraries (`@shopify/shopify-api`, the `shopify_app` gem) where shopify.dev leaves
+//! a detail open; each module says which.
+
+use std::fmt;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+pub mod cipher;
+pub mod oauth;
+pub mod session_token;
+pub mod shop;
+
+/// A secret such as the app's client secret: printable only on purpose, through [`Secret::expose`].
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret text, for signing and verifying; never for logs.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("Secret(redacted)")
+    }
+}
+
+/// An HMAC-SHA256 keyed with `secret`, ready for `update`.
+fn hmac_sha256(secret: &[u8]) -> Hmac<Sha256> {
+    <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC accepts keys of any length")
+}
+
+/// HMAC-SHA256 of `message` under `secret`.
+fn sign(message: &[u8], secret: &[u8]) -> [u8; 32] {
+    let mut mac = hmac_sha256(secret);
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
+/// Whether `tag` is the HMAC-SHA256 of `message` under any of `secrets`, each compared in
+/// constant time (`verify_slice`); a tag of the wrong length never matches.
+fn signed_by_any(message: &[u8], tag: &[u8], secrets: &[&[u8]]) -> bool {
+    secrets.iter().any(|secret| {
+        let mut mac = hmac_sha256(secret);
+        mac.update(message);
+        mac.verify_slice(tag).is_ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_debug_never_shows_the_value() {
+        let secret = Secret::new("shpss_very_secret");
+        assert_eq!(format!("{secret:?}"), "Secret(redacted)");
+        assert_eq!(secret.clone().expose(), "shpss_very_secret");
+    }
+
+    #[test]
+    fn a_signature_verifies_under_its_secret_only() {
+        let tag = sign(b"message", b"current");
+        assert!(signed_by_any(b"message", &tag, &[b"current"]));
+        assert!(signed_by_any(b"message", &tag, &[b"next", b"current"]));
+        assert!(!signed_by_any(b"message", &tag, &[b"other"]));
+        assert!(!signed_by_any(b"message", &tag, &[]));
+        assert!(!signed_by_any(b"message", &tag[..31], &[b"current"]));
+        assert!(!signed_by_any(b"massage", &tag, &[b"current"]));
+    }
+}
