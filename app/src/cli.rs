@@ -14,7 +14,12 @@ use ordernimbus_backend::import::{self, ImportError, ImportRequest};
 use ordernimbus_backend::store::{ImportReport, Store};
 use serde_json::json;
 
-use crate::config::{Cli, ForecastArgs, ForecastFormat, ImportArgs, InventoryArgs, TenantsCommand};
+use ordernimbus_backend::shopify::compliance;
+use ordernimbus_backend::shopify::shop::ShopDomain;
+
+use crate::config::{
+    Cli, ComplianceCommand, ForecastArgs, ForecastFormat, ImportArgs, InventoryArgs, TenantsCommand,
+};
 use crate::wiring::open_store;
 
 /// `ordernimbus tenants …`.
@@ -327,4 +332,26 @@ fn csv_cell(value: &str) -> String {
     } else {
         value.to_owned()
     }
+}
+
+/// `ordernimbus compliance …`: prints JSON for an operator to hand over or inspect.
+pub async fn compliance(cli: &Cli, command: &ComplianceCommand) -> anyhow::Result<ExitCode> {
+    let (ComplianceCommand::Export { shop, .. } | ComplianceCommand::Log { shop }) = command;
+    let shop = ShopDomain::parse(shop).context("--shop")?;
+    let store = open_store(cli)?;
+    let result = match command {
+        ComplianceCommand::Export { request, .. } => {
+            compliance::data_request_export(store.as_ref(), &shop, request.as_deref())
+                .await
+                .context("exporting the data requests")
+        }
+        ComplianceCommand::Log { .. } => store
+            .compliance_log(&shop)
+            .await
+            .context("reading the compliance log")
+            .and_then(|entries| Ok(serde_json::to_value(entries)?)),
+    };
+    store.close().await;
+    println!("{}", serde_json::to_string_pretty(&result?)?);
+    Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// OrderNimbus: sales forecasting for Shopify merchants and POS retailers.
 #[derive(Debug, Parser)]
-#[command(name = "ordernimbus", version, about)]
+#[command(name = "ordernimbus", version, about, args_override_self = true)]
 pub struct Cli {
     /// Directory holding the embedded database (created if missing).
     #[arg(
@@ -52,6 +52,73 @@ pub enum Command {
     Forecast(ForecastArgs),
     /// Set stock levels from a CSV (sku, on_hand, optional location, lead_time_days, service_level).
     Inventory(InventoryArgs),
+    /// Shopify compliance requests: export a customer's data, read the audit log.
+    #[command(subcommand)]
+    Compliance(ComplianceCommand),
+}
+
+/// `ordernimbus compliance …`.
+#[derive(Debug, Subcommand)]
+pub enum ComplianceCommand {
+    /// Print the JSON export answering a shop's `customers/data_request`s (all, or one).
+    Export {
+        /// The shop (`acme.myshopify.com`).
+        #[arg(long)]
+        shop: String,
+        /// Only this data request id.
+        #[arg(long)]
+        request: Option<String>,
+    },
+    /// Print the shop's compliance audit log as JSON.
+    Log {
+        /// The shop (`acme.myshopify.com`).
+        #[arg(long)]
+        shop: String,
+    },
+}
+
+/// The Shopify app's settings, named as Shopify's own app templates name them.
+#[derive(Debug, Clone, Args)]
+pub struct ShopifyArgs {
+    /// The app's client id; Shopify installs are served only when it is set.
+    #[arg(long = "shopify-api-key", env = "SHOPIFY_API_KEY")]
+    pub api_key: Option<String>,
+    /// The app's client secret.
+    #[arg(
+        long = "shopify-api-secret",
+        env = "SHOPIFY_API_SECRET",
+        hide_env_values = true
+    )]
+    pub api_secret: Option<String>,
+    /// The previous client secret while a rotation is in progress (still accepted).
+    #[arg(
+        long = "shopify-previous-api-secret",
+        env = "ORDERNIMBUS_SHOPIFY_PREVIOUS_API_SECRET",
+        hide_env_values = true
+    )]
+    pub previous_api_secret: Option<String>,
+    /// Public HTTPS URL of this app (`application_url` without `/app`).
+    #[arg(long = "shopify-app-url", env = "SHOPIFY_APP_URL")]
+    pub app_url: Option<String>,
+    /// Scopes requested at install.
+    #[arg(
+        long = "shopify-scopes",
+        env = "SCOPES",
+        default_value = "read_orders,read_all_orders,read_products,read_inventory,read_locations"
+    )]
+    pub scopes: String,
+    /// Where a shop's Admin lives; `{shop}` is replaced by the shop domain. Only tests and the
+    /// simulator change it.
+    #[arg(
+        long = "shopify-admin-url",
+        env = "ORDERNIMBUS_SHOPIFY_ADMIN_URL",
+        default_value = "https://{shop}"
+    )]
+    pub admin_url_template: String,
+    /// Base64 of the 32-byte key sealing Shopify access tokens at rest; generated into the data
+    /// directory on first start when not given.
+    #[arg(long, env = "ORDERNIMBUS_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
 }
 
 /// `ordernimbus inventory`.
@@ -102,6 +169,9 @@ pub struct ServeArgs {
     /// Largest CSV upload accepted, in bytes.
     #[arg(long, env = "ORDERNIMBUS_MAX_UPLOAD_BYTES", default_value_t = ordernimbus_backend::http::DEFAULT_MAX_UPLOAD_BYTES)]
     pub max_upload_bytes: u64,
+    /// The Shopify app.
+    #[command(flatten)]
+    pub shopify: ShopifyArgs,
 }
 
 /// `ordernimbus tenants …`.
@@ -142,6 +212,11 @@ pub struct ImportArgs {
 }
 
 impl Cli {
+    /// The generated token-encryption key inside the data directory.
+    pub fn encryption_key_path(&self) -> PathBuf {
+        self.data_dir.join("encryption.key")
+    }
+
     /// The database file inside the data directory.
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("ordernimbus.sqlite3")

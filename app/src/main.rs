@@ -1,18 +1,13 @@
 //! The `ordernimbus` binary: parses the command line, wires adapters and runs the chosen command.
 //! It is the only crate that reads the environment or names a concrete adapter.
 
-mod cli;
-mod config;
-mod demo;
-mod wiring;
-
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
+use ordernimbus::config::{Cli, Command, LogFormat};
+use ordernimbus::{cli, wiring};
 use tracing_subscriber::EnvFilter;
-
-use config::{Cli, Command, LogFormat};
 
 fn init_logging(format: LogFormat) {
     let filter =
@@ -52,6 +47,7 @@ fn main() -> ExitCode {
             Command::Import(args) => cli::import(&cli, args).await,
             Command::Forecast(args) => cli::forecast(&cli, args).await,
             Command::Inventory(args) => cli::inventory(&cli, args).await,
+            Command::Compliance(command) => cli::compliance(&cli, command).await,
         }
     });
     match result {

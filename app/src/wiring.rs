@@ -11,7 +11,13 @@ use ordernimbus_backend::metrics::Metrics;
 use ordernimbus_backend::store::sqlite::SqliteStore;
 use ordernimbus_backend::store::{Store, UploadStatus};
 
-use crate::config::{Cli, ServeArgs};
+use ordernimbus_backend::shopify::Secret;
+use ordernimbus_backend::shopify::admin_api::ReqwestShopify;
+use ordernimbus_backend::shopify::cipher::TokenCipher;
+use ordernimbus_backend::shopify::install::{Lifecycle, ShopifyConfig};
+use ordernimbus_webhooks::receiver::{self, ReceiverState};
+
+use crate::config::{Cli, ServeArgs, ShopifyArgs};
 use crate::demo;
 
 /// Quiet time after new sales before forecasts are recomputed, so a burst of uploads costs one refit.
@@ -27,10 +33,21 @@ pub fn open_store(cli: &Cli) -> anyhow::Result<Arc<SqliteStore>> {
 
 /// `ordernimbus serve`.
 pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(cli)?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("listening on {}", args.addr))?;
+    serve_on(cli, args, listener, shutdown_signal()).await
+}
+
+/// Serves on a bound listener until `shutdown` completes, then drains in-flight requests and
+/// closes the store.
+pub async fn serve_on(
+    cli: &Cli,
+    args: &ServeArgs,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<ExitCode> {
+    let store = open_store(cli)?;
     let local = listener.local_addr().context("reading the bound address")?;
     let dyn_store: Arc<dyn Store> = store.clone();
     let refresher = Refresher::new(Arc::clone(&dyn_store));
@@ -41,16 +58,25 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     for tenant in stale_tenants(dyn_store.as_ref()).await? {
         refresher.mark_stale(&tenant);
     }
+    let shopify = shopify_lifecycle(cli, &args.shopify, Arc::clone(&dyn_store))?;
     let refresh_loop = tokio::spawn(Arc::clone(&refresher).run(FORECAST_DEBOUNCE));
     let state = AppState {
         store: dyn_store,
         metrics: Arc::new(Metrics::default()),
         max_upload_bytes: args.max_upload_bytes,
         refresher,
+        shopify: shopify.clone(),
     };
+    let mut router = http::router(state);
+    if let Some(lifecycle) = shopify {
+        router = router.merge(receiver::router(ReceiverState {
+            lifecycle,
+            max_body_bytes: receiver::DEFAULT_MAX_BODY_BYTES,
+        }));
+    }
     tracing::info!(addr = %local, data_dir = %cli.data_dir.display(), "serving");
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown_signal())
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP")?;
     // In-flight requests have finished; commit whatever the writer still holds. A refresh cut short
@@ -59,6 +85,96 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The Shopify lifecycle when `SHOPIFY_API_KEY` is set (with its secret and app URL).
+fn shopify_lifecycle(
+    cli: &Cli,
+    args: &ShopifyArgs,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<Option<Arc<Lifecycle>>> {
+    let Some(api_key) = args.api_key.as_deref().filter(|key| !key.is_empty()) else {
+        return Ok(None);
+    };
+    let api_secret = args
+        .api_secret
+        .clone()
+        .filter(|secret| !secret.is_empty())
+        .context("SHOPIFY_API_KEY is set but SHOPIFY_API_SECRET is missing")?;
+    let app_url = args
+        .app_url
+        .as_deref()
+        .map(|url| url.trim_end_matches('/').to_owned())
+        .filter(|url| url.starts_with("https://") || url.starts_with("http://"))
+        .context("SHOPIFY_API_KEY is set but SHOPIFY_APP_URL is missing or not an http(s) URL")?;
+    anyhow::ensure!(
+        args.admin_url_template.contains("{shop}"),
+        "ORDERNIMBUS_SHOPIFY_ADMIN_URL must contain {{shop}}"
+    );
+    let config = ShopifyConfig {
+        api_key: api_key.to_owned(),
+        api_secret: Secret::new(api_secret.clone()),
+        previous_api_secret: args
+            .previous_api_secret
+            .clone()
+            .filter(|secret| !secret.is_empty())
+            .map(Secret::new),
+        app_url,
+        scopes: args
+            .scopes
+            .split(',')
+            .map(str::trim)
+            .filter(|scope| !scope.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        admin_url_template: args.admin_url_template.clone(),
+    };
+    let client = ReqwestShopify::new(api_key, Secret::new(api_secret), &args.admin_url_template)
+        .context("building the Shopify client")?;
+    let cipher = token_cipher(cli, args)?;
+    Ok(Some(Arc::new(Lifecycle::new(
+        config,
+        store,
+        Arc::new(client),
+        cipher,
+    ))))
+}
+
+/// The key sealing access tokens: `ORDERNIMBUS_ENCRYPTION_KEY`, else the data directory's own key
+/// file, created (readable by the owner only) on first start.
+fn token_cipher(cli: &Cli, args: &ShopifyArgs) -> anyhow::Result<TokenCipher> {
+    if let Some(key) = args.encryption_key.as_deref() {
+        return TokenCipher::from_base64(key).context("reading ORDERNIMBUS_ENCRYPTION_KEY");
+    }
+    let path = cli.encryption_key_path();
+    match std::fs::read_to_string(&path) {
+        Ok(text) => TokenCipher::from_base64(text.trim())
+            .with_context(|| format!("reading the encryption key {}", path.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let key = TokenCipher::generate_key_base64();
+            write_private(&path, &key)
+                .with_context(|| format!("writing the encryption key {}", path.display()))?;
+            tracing::info!(path = %path.display(), "generated a token encryption key");
+            TokenCipher::from_base64(&key).context("reading the generated encryption key")
+        }
+        Err(error) => {
+            Err(error).with_context(|| format!("reading the encryption key {}", path.display()))
+        }
+    }
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
 }
 
 async fn shutdown_signal() {

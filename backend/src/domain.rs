@@ -1,13 +1,18 @@
-//! Domain types of OrderNimbus: tenants, SKUs, locations, sales lines and daily sales. Data and rules
+//! Domain types of OrderNimbus: tenants, shop installs, SKUs, locations, sales lines and daily sales. Data and rules
 //! only: nothing here does IO, spawns tasks or knows about HTTP or SQL.
 
 mod forecast;
+mod install;
 mod inventory;
 mod sales;
 mod tenant;
 
 pub use forecast::{
     Backtest, CandidateScore, ForecastPoint, MAX_HORIZON_DAYS, SeriesForecast, SeriesHistory,
+};
+pub use install::{
+    ComplianceEntry, DataRequest, EraseOutcome, InstallState, NewInstall, SealedCredentials,
+    ShopInstall, UninstallOutcome,
 };
 pub use inventory::{
     DEFAULT_LEAD_TIME_DAYS, DEFAULT_SERVICE_LEVEL, REVIEW_PERIOD_DAYS, ReorderHint, StockLevel,

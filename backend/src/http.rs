@@ -7,6 +7,7 @@ mod forecasts;
 mod inventory;
 mod ops;
 mod sales;
+mod shopify;
 mod uploads;
 
 use std::sync::Arc;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub max_upload_bytes: u64,
     /// Marks tenants whose forecasts new sales made stale.
     pub refresher: Arc<crate::forecast::Refresher>,
+    /// The Shopify install lifecycle, when a Shopify app is configured.
+    pub shopify: Option<Arc<crate::shopify::install::Lifecycle>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -64,9 +67,14 @@ pub fn router(state: AppState) -> Router {
                 .post(inventory::put_inventory)
                 .layer(DefaultBodyLimit::max(inventory::MAX_INVENTORY_BYTES)),
         )
-        .route("/skus", get(sales::list_skus));
+        .route("/skus", get(sales::list_skus))
+        .route("/shop", get(shopify::show_shop));
     Router::new()
         .route("/", get(ops::home))
+        .route("/app", get(shopify::app_document))
+        .route("/auth", get(shopify::begin_install))
+        .route("/auth/callback", get(shopify::complete_install))
+        .route("/auth/session-token", get(shopify::bounce))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .nest("/api/v1", api)

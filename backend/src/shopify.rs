@@ -1,7 +1,8 @@
-//! Shopify platform rules: shop domains, OAuth query signatures, App Bridge session tokens, token
-//! encryption; the Admin API client and install lifecycle build on these.
+//! Shopify: the platform's rules (`shop` domains, `oauth` query signatures, App Bridge
+//! `session_token`s, token `cipher`), the `ShopifyClient` port (`client`) with its HTTPS adapter
+//! (`admin_api`), and the install lifecycle built on them (`install`, `compliance`).
 //!
-//! Everything here is pure: no IO, no async, no clock reads (callers pass `now`). The rules follow
+//! The rule modules are pure: no IO, no async, no clock reads (callers pass `now`). They follow
 //! Shopify's own libraries (`@shopify/shopify-api`, the `shopify_app` gem) where shopify.dev leaves
 //! a detail open; each module says which.
 
@@ -10,10 +11,17 @@ use std::fmt;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
+pub mod admin_api;
 pub mod cipher;
+pub mod client;
+pub mod compliance;
+pub mod install;
 pub mod oauth;
 pub mod session_token;
 pub mod shop;
+
+/// The Admin API version every call and webhook subscription uses (as in `shopify.app.toml`).
+pub const API_VERSION: &str = "2026-10";
 
 /// A secret such as the app's client secret: printable only on purpose, through [`Secret::expose`].
 #[derive(Clone)]

@@ -8,9 +8,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    DayRange, Location, NewTenant, SalesDay, SalesLine, SalesQuery, SeriesForecast, SeriesHistory,
-    Sku, SkuSummary, StockLevel, Tenant, TenantId,
+    ComplianceEntry, DataRequest, DayRange, EraseOutcome, Location, NewInstall, NewTenant,
+    SalesDay, SalesLine, SalesQuery, SealedCredentials, SeriesForecast, SeriesHistory, ShopInstall,
+    Sku, SkuSummary, StockLevel, Tenant, TenantId, UninstallOutcome,
 };
+use crate::shopify::shop::ShopDomain;
 
 /// Failures of a `Store`, already translated from the driver's own errors.
 #[derive(Debug, thiserror::Error)]
@@ -238,4 +240,68 @@ pub trait Store: Send + Sync + 'static {
         tenant: &TenantId,
         sku: Option<&Sku>,
     ) -> Result<Vec<StockLevel>, StoreError>;
+
+    /// Installs the app on a shop: the first install creates the shop's tenant (with id
+    /// `new_tenant`), a reinstall reactivates the same tenant with the new credentials. Atomic.
+    async fn install_shop(
+        &self,
+        install: &NewInstall,
+        new_tenant: &TenantId,
+    ) -> Result<ShopInstall, StoreError>;
+
+    /// The shop's install, if the app was ever installed there.
+    async fn shop_install(&self, shop: &ShopDomain) -> Result<Option<ShopInstall>, StoreError>;
+
+    /// The install owning a tenant, if the tenant is a Shopify shop.
+    async fn shop_of_tenant(&self, tenant: &TenantId) -> Result<Option<ShopInstall>, StoreError>;
+
+    /// Replaces an installed shop's credentials (`None` deletes them) if the stored access token is
+    /// still `previous_access_token`.
+    ///
+    /// # Errors
+    /// `Conflict` when another writer replaced them first or the shop is not installed.
+    async fn replace_credentials(
+        &self,
+        shop: &ShopDomain,
+        previous_access_token: &[u8],
+        credentials: Option<SealedCredentials>,
+    ) -> Result<(), StoreError>;
+
+    /// Marks the shop uninstalled and deletes its credentials, unless the uninstall was triggered
+    /// before the current install (a late delivery after a reinstall). Data is kept.
+    async fn uninstall_shop(
+        &self,
+        shop: &ShopDomain,
+        triggered_at: DateTime<Utc>,
+    ) -> Result<UninstallOutcome, StoreError>;
+
+    /// Records the scopes currently granted; `false` when the shop is unknown.
+    async fn set_shop_scopes(
+        &self,
+        shop: &ShopDomain,
+        scopes: &[String],
+    ) -> Result<bool, StoreError>;
+
+    /// Erases every record of an uninstalled shop and its tenant (`shop/redact`); an installed
+    /// shop is left alone.
+    async fn erase_shop(&self, shop: &ShopDomain) -> Result<EraseOutcome, StoreError>;
+
+    /// Appends to the compliance audit log; `false` when this delivery was already recorded.
+    async fn record_compliance(&self, entry: &ComplianceEntry) -> Result<bool, StoreError>;
+
+    /// The shop's compliance log, oldest first.
+    async fn compliance_log(&self, shop: &ShopDomain) -> Result<Vec<ComplianceEntry>, StoreError>;
+
+    /// Keeps a customer data request until an operator exports it (idempotent by request id).
+    async fn put_data_request(&self, request: &DataRequest) -> Result<(), StoreError>;
+
+    /// The shop's data requests, oldest first.
+    async fn data_requests(&self, shop: &ShopDomain) -> Result<Vec<DataRequest>, StoreError>;
+
+    /// Erases what is held about one customer of a shop; returns how many records went.
+    async fn redact_customer(
+        &self,
+        shop: &ShopDomain,
+        customer_id: &str,
+    ) -> Result<u64, StoreError>;
 }

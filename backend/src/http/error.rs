@@ -18,6 +18,7 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     details: Map<String, Value>,
+    headers: Vec<(&'static str, &'static str)>,
 }
 
 impl ApiError {
@@ -28,6 +29,7 @@ impl ApiError {
             code,
             message: message.into(),
             details: Map::new(),
+            headers: Vec::new(),
         }
     }
 
@@ -83,6 +85,13 @@ impl ApiError {
         self
     }
 
+    /// Adds a response header.
+    #[must_use]
+    pub fn with_header(mut self, name: &'static str, value: &'static str) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
     /// The status code.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -117,6 +126,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        for (name, value) in self.headers {
+            response
+                .headers_mut()
+                .insert(name, HeaderValue::from_static(value));
         }
         response
     }

@@ -28,5 +28,8 @@ pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
 /// `GET /`: a plain page over the JSON API (sign in with a key, SKUs, weekly sales, CSV upload) until
 /// the Leptos UI (issue #8) takes over at `/app`.
 pub(super) async fn home() -> Html<&'static str> {
-    Html(include_str!("home.html"))
+    Html(HOME_PAGE)
 }
+
+/// The page served at `/` and `/app`.
+pub(super) const HOME_PAGE: &str = include_str!("home.html");

@@ -8,6 +8,7 @@ mod forecasts;
 mod migrations;
 mod pages;
 mod sales;
+mod shops;
 mod stock;
 
 use std::collections::HashMap;
@@ -23,9 +24,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{ImportReport, SalesWrite, Store, StoreError, UploadId};
 use crate::domain::{
-    Location, NewTenant, SalesDay, SalesLine, SalesQuery, SeriesForecast, SeriesHistory, Sku,
-    SkuSummary, StockLevel, Tenant, TenantId, Timezone,
+    ComplianceEntry, DataRequest, EraseOutcome, Location, NewInstall, NewTenant, SalesDay,
+    SalesLine, SalesQuery, SealedCredentials, SeriesForecast, SeriesHistory, ShopInstall, Sku,
+    SkuSummary, StockLevel, Tenant, TenantId, Timezone, UninstallOutcome,
 };
+use crate::shopify::shop::ShopDomain;
 
 /// How long a connection waits for another process's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -710,6 +713,105 @@ impl Store for SqliteStore {
         let tenant = tenant.clone();
         let sku = sku.cloned();
         self.read(move |connection| stock::stock(connection, &tenant, sku.as_ref()))
+            .await
+    }
+
+    async fn install_shop(
+        &self,
+        install: &NewInstall,
+        new_tenant: &TenantId,
+    ) -> Result<ShopInstall, StoreError> {
+        let install = install.clone();
+        let new_tenant = new_tenant.clone();
+        self.write(move |writer| shops::install_shop(writer, &install, &new_tenant))
+            .await
+    }
+
+    async fn shop_install(&self, shop: &ShopDomain) -> Result<Option<ShopInstall>, StoreError> {
+        let shop = shop.clone();
+        self.read(move |connection| shops::shop_install(connection, &shop))
+            .await
+    }
+
+    async fn shop_of_tenant(&self, tenant: &TenantId) -> Result<Option<ShopInstall>, StoreError> {
+        let tenant = tenant.clone();
+        self.read(move |connection| shops::shop_of_tenant(connection, &tenant))
+            .await
+    }
+
+    async fn replace_credentials(
+        &self,
+        shop: &ShopDomain,
+        previous_access_token: &[u8],
+        credentials: Option<SealedCredentials>,
+    ) -> Result<(), StoreError> {
+        let shop = shop.clone();
+        let previous = previous_access_token.to_vec();
+        self.write(move |writer| {
+            shops::replace_credentials(writer, &shop, &previous, credentials.as_ref())
+        })
+        .await
+    }
+
+    async fn uninstall_shop(
+        &self,
+        shop: &ShopDomain,
+        triggered_at: DateTime<Utc>,
+    ) -> Result<UninstallOutcome, StoreError> {
+        let shop = shop.clone();
+        self.write(move |writer| shops::uninstall_shop(writer, &shop, triggered_at))
+            .await
+    }
+
+    async fn set_shop_scopes(
+        &self,
+        shop: &ShopDomain,
+        scopes: &[String],
+    ) -> Result<bool, StoreError> {
+        let shop = shop.clone();
+        let scopes = scopes.to_vec();
+        self.write(move |writer| shops::set_shop_scopes(writer, &shop, &scopes))
+            .await
+    }
+
+    async fn erase_shop(&self, shop: &ShopDomain) -> Result<EraseOutcome, StoreError> {
+        let shop = shop.clone();
+        self.write_exclusive(move |writer| shops::erase_shop(writer, &shop))
+            .await
+    }
+
+    async fn record_compliance(&self, entry: &ComplianceEntry) -> Result<bool, StoreError> {
+        let entry = entry.clone();
+        self.write(move |writer| shops::record_compliance(writer, &entry))
+            .await
+    }
+
+    async fn compliance_log(&self, shop: &ShopDomain) -> Result<Vec<ComplianceEntry>, StoreError> {
+        let shop = shop.clone();
+        self.read(move |connection| shops::compliance_log(connection, &shop))
+            .await
+    }
+
+    async fn put_data_request(&self, request: &DataRequest) -> Result<(), StoreError> {
+        let request = request.clone();
+        self.write(move |writer| shops::put_data_request(writer, &request))
+            .await
+    }
+
+    async fn data_requests(&self, shop: &ShopDomain) -> Result<Vec<DataRequest>, StoreError> {
+        let shop = shop.clone();
+        self.read(move |connection| shops::data_requests(connection, &shop))
+            .await
+    }
+
+    async fn redact_customer(
+        &self,
+        shop: &ShopDomain,
+        customer_id: &str,
+    ) -> Result<u64, StoreError> {
+        let shop = shop.clone();
+        let customer_id = customer_id.to_owned();
+        self.write(move |writer| shops::redact_customer(writer, &shop, &customer_id))
             .await
     }
 }

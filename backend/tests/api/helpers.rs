@@ -43,6 +43,7 @@ impl TestApp {
             metrics: Arc::new(Metrics::default()),
             max_upload_bytes,
             refresher: Arc::clone(&refresher),
+            shopify: None,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());

@@ -3,9 +3,11 @@
 
 use chrono::{NaiveDate, Utc};
 use ordernimbus_backend::domain::{
-    ApiKey, Backtest, DayRange, ForecastPoint, LineIdentity, Location, NewTenant, SalesLine,
-    SalesQuery, SeriesForecast, Sku, TenantId,
+    ApiKey, Backtest, ComplianceEntry, DataRequest, DayRange, EraseOutcome, ForecastPoint,
+    InstallState, LineIdentity, Location, NewInstall, NewTenant, SalesLine, SalesQuery,
+    SealedCredentials, SeriesForecast, Sku, TenantId, Timezone, UninstallOutcome,
 };
+use ordernimbus_backend::shopify::shop::ShopDomain;
 use ordernimbus_backend::store::sqlite::SqliteStore;
 use ordernimbus_backend::store::{ImportReport, SalesWrite, Store, StoreError, UploadStatus};
 
@@ -314,6 +316,205 @@ pub async fn forecasts_are_read_as_far_as_asked(store: &dyn Store) {
     );
 }
 
+fn install_of(shop: &str, access: &[u8], at: chrono::DateTime<Utc>) -> NewInstall {
+    NewInstall {
+        shop: ShopDomain::parse(shop).unwrap(),
+        name: "Acme".into(),
+        timezone: Timezone::parse("Europe/Berlin").unwrap(),
+        scopes: vec!["read_orders".into(), "read_products".into()],
+        credentials: SealedCredentials {
+            access_token: access.to_vec(),
+            access_expires_at: Some(at + chrono::Duration::hours(1)),
+            refresh_token: Some(b"sealed-refresh".to_vec()),
+            refresh_expires_at: Some(at + chrono::Duration::days(90)),
+        },
+        at,
+    }
+}
+
+pub async fn installs_reinstalls_and_credentials_follow_the_lifecycle(store: &dyn Store) {
+    let shop = ShopDomain::parse("acme.myshopify.com").unwrap();
+    assert!(store.shop_install(&shop).await.unwrap().is_none());
+    let first_at = Utc::now() - chrono::Duration::minutes(10);
+    let installed = store
+        .install_shop(
+            &install_of("acme.myshopify.com", b"one", first_at),
+            &TenantId::generate(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(installed.state, InstallState::Installed);
+    assert_eq!(installed.scopes, ["read_orders", "read_products"]);
+    assert_eq!(
+        store
+            .tenant(&installed.tenant)
+            .await
+            .unwrap()
+            .timezone
+            .name(),
+        "Europe/Berlin"
+    );
+    let by_tenant = store
+        .shop_of_tenant(&installed.tenant)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_tenant.shop, shop);
+
+    // A refresh replaces the pair only over the token it was made from.
+    let newer = SealedCredentials {
+        access_token: b"two".to_vec(),
+        ..installed.credentials.clone().unwrap()
+    };
+    store
+        .replace_credentials(&shop, b"one", Some(newer.clone()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.replace_credentials(&shop, b"one", Some(newer)).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let stored = store.shop_install(&shop).await.unwrap().unwrap();
+    assert_eq!(stored.credentials.unwrap().access_token, b"two");
+
+    // An uninstall triggered before the install is stale; a later one uninstalls.
+    assert_eq!(
+        store
+            .uninstall_shop(&shop, first_at - chrono::Duration::seconds(1))
+            .await
+            .unwrap(),
+        UninstallOutcome::StaleAfterReinstall
+    );
+    assert_eq!(
+        store.uninstall_shop(&shop, Utc::now()).await.unwrap(),
+        UninstallOutcome::Uninstalled
+    );
+    assert_eq!(
+        store.uninstall_shop(&shop, Utc::now()).await.unwrap(),
+        UninstallOutcome::AlreadyUninstalled
+    );
+    let gone = store.shop_install(&shop).await.unwrap().unwrap();
+    assert_eq!(gone.state, InstallState::Uninstalled);
+    assert!(gone.credentials.is_none());
+    assert!(
+        store
+            .replace_credentials(&shop, b"two", None)
+            .await
+            .is_err()
+    );
+
+    // Reinstall: the same tenant again, with new credentials.
+    let again = store
+        .install_shop(
+            &install_of("acme.myshopify.com", b"three", Utc::now()),
+            &TenantId::generate(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.tenant, installed.tenant);
+    assert!(
+        store
+            .set_shop_scopes(&shop, &["read_orders".to_owned()])
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.shop_install(&shop).await.unwrap().unwrap().scopes,
+        ["read_orders"]
+    );
+    let unknown = ShopDomain::parse("nobody.myshopify.com").unwrap();
+    assert!(!store.set_shop_scopes(&unknown, &[]).await.unwrap());
+    assert_eq!(
+        store.uninstall_shop(&unknown, Utc::now()).await.unwrap(),
+        UninstallOutcome::UnknownShop
+    );
+}
+
+pub async fn shop_erasure_removes_every_record_of_the_shop_and_no_other(store: &dyn Store) {
+    let shop = ShopDomain::parse("gone.myshopify.com").unwrap();
+    let install = store
+        .install_shop(
+            &install_of("gone.myshopify.com", b"t", Utc::now()),
+            &TenantId::generate(),
+        )
+        .await
+        .unwrap();
+    let neighbour = tenant_with_sales(store).await;
+    let upload = "up_00000000000000000077".to_owned();
+    store
+        .begin_upload(&install.tenant, &report(&upload))
+        .await
+        .unwrap();
+    store
+        .write_sales(&install.tenant, &upload, vec![line("x", 1, "A", 2.0)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.erase_shop(&shop).await.unwrap(),
+        EraseOutcome::SkippedReinstalled
+    );
+    assert_eq!(units(store, &install.tenant).await.len(), 1);
+    store.uninstall_shop(&shop, Utc::now()).await.unwrap();
+    assert_eq!(store.erase_shop(&shop).await.unwrap(), EraseOutcome::Erased);
+    assert!(store.shop_install(&shop).await.unwrap().is_none());
+    assert!(matches!(
+        store.tenant(&install.tenant).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(
+        !units(store, &neighbour).await.is_empty(),
+        "another tenant's sales stay"
+    );
+    assert_eq!(
+        store.erase_shop(&shop).await.unwrap(),
+        EraseOutcome::UnknownShop
+    );
+    // A reinstall after erasure starts a new tenant from nothing.
+    let fresh = store
+        .install_shop(
+            &install_of("gone.myshopify.com", b"u", Utc::now()),
+            &TenantId::generate(),
+        )
+        .await
+        .unwrap();
+    assert_ne!(fresh.tenant, install.tenant);
+    assert!(units(store, &fresh.tenant).await.is_empty());
+}
+
+pub async fn compliance_log_and_data_requests_are_per_shop_and_idempotent(store: &dyn Store) {
+    let shop = ShopDomain::parse("acme.myshopify.com").unwrap();
+    let other = ShopDomain::parse("other.myshopify.com").unwrap();
+    let entry = ComplianceEntry {
+        shop: shop.clone(),
+        topic: "customers/redact".into(),
+        webhook_id: "wh-1".into(),
+        handled_at: Utc::now(),
+        outcome: "redacted".into(),
+        detail: serde_json::json!({ "records_erased": 1 }),
+    };
+    assert!(store.record_compliance(&entry).await.unwrap());
+    assert!(
+        !store.record_compliance(&entry).await.unwrap(),
+        "one entry per delivery"
+    );
+    assert_eq!(store.compliance_log(&shop).await.unwrap(), [entry]);
+    assert!(store.compliance_log(&other).await.unwrap().is_empty());
+    let request = DataRequest {
+        shop: shop.clone(),
+        request_id: "9999".into(),
+        customer_id: "207119551".into(),
+        orders_requested: vec!["299938".into()],
+        received_at: Utc::now(),
+    };
+    store.put_data_request(&request).await.unwrap();
+    store.put_data_request(&request).await.unwrap();
+    assert_eq!(store.data_requests(&shop).await.unwrap().len(), 1);
+    assert!(store.data_requests(&other).await.unwrap().is_empty());
+    assert_eq!(store.redact_customer(&other, "207119551").await.unwrap(), 0);
+    assert_eq!(store.redact_customer(&shop, "207119551").await.unwrap(), 1);
+    assert!(store.data_requests(&shop).await.unwrap().is_empty());
+}
+
 macro_rules! conformance_on_sqlite {
     ($($check:ident),* $(,)?) => {
         mod sqlite {
@@ -337,4 +538,7 @@ conformance_on_sqlite!(
     uploads_are_listed_newest_first_with_their_final_report,
     daily_units_sum_series_per_day_and_location,
     forecasts_are_read_as_far_as_asked,
+    installs_reinstalls_and_credentials_follow_the_lifecycle,
+    shop_erasure_removes_every_record_of_the_shop_and_no_other,
+    compliance_log_and_data_requests_are_per_shop_and_idempotent,
 );

@@ -121,6 +121,42 @@ const MIGRATIONS: &[Migration] = &[
     ",
         pack_sales_into_pages,
     ),
+    // 5: Shopify installs (one per shop, owning one tenant; tokens sealed with AES-256-GCM), the
+    // compliance audit log (no personal data) and pending customer data requests.
+    Migration::Sql(
+        r"
+    CREATE TABLE shops (
+        domain              TEXT PRIMARY KEY,
+        tenant_id           INTEGER NOT NULL UNIQUE REFERENCES tenants(id),
+        state               TEXT NOT NULL,
+        scopes              TEXT NOT NULL,
+        installed_at        TEXT NOT NULL,
+        uninstalled_at      TEXT,
+        access_token        BLOB,
+        access_expires_at   TEXT,
+        refresh_token       BLOB,
+        refresh_expires_at  TEXT
+    ) WITHOUT ROWID;
+    CREATE TABLE compliance_log (
+        id          INTEGER PRIMARY KEY,
+        shop        TEXT NOT NULL,
+        topic       TEXT NOT NULL,
+        webhook_id  TEXT NOT NULL UNIQUE,
+        handled_at  TEXT NOT NULL,
+        outcome     TEXT NOT NULL,
+        detail      TEXT NOT NULL
+    );
+    CREATE INDEX compliance_log_by_shop ON compliance_log (shop, id);
+    CREATE TABLE data_requests (
+        shop                TEXT NOT NULL,
+        request_id          TEXT NOT NULL,
+        customer_id         TEXT NOT NULL,
+        orders_requested    TEXT NOT NULL,
+        received_at         TEXT NOT NULL,
+        PRIMARY KEY (shop, request_id)
+    ) WITHOUT ROWID;
+    ",
+    ),
 ];
 
 /// Applies the migrations this database has not seen yet, each in its own transaction.

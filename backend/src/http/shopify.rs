@@ -1,0 +1,330 @@
+//! Shopify install and embedded entry points: `GET /auth`, `GET /auth/callback`,
+//! `GET /auth/session-token` (the bounce page), `GET /app` and `GET /api/v1/shop`.
+//!
+//! Follows shopify.dev: "Implement authorization code grant manually" (query HMAC, nonce, shop
+//! validation), "Set up embedded app authorization" / "Session tokens" (bounce page,
+//! `X-Shopify-Retry-Invalid-Session-Request`), "Exchange a session token for an access token", and
+//! "Set up iframe protection" (`Content-Security-Policy: frame-ancestors`).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use super::auth::session_error;
+use super::{ApiError, AppState, Authenticated};
+use crate::shopify::install::{AccessError, Lifecycle, SessionError};
+use crate::shopify::oauth::{self, OAuthError};
+use crate::shopify::shop::ShopDomain;
+
+/// Cookie holding the signed OAuth nonce between `/auth` and `/auth/callback`.
+const STATE_COOKIE: &str = "ordernimbus_oauth_state";
+/// Life of the nonce cookie: the merchant approves within this time.
+const STATE_COOKIE_SECONDS: u32 = 300;
+
+fn lifecycle(state: &AppState) -> Result<&Arc<Lifecycle>, ApiError> {
+    state.shopify.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "shopify_not_configured",
+            "this server has no Shopify app configured (SHOPIFY_API_KEY, SHOPIFY_API_SECRET, SHOPIFY_APP_URL)",
+        )
+    })
+}
+
+/// Decoded query parameters, last value winning as in Shopify's libraries.
+fn params(raw: Option<&str>) -> Vec<(String, String)> {
+    url_pairs(raw.unwrap_or_default())
+}
+
+fn url_pairs(raw: &str) -> Vec<(String, String)> {
+    raw.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(name), decode(value))
+        })
+        .collect()
+}
+
+fn decode(text: &str) -> String {
+    percent_encoding::percent_decode_str(&text.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+}
+
+fn parse_shop(pairs: &[(String, String)]) -> Result<ShopDomain, ApiError> {
+    let shop = param(pairs, "shop")
+        .ok_or_else(|| ApiError::invalid_field("shop", "the shop parameter is required"))?;
+    ShopDomain::parse(shop).map_err(|error| ApiError::invalid_field("shop", error))
+}
+
+fn oauth_error(error: &OAuthError) -> ApiError {
+    match error {
+        OAuthError::MissingHmac | OAuthError::BadHmac => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "invalid_hmac", error.to_string())
+        }
+        _ => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            error.to_string(),
+        ),
+    }
+}
+
+/// Checks the HMAC and timestamp of a request signed by Shopify.
+fn verify_signed(lifecycle: &Lifecycle, raw: &str) -> Result<(), ApiError> {
+    let secrets = lifecycle.config().secrets();
+    let signed = oauth::verify_query(raw, &secrets).map_err(|error| oauth_error(&error))?;
+    let timestamp = signed.get("timestamp").ok_or_else(|| {
+        ApiError::invalid_field("timestamp", "a signed request must carry a timestamp")
+    })?;
+    oauth::check_timestamp(timestamp, Utc::now()).map_err(|error| oauth_error(&error))
+}
+
+/// `GET /auth?shop=…`: starts an authorization-code install. Shopify's install link carries
+/// `hmac` and `timestamp` (verified); a merchant typing a shop name into the install form does not.
+pub(super) async fn begin_install(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let lifecycle = lifecycle(&state)?;
+    let pairs = params(raw.as_deref());
+    let shop = parse_shop(&pairs)?;
+    if param(&pairs, "hmac").is_some() {
+        verify_signed(lifecycle, raw.as_deref().unwrap_or_default())?;
+    }
+    let nonce = oauth::new_nonce();
+    let secret = lifecycle.config().api_secret.expose().as_bytes();
+    let cookie_value = oauth::sign_cookie_value(&format!("{nonce}|{shop}"), secret);
+    let secure = if lifecycle.config().app_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{STATE_COOKIE}={cookie_value}; Path=/auth/callback; Max-Age={STATE_COOKIE_SECONDS}; HttpOnly; SameSite=Lax{secure}"
+    );
+    tracing::info!(shop = %shop, "install started");
+    Ok(redirect(
+        &lifecycle.authorize_url(&shop, &nonce),
+        Some(&cookie),
+    ))
+}
+
+fn redirect(location: &str, cookie: Option<&str>) -> Response {
+    let mut response = StatusCode::FOUND.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    if let Some(value) = cookie.and_then(|cookie| HeaderValue::from_str(cookie).ok()) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// `GET /auth/callback`: Shopify's redirect after the merchant approved. Verifies the HMAC (constant
+/// time), the timestamp, the shop and the nonce, trades the code, installs, and redirects into Admin.
+pub(super) async fn complete_install(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let lifecycle = lifecycle(&state)?;
+    let raw = raw.unwrap_or_default();
+    verify_signed(lifecycle, &raw)?;
+    let pairs = params(Some(&raw));
+    let shop = parse_shop(&pairs)?;
+    let nonce = param(&pairs, "state")
+        .ok_or_else(|| ApiError::invalid_field("state", "the state parameter is required"))?;
+    let secret = lifecycle.config().api_secret.expose().as_bytes();
+    let expected = cookie(&headers, STATE_COOKIE)
+        .and_then(|value| oauth::verify_cookie_value(value, secret))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "invalid_state",
+                "no install in progress in this browser (the nonce cookie is missing or expired): start again from /auth",
+            )
+        })?;
+    if expected != format!("{nonce}|{shop}") {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "invalid_state",
+            "the state parameter does not match this browser's install nonce",
+        ));
+    }
+    let code = param(&pairs, "code")
+        .filter(|code| !code.is_empty())
+        .ok_or_else(|| ApiError::invalid_field("code", "the code parameter is required"))?;
+    let install = lifecycle
+        .install_with_code(&shop, code)
+        .await
+        .map_err(|error| session_error(SessionError::from(error)))?;
+    tracing::info!(shop = %shop, tenant_id = %install.tenant, "install completed by authorization code");
+    let clear = format!("{STATE_COOKIE}=; Path=/auth/callback; Max-Age=0; HttpOnly; SameSite=Lax");
+    Ok(redirect(&lifecycle.admin_app_url(&shop), Some(&clear)))
+}
+
+/// `GET /auth/session-token`: the bounce page. App Bridge fetches a fresh session token and reloads
+/// the URL in `shopify-reload` with it.
+pub(super) async fn bounce(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let lifecycle = lifecycle(&state)?;
+    Ok(Html(bounce_page(&lifecycle.config().api_key)).into_response())
+}
+
+fn bounce_page(api_key: &str) -> String {
+    format!(
+        "<!doctype html>\n<html><head><meta name=\"shopify-api-key\" content=\"{}\">\n<script src=\"https://cdn.shopify.com/shopifycloud/app-bridge.js\"></script>\n</head><body></body></html>\n",
+        html_attribute(api_key)
+    )
+}
+
+fn html_attribute(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// `GET /app`: the app's document. Embedded (Shopify Admin passes `shop`, `host` and `id_token`): a
+/// valid session token serves the page with App Bridge and a `frame-ancestors` policy naming the
+/// shop; a missing or invalid one goes to the bounce page. Standalone (no `shop`): the page for
+/// CSV tenants, who sign in with an API key.
+pub(super) async fn app_document(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let pairs = params(raw.as_deref());
+    let Some(lifecycle) = state
+        .shopify
+        .as_ref()
+        .filter(|_| param(&pairs, "shop").is_some())
+    else {
+        return Ok(page(
+            super::ops::HOME_PAGE.to_owned(),
+            "frame-ancestors 'none'",
+        ));
+    };
+    let shop = parse_shop(&pairs)?;
+    let Some(id_token) = param(&pairs, "id_token").filter(|token| !token.is_empty()) else {
+        return Ok(to_bounce(&pairs));
+    };
+    match lifecycle.authenticate(id_token).await {
+        Ok(tenant) => {
+            let policy = format!(
+                "frame-ancestors {} https://admin.shopify.com",
+                shop.origin()
+            );
+            let head = format!(
+                "<head>\n<meta name=\"shopify-api-key\" content=\"{}\">\n<script src=\"https://cdn.shopify.com/shopifycloud/app-bridge.js\"></script>",
+                html_attribute(&lifecycle.config().api_key)
+            );
+            tracing::debug!(shop = %shop, tenant_id = %tenant.id, "embedded page served");
+            Ok(page(
+                super::ops::HOME_PAGE.replacen("<head>", &head, 1),
+                &policy,
+            ))
+        }
+        Err(SessionError::InvalidToken(_)) => Ok(to_bounce(&pairs)),
+        Err(error) => Err(session_error(error)),
+    }
+}
+
+fn page(html: String, frame_policy: &str) -> Response {
+    let mut response = Html(html).into_response();
+    if let Ok(value) = HeaderValue::from_str(frame_policy) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
+}
+
+/// Redirects a document request without a usable session token to the bounce page, which reloads
+/// `/app` (without the stale `id_token`) once App Bridge has a fresh one.
+fn to_bounce(pairs: &[(String, String)]) -> Response {
+    let kept: Vec<(String, String)> = pairs
+        .iter()
+        .filter(|(name, _)| name != "id_token" && name != "shopify-reload")
+        .cloned()
+        .collect();
+    let query = |pairs: &[(String, String)]| {
+        pairs
+            .iter()
+            .map(|(name, value)| format!("{}={}", encode(name), encode(value)))
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    let reload = format!("/app?{}", query(&kept));
+    let mut bounce = kept;
+    bounce.push(("shopify-reload".to_owned(), reload));
+    redirect(&format!("/auth/session-token?{}", query(&bounce)), None)
+}
+
+fn encode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// `GET /api/v1/shop`: the shop's details read live from the Admin API (refreshing the access
+/// token when due); 404 for a tenant that is not a Shopify shop.
+pub(super) async fn show_shop(
+    State(state): State<AppState>,
+    Authenticated(tenant): Authenticated,
+) -> Result<Json<Value>, ApiError> {
+    let lifecycle = lifecycle(&state)?;
+    let install = state
+        .store
+        .shop_of_tenant(&tenant.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("shop of tenant", tenant.id.as_str()))?;
+    let info = lifecycle
+        .shop_info(&install.shop)
+        .await
+        .map_err(access_error)?;
+    Ok(Json(json!({
+        "shop": install.shop.as_str(),
+        "name": info.name,
+        "iana_timezone": info.iana_timezone,
+        "currency": info.currency,
+        "scopes": install.scopes,
+        "installed_at": install.installed_at,
+    })))
+}
+
+fn access_error(error: AccessError) -> ApiError {
+    match error {
+        AccessError::NotInstalled(_) => {
+            ApiError::new(StatusCode::CONFLICT, "not_installed", error.to_string())
+        }
+        AccessError::ReauthorizeNeeded(_) => {
+            ApiError::new(StatusCode::CONFLICT, "reauthorize", error.to_string())
+        }
+        AccessError::Shopify(error) => session_error(SessionError::Shopify(error)),
+        AccessError::Store(error) => error.into(),
+        AccessError::Undecryptable => ApiError::internal(&error),
+    }
+}
