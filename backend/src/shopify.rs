@@ -88,4 +88,15 @@ mod tests {
         assert!(!signed_by_any(b"message", &tag[..31], &[b"current"]));
         assert!(!signed_by_any(b"massage", &tag, &[b"current"]));
     }
+
+    #[test]
+    fn shopify_app_toml_pins_our_api_version_and_subscribes_every_topic_we_handle() {
+        let toml = include_str!("../../shopify.app.toml");
+        assert!(toml.contains(&format!("api_version = \"{API_VERSION}\"")));
+        for topic in install::LIFECYCLE_TOPICS {
+            assert!(toml.contains(&format!("\"{topic}\"")), "{topic} missing");
+        }
+        assert!(toml.contains("embedded = true"));
+        assert!(toml.contains("/auth/callback"));
+    }
 }
