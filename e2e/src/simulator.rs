@@ -166,6 +166,12 @@ impl Simulator {
         state.config.app_url = app_url;
     }
 
+    /// Changes the life of access tokens issued from now on (tests issue a short-lived token, then
+    /// long-lived ones, to see exactly one refresh).
+    pub fn set_access_token_ttl(&self, ttl: std::time::Duration) {
+        self.shared.lock().config.access_token_ttl = ttl;
+    }
+
     /// A copy of the current configuration.
     pub fn config(&self) -> SimConfig {
         self.shared.lock().config.clone()

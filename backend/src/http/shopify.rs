@@ -286,7 +286,7 @@ fn to_bounce(pairs: &[(String, String)]) -> Response {
 }
 
 fn encode(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(text, crate::shopify::install::QUERY_VALUE).to_string()
 }
 
 /// `GET /api/v1/shop`: the shop's details read live from the Admin API (refreshing the access

@@ -524,8 +524,15 @@ fn aad(shop: &ShopDomain, kind: &str) -> Vec<u8> {
     format!("{}:{kind}", shop.as_str()).into_bytes()
 }
 
+/// Characters percent-encoded in query values we build: all but RFC 3986's unreserved ones.
+pub const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 fn encode(value: &str) -> String {
-    percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(value, QUERY_VALUE).to_string()
 }
 
 fn json_word(value: &impl serde::Serialize) -> String {

@@ -1,0 +1,164 @@
+//! A real `ordernimbus serve` (the binary's own wiring, in process) against the Shopify simulator.
+
+use std::time::Duration;
+
+use clap::Parser;
+use ordernimbus::config::{Cli, Command};
+use ordernimbus_e2e::{ShopSeed, SimConfig, Simulator};
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub const API_KEY: &str = "e2e-client-id";
+pub const API_SECRET: &str = "e2e-client-secret";
+pub const SHOP: &str = "acme.myshopify.com";
+
+/// The app on loopback, the simulator it talks to, and an HTTP client that never follows redirects.
+pub struct Harness {
+    pub sim: Simulator,
+    pub app_url: String,
+    pub http: reqwest::Client,
+    pub data_dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Harness {
+    /// Starts the simulator with one shop (`acme.myshopify.com`, Europe/Berlin) and the app.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// As `start`, letting the test adjust the simulator's configuration first.
+    pub async fn start_with(adjust: impl FnOnce(&mut SimConfig)) -> Self {
+        Self::start_with_args(adjust, &[]).await
+    }
+
+    /// As `start_with`, with more `serve` flags (later flags win).
+    pub async fn start_with_args(adjust: impl FnOnce(&mut SimConfig), extra: &[&str]) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let app_url = format!("http://{}", listener.local_addr().unwrap());
+        let mut config = SimConfig::new(API_KEY, API_SECRET, &app_url);
+        config.retry_delays = vec![Duration::from_millis(20); 3];
+        adjust(&mut config);
+        let sim = Simulator::start(config).await.unwrap();
+        let mut seed = ShopSeed::new(SHOP);
+        seed.name = "Acme Outfitters".into();
+        seed.iana_timezone = "Europe/Berlin".into();
+        seed.currency = "EUR".into();
+        sim.add_shop(seed);
+        let data_dir = tempfile::tempdir().unwrap();
+        let template = sim.admin_url_template();
+        let mut args: Vec<String> = [
+            "ordernimbus",
+            "--data-dir",
+            data_dir.path().to_str().unwrap(),
+            "serve",
+            "--shopify-api-key",
+            API_KEY,
+            "--shopify-api-secret",
+            API_SECRET,
+            "--shopify-app-url",
+            &app_url,
+            "--shopify-admin-url",
+            &template,
+        ]
+        .iter()
+        .map(|arg| (*arg).to_owned())
+        .collect();
+        args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+        let cli = Cli::parse_from(args);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let Command::Serve(args) = &cli.command else {
+                unreachable!("parsed a serve command")
+            };
+            ordernimbus::wiring::serve_on(&cli, args, listener, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let harness = Self {
+            sim,
+            app_url,
+            http,
+            data_dir,
+            stop: Some(stop),
+            server: Some(server),
+        };
+        harness.wait_until_ready().await;
+        harness
+    }
+
+    async fn wait_until_ready(&self) {
+        for _ in 0..200 {
+            if let Ok(response) = self.http.get(self.url("/healthz")).send().await
+                && response.status() == StatusCode::OK
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the app did not start");
+    }
+
+    /// Stops the server (graceful shutdown) and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.app_url)
+    }
+
+    /// GET with a bearer token (session token or API key): status, headers and JSON body.
+    pub async fn get_as(
+        &self,
+        token: &str,
+        path: &str,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, headers, body)
+    }
+
+    /// A fresh App Bridge session token for the shop.
+    pub fn session_token(&self, shop: &str) -> String {
+        self.sim.session_token(shop, 42)
+    }
+
+    /// The tenant the shop's session token authenticates as (installing on first sight).
+    pub async fn tenant_of(&self, shop: &str) -> Value {
+        let (status, _, body) = self
+            .get_as(&self.session_token(shop), "/api/v1/tenant")
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Opens the server's own database next to it, as the operator CLI does.
+    pub fn store(&self) -> ordernimbus_backend::store::sqlite::SqliteStore {
+        ordernimbus_backend::store::sqlite::SqliteStore::open(
+            self.data_dir.path().join("ordernimbus.sqlite3"),
+        )
+        .unwrap()
+    }
+}
