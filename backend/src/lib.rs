@@ -4,6 +4,7 @@
 //! and the thin axum HTTP API (`http`). It never reads the environment and never picks an adapter:
 //! the `app` crate wires concrete adapters in; everything here holds `Arc<dyn Store>`.
 
+pub mod bus;
 pub mod csv;
 pub mod domain;
 pub mod forecast;
