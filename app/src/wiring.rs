@@ -11,11 +11,16 @@ use ordernimbus_backend::metrics::Metrics;
 use ordernimbus_backend::store::sqlite::SqliteStore;
 use ordernimbus_backend::store::{Store, UploadStatus};
 
+use ordernimbus_backend::bus::EventBus;
 use ordernimbus_backend::shopify::Secret;
 use ordernimbus_backend::shopify::admin_api::ReqwestShopify;
 use ordernimbus_backend::shopify::cipher::TokenCipher;
 use ordernimbus_backend::shopify::install::{Lifecycle, ShopifyConfig};
+use ordernimbus_webhooks::bus::local::LocalBus;
+use ordernimbus_webhooks::consumer::Consumer;
+use ordernimbus_webhooks::outbox::Outbox;
 use ordernimbus_webhooks::receiver::{self, ReceiverState};
+use tokio::sync::{Notify, Semaphore};
 
 use crate::config::{Cli, ServeArgs, ShopifyArgs};
 use crate::demo;
@@ -60,17 +65,47 @@ pub async fn serve_on(
     }
     let shopify = shopify_lifecycle(cli, &args.shopify, Arc::clone(&dyn_store))?;
     let refresh_loop = tokio::spawn(Arc::clone(&refresher).run(FORECAST_DEBOUNCE));
+    // The webhook pipeline: receiver → delivery log → outbox → local bus → consumers.
+    let bus_dir = cli.data_dir.join("bus");
+    let bus = Arc::new(
+        LocalBus::open(&bus_dir)
+            .with_context(|| format!("opening the local event bus {}", bus_dir.display()))?,
+    );
+    let stored = Arc::new(Notify::new());
+    let (stop_pipeline, pipeline_stopped) = tokio::sync::watch::channel(false);
+    let stopped = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = receiver.wait_for(|stop| *stop).await;
+    };
+    let outbox = Arc::new(Outbox::new(
+        Arc::clone(&dyn_store),
+        Arc::clone(&bus) as Arc<dyn EventBus>,
+        Arc::clone(&stored),
+    ));
+    let outbox_loop = tokio::spawn(outbox.run(stopped(pipeline_stopped.clone())));
+    let consumer = Arc::new(Consumer::new(
+        Arc::clone(&dyn_store),
+        shopify.clone(),
+        Some(Arc::clone(&refresher)),
+    ));
+    let consumer_loop = tokio::spawn(consumer.run_local(bus, stopped(pipeline_stopped)));
     let state = AppState {
-        store: dyn_store,
+        store: Arc::clone(&dyn_store),
         metrics: Arc::new(Metrics::default()),
         max_upload_bytes: args.max_upload_bytes,
         refresher,
         shopify: shopify.clone(),
     };
     let mut router = http::router(state);
-    if let Some(lifecycle) = shopify {
+    if let Some(lifecycle) = &shopify {
+        let config = lifecycle.config();
+        let secrets = std::iter::once(config.api_secret.clone())
+            .chain(config.previous_api_secret.clone())
+            .collect();
         router = router.merge(receiver::router(ReceiverState {
-            lifecycle,
+            store: dyn_store,
+            secrets: Arc::new(secrets),
+            stored,
+            in_flight: Arc::new(Semaphore::new(receiver::DEFAULT_MAX_IN_FLIGHT)),
             max_body_bytes: receiver::DEFAULT_MAX_BODY_BYTES,
         }));
     }
@@ -79,8 +114,12 @@ pub async fn serve_on(
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP")?;
-    // In-flight requests have finished; commit whatever the writer still holds. A refresh cut short
-    // loses nothing: the next start marks every tenant stale again.
+    // In-flight requests have finished (every 200 was stored first); stop publishing and
+    // consuming, then commit whatever the writer still holds. Deliveries not yet published stay
+    // pending and are published at the next start; a refresh cut short loses nothing either.
+    let _ = stop_pipeline.send(true);
+    let _ = outbox_loop.await;
+    let _ = consumer_loop.await;
     refresh_loop.abort();
     store.close().await;
     tracing::info!("stopped");

@@ -1,12 +1,17 @@
 //! Domain types of OrderNimbus: tenants, shop installs, SKUs, locations, sales lines and daily sales. Data and rules
 //! only: nothing here does IO, spawns tasks or knows about HTTP or SQL.
 
+mod delivery;
 mod forecast;
 mod install;
 mod inventory;
 mod sales;
 mod tenant;
 
+pub use delivery::{
+    DeliveryFilter, DeliveryReceipt, DeliveryRecord, DeliveryStatus, DeliveryStep, NewDelivery,
+    OrderApplied, OrderVersion,
+};
 pub use forecast::{
     Backtest, CandidateScore, ForecastPoint, MAX_HORIZON_DAYS, SeriesForecast, SeriesHistory,
 };

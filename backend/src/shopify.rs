@@ -17,6 +17,7 @@ pub mod client;
 pub mod compliance;
 pub mod install;
 pub mod oauth;
+pub mod order;
 pub mod session_token;
 pub mod shop;
 

@@ -8,9 +8,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    ComplianceEntry, DataRequest, DayRange, EraseOutcome, Location, NewInstall, NewTenant,
-    SalesDay, SalesLine, SalesQuery, SealedCredentials, SeriesForecast, SeriesHistory, ShopInstall,
-    Sku, SkuSummary, StockLevel, Tenant, TenantId, UninstallOutcome,
+    ComplianceEntry, DataRequest, DayRange, DeliveryFilter, DeliveryReceipt, DeliveryRecord,
+    DeliveryStatus, EraseOutcome, Location, NewDelivery, NewInstall, NewTenant, OrderApplied,
+    OrderVersion, SalesDay, SalesLine, SalesQuery, SealedCredentials, SeriesForecast,
+    SeriesHistory, ShopInstall, Sku, SkuSummary, StockLevel, Tenant, TenantId, UninstallOutcome,
 };
 use crate::shopify::shop::ShopDomain;
 
@@ -304,4 +305,44 @@ pub trait Store: Send + Sync + 'static {
         shop: &ShopDomain,
         customer_id: &str,
     ) -> Result<u64, StoreError>;
+
+    /// Stores a verified webhook delivery (durably, before it is answered 200). A webhook id seen
+    /// before is counted as a redelivery; a new webhook id for a stored event (same shop, topic and
+    /// event id) is kept as a duplicate, not published.
+    async fn put_delivery(&self, delivery: &NewDelivery) -> Result<DeliveryReceipt, StoreError>;
+
+    /// Deliveries waiting to be published, oldest first.
+    async fn pending_deliveries(&self, limit: u32) -> Result<Vec<DeliveryRecord>, StoreError>;
+
+    /// Appends a step to a delivery's history and, when `status` is given, sets its status
+    /// (`failed_attempt` counts a failed publish or consume). `Ok(false)` for an unknown id.
+    async fn record_delivery(
+        &self,
+        webhook_id: &str,
+        status: Option<DeliveryStatus>,
+        outcome: &str,
+        detail: Option<&str>,
+        failed_attempt: bool,
+    ) -> Result<bool, StoreError>;
+
+    /// Stored deliveries matching `filter`, without bodies, headers or history.
+    async fn deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<DeliveryRecord>, StoreError>;
+
+    /// One stored delivery with its headers, body and history.
+    async fn delivery(&self, webhook_id: &str) -> Result<Option<DeliveryRecord>, StoreError>;
+
+    /// Replaces a stored delivery's body (compliance redaction); `Ok(false)` for an unknown id.
+    async fn replace_delivery_body(
+        &self,
+        webhook_id: &str,
+        body: &[u8],
+    ) -> Result<bool, StoreError>;
+
+    /// Applies one version of a Shopify order to daily sales unless a version at least as new was
+    /// applied before. Lines of the previous version missing from this one drop to zero.
+    async fn apply_order(
+        &self,
+        tenant: &TenantId,
+        order: &OrderVersion,
+    ) -> Result<OrderApplied, StoreError>;
 }

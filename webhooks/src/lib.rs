@@ -8,5 +8,8 @@
 //! order history, and the operators' replay tooling. It never talks to a database driver directly:
 //! storage goes through `ordernimbus_backend::store::Store`.
 
+pub mod bus;
+pub mod consumer;
+pub mod outbox;
 pub mod receiver;
 pub mod verify;

@@ -1,9 +1,9 @@
 //! The webhook receiver: `POST /webhooks` and `POST /webhooks/{topic path}`.
 //!
 //! Every delivery is verified (HMAC over the raw body, current or previous secret) before anything
-//! else is read. Lifecycle and compliance topics are applied at once and recorded in the store
-//! before the 200. Other topics are answered 503 until the durable delivery log takes them: Shopify
-//! then retries, so nothing is acknowledged and lost.
+//! else is read, then stored in the delivery log, durably, and only then answered 200; the outbox
+//! publishes it from there. When too many deliveries are already waiting for the store, the answer
+//! is 503 before anything is stored: Shopify retries, and nothing is accepted and then dropped.
 
 use std::sync::Arc;
 
@@ -15,21 +15,31 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::Utc;
-use ordernimbus_backend::shopify::install::{
-    LIFECYCLE_TOPICS, Lifecycle, LifecycleError, LifecycleEvent,
-};
-use serde_json::{Value, json};
+use ordernimbus_backend::domain::{DeliveryReceipt, NewDelivery};
+use ordernimbus_backend::shopify::Secret;
+use ordernimbus_backend::store::Store;
+use serde_json::json;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::verify::verify_delivery;
 
 /// Largest delivery body accepted, in bytes (Shopify's payloads stay well under it).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 
+/// Deliveries waiting for the store at once before new ones are answered 503.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 2048;
+
 /// What the receiver needs.
 #[derive(Clone)]
 pub struct ReceiverState {
-    /// Applies lifecycle and compliance topics; holds the app secrets.
-    pub lifecycle: Arc<Lifecycle>,
+    /// The delivery log.
+    pub store: Arc<dyn Store>,
+    /// The app's secrets that may sign a delivery: current first, then the previous one.
+    pub secrets: Arc<Vec<Secret>>,
+    /// Woken after each stored delivery (the outbox).
+    pub stored: Arc<Notify>,
+    /// Bounds the deliveries waiting for the store.
+    pub in_flight: Arc<Semaphore>,
     /// Largest body accepted.
     pub max_body_bytes: usize,
 }
@@ -67,8 +77,11 @@ async fn receive(State(state): State<ReceiverState>, headers: HeaderMap, body: B
             format!("delivery body over {} bytes", state.max_body_bytes),
         );
     };
-    let config = state.lifecycle.config();
-    let secrets = config.secrets();
+    let secrets: Vec<&[u8]> = state
+        .secrets
+        .iter()
+        .map(|secret| secret.expose().as_bytes())
+        .collect();
     let delivery = match verify_delivery(&headers, &body, &secrets) {
         Ok(delivery) => delivery,
         Err(rejection) => {
@@ -78,52 +91,49 @@ async fn receive(State(state): State<ReceiverState>, headers: HeaderMap, body: B
             return error(status, rejection.code(), rejection.to_string());
         }
     };
-    if !LIFECYCLE_TOPICS.contains(&delivery.topic.as_str()) {
+    let Ok(_permit) = state.in_flight.try_acquire() else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
-            "topic_not_accepted",
-            format!(
-                "deliveries of {} are not accepted yet; Shopify will retry",
-                delivery.topic
-            ),
+            "overloaded",
+            "too many deliveries in flight; retry later",
         );
-    }
-    let payload: Value = match serde_json::from_slice(&body) {
-        Ok(payload) => payload,
-        Err(parse) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                format!("delivery body is not JSON: {parse}"),
-            );
-        }
     };
-    let event = LifecycleEvent {
-        topic: &delivery.topic,
-        shop: &delivery.shop,
-        webhook_id: &delivery.webhook_id,
-        triggered_at: delivery.triggered_at.unwrap_or_else(Utc::now),
-        payload: &payload,
+    let kept_headers = headers
+        .iter()
+        .filter(|(name, _)| {
+            let name = name.as_str();
+            (name.starts_with("x-shopify-") || name.starts_with("shopify-"))
+                && !name.ends_with("hmac-sha256")
+        })
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect();
+    let new = NewDelivery {
+        webhook_id: delivery.webhook_id,
+        shop: delivery.shop,
+        topic: delivery.topic,
+        api_version: delivery.api_version,
+        event_id: delivery.event_id,
+        triggered_at: delivery.triggered_at,
+        received_at: Utc::now(),
+        headers: kept_headers,
+        body: body.to_vec(),
     };
-    match state.lifecycle.apply(&event).await {
-        Ok(outcome) => {
-            tracing::info!(shop = %delivery.shop, webhook_id = %delivery.webhook_id, topic = %delivery.topic, %outcome, "lifecycle delivery applied");
-            (StatusCode::OK, Json(json!({ "outcome": outcome }))).into_response()
+    match state.store.put_delivery(&new).await {
+        Ok(receipt) => {
+            if receipt == DeliveryReceipt::Stored {
+                state.stored.notify_one();
+            }
+            tracing::debug!(shop = %new.shop, webhook_id = %new.webhook_id, topic = %new.topic, ?receipt, "delivery stored");
+            (StatusCode::OK, Json(json!({ "receipt": receipt }))).into_response()
         }
-        Err(LifecycleError::BadPayload(message)) => {
-            error(StatusCode::BAD_REQUEST, "invalid_payload", message)
-        }
-        Err(LifecycleError::NotLifecycle(topic)) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "topic_not_accepted",
-            format!("deliveries of {topic} are not accepted yet"),
-        ),
-        Err(LifecycleError::Store(cause)) => {
-            tracing::error!(error = %cause, webhook_id = %delivery.webhook_id, "lifecycle delivery failed; Shopify will retry");
+        Err(cause) => {
+            tracing::error!(error = %cause, webhook_id = %new.webhook_id, "delivery not stored; Shopify will retry");
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
-                "the store is unavailable; retry later",
+                "the delivery log is unavailable; retry later",
             )
         }
     }

@@ -98,6 +98,11 @@ impl LineIdentity {
         Self(u64::from_be_bytes(first))
     }
 
+    /// The identity whose first storage key (`key(0)`) is `key`, as kept beside a stored order.
+    pub fn from_key(key: i64) -> Self {
+        Self(u64::from_ne_bytes(key.to_ne_bytes()))
+    }
+
     /// The storage key of the `occurrence`-th line with this identity in one upload (0 for the first).
     pub fn key(self, occurrence: u32) -> i64 {
         let mut mixed = self.0;

@@ -4,6 +4,7 @@
 //! read-only connections on tokio's blocking threads. Other processes (the CLI next to a running
 //! server) may write the same file: SQLite's locking and a busy timeout serialise them.
 
+mod deliveries;
 mod forecasts;
 mod migrations;
 mod pages;
@@ -24,9 +25,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{ImportReport, SalesWrite, Store, StoreError, UploadId};
 use crate::domain::{
-    ComplianceEntry, DataRequest, EraseOutcome, Location, NewInstall, NewTenant, SalesDay,
-    SalesLine, SalesQuery, SealedCredentials, SeriesForecast, SeriesHistory, ShopInstall, Sku,
-    SkuSummary, StockLevel, Tenant, TenantId, Timezone, UninstallOutcome,
+    ComplianceEntry, DataRequest, DeliveryFilter, DeliveryReceipt, DeliveryRecord, DeliveryStatus,
+    EraseOutcome, Location, NewDelivery, NewInstall, NewTenant, OrderApplied, OrderVersion,
+    SalesDay, SalesLine, SalesQuery, SealedCredentials, SeriesForecast, SeriesHistory, ShopInstall,
+    Sku, SkuSummary, StockLevel, Tenant, TenantId, Timezone, UninstallOutcome,
 };
 use crate::shopify::shop::ShopDomain;
 
@@ -812,6 +814,75 @@ impl Store for SqliteStore {
         let shop = shop.clone();
         let customer_id = customer_id.to_owned();
         self.write(move |writer| shops::redact_customer(writer, &shop, &customer_id))
+            .await
+    }
+
+    async fn put_delivery(&self, delivery: &NewDelivery) -> Result<DeliveryReceipt, StoreError> {
+        let delivery = delivery.clone();
+        self.write(move |writer| deliveries::put_delivery(writer, &delivery))
+            .await
+    }
+
+    async fn pending_deliveries(&self, limit: u32) -> Result<Vec<DeliveryRecord>, StoreError> {
+        self.read(move |connection| deliveries::pending(connection, limit))
+            .await
+    }
+
+    async fn record_delivery(
+        &self,
+        webhook_id: &str,
+        status: Option<DeliveryStatus>,
+        outcome: &str,
+        detail: Option<&str>,
+        failed_attempt: bool,
+    ) -> Result<bool, StoreError> {
+        let webhook_id = webhook_id.to_owned();
+        let outcome = outcome.to_owned();
+        let detail = detail.map(str::to_owned);
+        self.write(move |writer| {
+            deliveries::record_delivery(
+                writer,
+                &webhook_id,
+                status,
+                &outcome,
+                detail.as_deref(),
+                failed_attempt,
+            )
+        })
+        .await
+    }
+
+    async fn deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let filter = filter.clone();
+        self.read(move |connection| deliveries::list(connection, &filter))
+            .await
+    }
+
+    async fn delivery(&self, webhook_id: &str) -> Result<Option<DeliveryRecord>, StoreError> {
+        let webhook_id = webhook_id.to_owned();
+        self.read(move |connection| deliveries::one(connection, &webhook_id))
+            .await
+    }
+
+    async fn replace_delivery_body(
+        &self,
+        webhook_id: &str,
+        body: &[u8],
+    ) -> Result<bool, StoreError> {
+        let webhook_id = webhook_id.to_owned();
+        let body = body.to_vec();
+        self.write(move |writer| deliveries::replace_body(writer, &webhook_id, &body))
+            .await
+    }
+
+    async fn apply_order(
+        &self,
+        tenant: &TenantId,
+        order: &OrderVersion,
+    ) -> Result<OrderApplied, StoreError> {
+        let tenant = tenant.clone();
+        let order = order.clone();
+        self.write(move |writer| sales::apply_order(writer, &tenant, &order))
             .await
     }
 }

@@ -296,8 +296,12 @@ async fn webhooks_without_valid_signature_or_headers_are_refused() {
             .contains("topic"),
         "{error}"
     );
-    // A topic this build does not take yet is not acknowledged: Shopify retries it later.
+    // A correctly signed delivery is stored, then answered 200.
     let orders = post(Some(&signed), Some("orders/create")).await.unwrap();
-    assert_eq!(orders.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(orders.status(), StatusCode::OK);
+    use ordernimbus_backend::store::Store;
+    let stored = app.store().delivery("wh-bad-1").await.unwrap().unwrap();
+    assert_eq!(stored.topic, "orders/create");
+    assert_eq!(stored.body, body);
     app.stop().await;
 }

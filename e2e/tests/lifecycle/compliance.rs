@@ -29,7 +29,7 @@ async fn a_data_request_is_exported_and_a_customer_redact_erases_it_without_logg
             },
         )
         .await;
-    assert!(report.delivered);
+    assert_eq!(app.processed(&report).await, "export_ready");
 
     let store = app.store();
     let shop = ShopDomain::parse(SHOP).unwrap();
@@ -49,12 +49,11 @@ async fn a_data_request_is_exported_and_a_customer_redact_erases_it_without_logg
     let redact = app
         .sim
         .customers_redact_payload(SHOP, customer, &[5_001_122_334_455]);
-    assert!(
-        app.sim
-            .deliver(SHOP, "customers/redact", redact, DeliveryOptions::default())
-            .await
-            .delivered
-    );
+    let report = app
+        .sim
+        .deliver(SHOP, "customers/redact", redact, DeliveryOptions::default())
+        .await;
+    assert_eq!(app.processed(&report).await, "redacted");
     let export = data_request_export(&store, &shop, None).await.unwrap();
     assert_eq!(export["requests"].as_array().unwrap().len(), 0, "{export}");
 
@@ -101,6 +100,14 @@ async fn a_compliance_delivery_with_a_bad_hmac_is_refused_and_not_recorded() {
     assert_eq!(report.attempts[0].status, Some(401));
     let shop = ShopDomain::parse(SHOP).unwrap();
     assert!(app.store().compliance_log(&shop).await.unwrap().is_empty());
+    assert!(
+        app.store()
+            .delivery(&report.webhook_id)
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing unverified is stored"
+    );
     app.stop().await;
 }
 
@@ -119,20 +126,18 @@ async fn during_a_secret_rotation_deliveries_signed_with_either_secret_are_accep
     )
     .await;
     let old = app.sim.customers_redact_payload(SHOP, 1, &[]);
-    assert!(
-        app.sim
-            .deliver(SHOP, "customers/redact", old, DeliveryOptions::default())
-            .await
-            .delivered
-    );
+    let report = app
+        .sim
+        .deliver(SHOP, "customers/redact", old, DeliveryOptions::default())
+        .await;
+    assert_eq!(app.processed(&report).await, "redacted");
     app.sim.rotate_secret("rotated-secret");
     let new = app.sim.customers_redact_payload(SHOP, 2, &[]);
-    assert!(
-        app.sim
-            .deliver(SHOP, "customers/redact", new, DeliveryOptions::default())
-            .await
-            .delivered
-    );
+    let report = app
+        .sim
+        .deliver(SHOP, "customers/redact", new, DeliveryOptions::default())
+        .await;
+    assert_eq!(app.processed(&report).await, "redacted");
     let wrong = app.sim.customers_redact_payload(SHOP, 3, &[]);
     let report = app
         .sim

@@ -154,6 +154,28 @@ impl Harness {
         body
     }
 
+    /// Waits until the consumers have handled a delivery (published and applied, ignored or
+    /// dead-lettered) and returns its last outcome.
+    pub async fn processed(&self, report: &ordernimbus_e2e::DeliveryReport) -> String {
+        use ordernimbus_backend::store::Store;
+        assert!(report.delivered, "not delivered: {report:?}");
+        let store = self.store();
+        for _ in 0..500 {
+            if let Some(delivery) = store.delivery(&report.webhook_id).await.unwrap() {
+                let last = delivery
+                    .history
+                    .last()
+                    .map(|step| step.outcome.clone())
+                    .unwrap_or_default();
+                if !["stored", "redelivered", "published"].contains(&last.as_str()) {
+                    return last;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("delivery {} was not processed", report.webhook_id);
+    }
+
     /// Opens the server's own database next to it, as the operator CLI does.
     pub fn store(&self) -> ordernimbus_backend::store::sqlite::SqliteStore {
         ordernimbus_backend::store::sqlite::SqliteStore::open(

@@ -36,7 +36,7 @@ async fn uninstall_keeps_data_a_late_uninstall_cannot_undo_a_reinstall_and_shop_
     // Uninstall: Shopify revokes the token and tells the app.
     let uninstalled_at = Utc::now();
     let report = app.sim.uninstall(SHOP).await;
-    assert!(report.delivered, "{report:?}");
+    assert_eq!(app.processed(&report).await, "uninstalled");
     let store = app.store();
     let install = store_install(&store).await;
     assert_eq!(
@@ -66,7 +66,7 @@ async fn uninstall_keeps_data_a_late_uninstall_cannot_undo_a_reinstall_and_shop_
             },
         )
         .await;
-    assert!(late.delivered);
+    assert_eq!(app.processed(&late).await, "stale_after_reinstall");
     let install = store_install(&store).await;
     assert_eq!(
         install.state,
@@ -76,7 +76,8 @@ async fn uninstall_keeps_data_a_late_uninstall_cannot_undo_a_reinstall_and_shop_
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // A real uninstall, then shop/redact 48 hours later: everything of the shop goes.
-    assert!(app.sim.uninstall(SHOP).await.delivered);
+    let report = app.sim.uninstall(SHOP).await;
+    assert_eq!(app.processed(&report).await, "uninstalled");
     let redact = app
         .sim
         .deliver(
@@ -86,7 +87,9 @@ async fn uninstall_keeps_data_a_late_uninstall_cannot_undo_a_reinstall_and_shop_
             DeliveryOptions::default(),
         )
         .await;
+    // The erasure takes the shop's deliveries with it, this one included: wait on the audit log.
     assert!(redact.delivered);
+    wait_for_log(&store, 4).await;
     use ordernimbus_backend::store::Store;
     let shop = ordernimbus_backend::shopify::shop::ShopDomain::parse(SHOP).unwrap();
     assert!(store.shop_install(&shop).await.unwrap().is_none());
@@ -134,7 +137,7 @@ async fn shop_redact_for_a_reinstalled_shop_erases_nothing() {
             DeliveryOptions::default(),
         )
         .await;
-    assert!(redact.delivered);
+    assert_eq!(app.processed(&redact).await, "skipped_reinstalled");
     assert_eq!(units(&app).await, 2);
     app.stop().await;
 }
@@ -157,7 +160,7 @@ async fn scopes_update_records_the_granted_scopes() {
             DeliveryOptions::default(),
         )
         .await;
-    assert!(report.delivered);
+    assert_eq!(app.processed(&report).await, "scopes_recorded");
     let install = store_install(&app.store()).await;
     assert_eq!(
         install.scopes,
@@ -172,4 +175,16 @@ async fn store_install(
     use ordernimbus_backend::store::Store;
     let shop = ordernimbus_backend::shopify::shop::ShopDomain::parse(SHOP).unwrap();
     store.shop_install(&shop).await.unwrap().unwrap()
+}
+
+async fn wait_for_log(store: &ordernimbus_backend::store::sqlite::SqliteStore, entries: usize) {
+    use ordernimbus_backend::store::Store;
+    let shop = ordernimbus_backend::shopify::shop::ShopDomain::parse(SHOP).unwrap();
+    for _ in 0..500 {
+        if store.compliance_log(&shop).await.unwrap().len() >= entries {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the compliance log did not reach {entries} entries");
 }

@@ -157,6 +157,40 @@ const MIGRATIONS: &[Migration] = &[
     ) WITHOUT ROWID;
     ",
     ),
+    // 6: the webhook delivery log: every verified delivery, stored before it is answered 200, with
+    // its outbox state (pending until published) and final outcome.
+    Migration::Sql(
+        r"
+    CREATE TABLE webhook_deliveries (
+        id              INTEGER PRIMARY KEY,
+        webhook_id      TEXT NOT NULL UNIQUE,
+        shop            TEXT NOT NULL,
+        topic           TEXT NOT NULL,
+        api_version     TEXT NOT NULL,
+        event_id        TEXT,
+        triggered_at    TEXT,
+        received_at     TEXT NOT NULL,
+        headers         TEXT NOT NULL,
+        body            BLOB NOT NULL,
+        status          TEXT NOT NULL,
+        redeliveries    INTEGER NOT NULL DEFAULT 0,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        reason          TEXT,
+        history         TEXT NOT NULL
+    );
+    CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (id) WHERE status = 'pending';
+    CREATE INDEX webhook_deliveries_by_shop ON webhook_deliveries (shop, id);
+    CREATE INDEX webhook_deliveries_by_event ON webhook_deliveries (shop, topic, event_id)
+        WHERE event_id IS NOT NULL;
+    CREATE TABLE shopify_orders (
+        tenant_id   INTEGER NOT NULL,
+        order_id    TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        lines       TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, order_id)
+    ) WITHOUT ROWID;
+    ",
+    ),
 ];
 
 /// Applies the migrations this database has not seen yet, each in its own transaction.

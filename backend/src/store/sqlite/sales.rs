@@ -314,6 +314,22 @@ pub(super) fn write_sales(
         upload_key(&writer.connection, tenant_key, upload)?,
         "upload",
     )?;
+    write_lines(writer, tenant_key, upload_key, lines, false)
+}
+
+/// Upload key of lines that come from Shopify orders rather than an upload.
+const ORDER_LINES: u32 = 0;
+
+/// Merges `lines` into the line and day pages. With `replace`, a stored line with the same
+/// identity always takes the new values (order versions); otherwise a line seen earlier in the same
+/// upload makes this one another sale (CSV rows).
+fn write_lines(
+    writer: &mut Writer,
+    tenant_key: i64,
+    upload_key: u32,
+    lines: &[SalesLine],
+    replace: bool,
+) -> Result<SalesWrite, StoreError> {
     // Visit lines in (day, key) order: pages are read and written once each, in key order. The
     // sort is stable, so repeats of one identity keep their file order. Each entry carries what
     // the merge needs, so it never goes back to `lines` (whose strings are scattered over the heap).
@@ -362,7 +378,7 @@ pub(super) fn write_sales(
                 deltas.push((day, series, delta));
                 break;
             };
-            if stored.seen == upload_key {
+            if stored.seen == upload_key && !replace {
                 // An earlier row of this same upload holds this occurrence: this row is another sale.
                 occurrence += 1;
                 continue;
@@ -739,4 +755,92 @@ pub(super) fn skus(
         }
     }
     Ok(summaries)
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct OrderLineRef {
+    key: i64,
+    date: chrono::NaiveDate,
+    sku: String,
+    location: String,
+}
+
+/// Applies an order version to the pages unless a version at least as new was applied: its lines
+/// replace the previous version's, and lines that disappeared (or moved day) drop to zero.
+pub(super) fn apply_order(
+    writer: &mut Writer,
+    tenant: &TenantId,
+    order: &crate::domain::OrderVersion,
+) -> Result<crate::domain::OrderApplied, StoreError> {
+    use crate::domain::{LineIdentity, Location, OrderApplied, Sku};
+    let tenant_key = writer.tenant_key(tenant)?;
+    let stored: Option<(String, String)> = writer
+        .connection
+        .prepare_cached(
+            "SELECT updated_at, lines FROM shopify_orders WHERE tenant_id = ?1 AND order_id = ?2",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![tenant_key, order.order_id], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()
+        })
+        .map_err(unavailable)?;
+    let mut lines = order.lines.clone();
+    if let Some((updated_at, previous)) = stored {
+        if super::parse_time(&updated_at)? >= order.updated_at {
+            return Ok(OrderApplied::Stale);
+        }
+        let previous: Vec<OrderLineRef> =
+            serde_json::from_str(&previous).map_err(StoreError::unavailable)?;
+        for old in previous {
+            let kept = order
+                .lines
+                .iter()
+                .any(|line| line.identity.key(0) == old.key && line.date == old.date);
+            if !kept {
+                lines.push(SalesLine {
+                    identity: LineIdentity::from_key(old.key),
+                    date: old.date,
+                    sku: Sku::parse(&old.sku).map_err(StoreError::unavailable)?,
+                    location: Location::parse(&old.location).map_err(StoreError::unavailable)?,
+                    product: None,
+                    units: 0.0,
+                    revenue: 0.0,
+                });
+            }
+        }
+    }
+    let written = write_lines(writer, tenant_key, ORDER_LINES, &lines, true)?;
+    let refs: Vec<OrderLineRef> = order
+        .lines
+        .iter()
+        .map(|line| OrderLineRef {
+            key: line.identity.key(0),
+            date: line.date,
+            sku: line.sku.as_str().to_owned(),
+            location: line.location.as_str().to_owned(),
+        })
+        .collect();
+    writer
+        .connection
+        .prepare_cached(
+            "INSERT INTO shopify_orders (tenant_id, order_id, updated_at, lines) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (tenant_id, order_id) DO UPDATE SET updated_at = excluded.updated_at,
+                 lines = excluded.lines",
+        )
+        .and_then(|mut statement| {
+            statement.execute(params![
+                tenant_key,
+                order.order_id,
+                order.updated_at.to_rfc3339(),
+                serde_json::to_string(&refs).unwrap_or_else(|_| "[]".to_owned()),
+            ])
+        })
+        .map_err(unavailable)?;
+    Ok(OrderApplied::Applied {
+        imported: written.imported,
+        updated: written.updated,
+    })
 }

@@ -287,6 +287,7 @@ const TENANT_TABLES: &[&str] = &[
     "day_pages",
     "forecasts",
     "stock_levels",
+    "shopify_orders",
     "series",
 ];
 
@@ -310,6 +311,12 @@ pub(super) fn erase_shop(
         .map_err(unavailable)?;
     connection
         .execute("DELETE FROM data_requests WHERE shop = ?1", [shop.as_str()])
+        .map_err(unavailable)?;
+    connection
+        .execute(
+            "DELETE FROM webhook_deliveries WHERE shop = ?1",
+            [shop.as_str()],
+        )
         .map_err(unavailable)?;
     for table in TENANT_TABLES {
         connection

@@ -1,0 +1,176 @@
+//! Webhook deliveries as kept in the delivery log, and order versions applied from them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::SalesLine;
+use crate::shopify::shop::ShopDomain;
+
+/// A verified delivery, as the receiver stores it before answering 200.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    /// `X-Shopify-Webhook-Id`, unique per delivery.
+    pub webhook_id: String,
+    /// The shop it came from (verified header).
+    pub shop: ShopDomain,
+    /// The topic.
+    pub topic: String,
+    /// `X-Shopify-API-Version`.
+    pub api_version: String,
+    /// `X-Shopify-Event-Id`, shared by every delivery of one merchant action.
+    pub event_id: Option<String>,
+    /// `X-Shopify-Triggered-At`.
+    pub triggered_at: Option<DateTime<Utc>>,
+    /// When the receiver got it.
+    pub received_at: DateTime<Utc>,
+    /// The delivery's Shopify headers (the HMAC excluded), for operators.
+    pub headers: Vec<(String, String)>,
+    /// The raw body, byte for byte.
+    pub body: Vec<u8>,
+}
+
+/// Where a stored delivery stands; every delivery ends in `Published`, `Duplicate` or `Dead`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Stored, waiting for the outbox to publish it.
+    Pending,
+    /// Published to the event bus.
+    Published,
+    /// Another delivery of the same event (same topic and event id) was stored first: kept, not
+    /// published.
+    Duplicate,
+    /// Dead-lettered with a reason (the bus refused it, or its consumer failed for good).
+    Dead,
+}
+
+impl DeliveryStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Published => "published",
+            Self::Duplicate => "duplicate",
+            Self::Dead => "dead",
+        }
+    }
+
+    /// Parses a stored or typed name.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "pending" => Some(Self::Pending),
+            "published" => Some(Self::Published),
+            "duplicate" => Some(Self::Duplicate),
+            "dead" => Some(Self::Dead),
+            _ => None,
+        }
+    }
+}
+
+/// What storing a delivery did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryReceipt {
+    /// Stored for the first time, pending publication.
+    Stored,
+    /// The same webhook id was stored before (Shopify retried): counted on the stored row.
+    Redelivery,
+    /// A new webhook id for an event already stored: kept as a duplicate, not published.
+    DuplicateEvent,
+}
+
+/// One step in a delivery's life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryStep {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// `stored`, `redelivered`, `published`, `publish_failed`, `applied`, `ignored`,
+    /// `consume_failed`, `dead_lettered`, `replayed`, `redriven`, …
+    pub outcome: String,
+    /// Details (an error, what was applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// A stored delivery with its state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeliveryRecord {
+    /// Position in the log.
+    pub sequence: i64,
+    /// `X-Shopify-Webhook-Id`.
+    pub webhook_id: String,
+    /// The shop domain.
+    pub shop: String,
+    /// The topic.
+    pub topic: String,
+    /// `X-Shopify-API-Version`.
+    pub api_version: String,
+    /// `X-Shopify-Event-Id`.
+    pub event_id: Option<String>,
+    /// `X-Shopify-Triggered-At`.
+    pub triggered_at: Option<DateTime<Utc>>,
+    /// When it was first received.
+    pub received_at: DateTime<Utc>,
+    /// Current status.
+    pub status: DeliveryStatus,
+    /// How many times Shopify delivered the same webhook id again.
+    pub redeliveries: u32,
+    /// Failed publish or consume attempts.
+    pub attempts: u32,
+    /// Why it is dead, when it is.
+    pub reason: Option<String>,
+    /// Its headers (HMAC excluded); empty in listings.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
+    /// The raw body; empty in listings.
+    #[serde(skip)]
+    pub body: Vec<u8>,
+    /// What happened to it, oldest first; empty in listings.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<DeliveryStep>,
+}
+
+/// Which deliveries to list.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    /// Only this shop.
+    pub shop: Option<String>,
+    /// Only this topic.
+    pub topic: Option<String>,
+    /// Received at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Received before.
+    pub until: Option<DateTime<Utc>>,
+    /// Only this status.
+    pub status: Option<DeliveryStatus>,
+    /// Only after this sequence number (paging).
+    pub after: Option<i64>,
+    /// At most this many (newest first when `after` is not set, else oldest first).
+    pub limit: u32,
+}
+
+/// One version of a Shopify order, as daily-sales lines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderVersion {
+    /// Shopify's order id (digits).
+    pub order_id: String,
+    /// The order's `updated_at`: an older version never overwrites a newer one.
+    pub updated_at: DateTime<Utc>,
+    /// One line per line item (units after refunds and edits; zero for a cancelled or test order).
+    pub lines: Vec<SalesLine>,
+}
+
+/// What applying an order version did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum OrderApplied {
+    /// The version was newer (or first): sales now reflect it.
+    Applied {
+        /// Lines new to the store.
+        imported: u64,
+        /// Lines whose units or revenue changed.
+        updated: u64,
+    },
+    /// A version at least as new was applied before: nothing changed.
+    Stale,
+}

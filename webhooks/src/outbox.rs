@@ -1,0 +1,162 @@
+//! The transactional outbox: publishes stored deliveries to the bus, oldest first, and records each
+//! outcome. A bus outage delays publication (the delivery stays pending), it never loses one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ordernimbus_backend::bus::{Event, EventBus, EventDetail};
+use ordernimbus_backend::domain::{DeliveryRecord, DeliveryStatus};
+use ordernimbus_backend::store::{Store, StoreError};
+use tokio::sync::Notify;
+
+/// Deliveries published per round.
+const BATCH: u32 = 256;
+/// Longest pause between rounds while the bus is failing.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What one round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxRound {
+    /// Deliveries published.
+    pub published: usize,
+    /// Deliveries left pending after a retryable failure.
+    pub retried: usize,
+    /// Deliveries the bus refused for good (dead-lettered).
+    pub dead: usize,
+}
+
+/// Publishes pending deliveries.
+pub struct Outbox {
+    store: Arc<dyn Store>,
+    bus: Arc<dyn EventBus>,
+    wake: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Outbox").finish_non_exhaustive()
+    }
+}
+
+/// The event published for a stored delivery.
+pub fn event_of(delivery: &DeliveryRecord) -> Event {
+    Event::for_delivery(
+        &delivery.topic,
+        EventDetail {
+            shop: delivery.shop.clone(),
+            webhook_id: delivery.webhook_id.clone(),
+            event_id: delivery.event_id.clone(),
+            triggered_at: delivery.triggered_at,
+            api_version: delivery.api_version.clone(),
+            payload: None,
+            payload_by_reference: false,
+        },
+        &delivery.body,
+    )
+}
+
+impl Outbox {
+    /// An outbox over the delivery log and a bus; `wake` is notified when a delivery is stored.
+    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn EventBus>, wake: Arc<Notify>) -> Self {
+        Self { store, bus, wake }
+    }
+
+    /// Publishes one batch of pending deliveries and records each outcome.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn run_once(&self) -> Result<OutboxRound, StoreError> {
+        let pending = self.store.pending_deliveries(BATCH).await?;
+        let mut round = OutboxRound::default();
+        if pending.is_empty() {
+            return Ok(round);
+        }
+        let events: Vec<Event> = pending.iter().map(event_of).collect();
+        let results = match self.bus.publish(&events).await {
+            Ok(results) => results,
+            Err(error) => {
+                tracing::warn!(%error, deliveries = pending.len(), "publishing failed; will retry");
+                round.retried = pending.len();
+                return Ok(round);
+            }
+        };
+        for (delivery, result) in pending.iter().zip(results) {
+            let webhook_id = delivery.webhook_id.as_str();
+            match result {
+                Ok(()) => {
+                    self.store
+                        .record_delivery(
+                            webhook_id,
+                            Some(DeliveryStatus::Published),
+                            "published",
+                            None,
+                            false,
+                        )
+                        .await?;
+                    round.published += 1;
+                }
+                Err(error) if error.is_retryable() => {
+                    self.store
+                        .record_delivery(
+                            webhook_id,
+                            None,
+                            "publish_failed",
+                            Some(&error.to_string()),
+                            true,
+                        )
+                        .await?;
+                    round.retried += 1;
+                }
+                Err(error) => {
+                    self.store
+                        .record_delivery(
+                            webhook_id,
+                            Some(DeliveryStatus::Dead),
+                            "dead_lettered",
+                            Some(&error.to_string()),
+                            true,
+                        )
+                        .await?;
+                    round.dead += 1;
+                }
+            }
+        }
+        Ok(round)
+    }
+
+    /// Publishes until `shutdown` resolves: at once when woken, every second otherwise, backing off
+    /// while the bus or store fails.
+    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let notified = self.wake.notified();
+            let failing = match self.run_once().await {
+                Ok(round) if round.retried == 0 && round.published + round.dead > 0 => {
+                    backoff = Duration::from_millis(100);
+                    continue;
+                }
+                Ok(round) => round.retried > 0,
+                Err(error) => {
+                    tracing::error!(%error, "outbox cannot read the delivery log");
+                    true
+                }
+            };
+            if failing {
+                // New deliveries do not cut a backoff short: the bus gets time to recover.
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+            } else {
+                backoff = Duration::from_millis(100);
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    () = notified => {}
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+}
