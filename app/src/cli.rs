@@ -1,5 +1,7 @@
 //! Operator commands that work on the data directory directly (safe next to a running server).
 
+pub mod webhooks;
+
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;

@@ -55,6 +55,109 @@ pub enum Command {
     /// Shopify compliance requests: export a customer's data, read the audit log.
     #[command(subcommand)]
     Compliance(ComplianceCommand),
+    /// The webhook delivery log: list, inspect, replay, dead letters, signed test deliveries.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
+}
+
+/// Which stored deliveries a webhooks command looks at.
+#[derive(Debug, Clone, Args)]
+pub struct DeliveryFilterArgs {
+    /// Only this shop (`acme.myshopify.com`).
+    #[arg(long)]
+    pub shop: Option<String>,
+    /// Only this topic (`orders/create`).
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Received at or after (RFC 3339, or a date: midnight UTC).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Received before (RFC 3339, or a date).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only this status: pending, published, duplicate or dead.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// At most this many, newest first.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+}
+
+/// `ordernimbus webhooks …`.
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// List stored deliveries, newest first (one row per webhook id).
+    List {
+        /// Filters.
+        #[command(flatten)]
+        filter: DeliveryFilterArgs,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one delivery: headers, payload and outcome history.
+    Show {
+        /// The webhook id.
+        id: String,
+    },
+    /// Publish stored deliveries again (consumers are idempotent: nothing is counted twice).
+    Replay {
+        /// Filters (`--limit` caps how many are replayed).
+        #[command(flatten)]
+        filter: DeliveryFilterArgs,
+        /// Only these webhook ids.
+        #[arg(long = "id")]
+        ids: Vec<String>,
+        /// Print what would be replayed, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Dead-lettered deliveries.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+    /// Send a correctly signed test delivery to any receiver.
+    Send {
+        /// The JSON payload.
+        #[arg(long)]
+        file: PathBuf,
+        /// The topic.
+        #[arg(long)]
+        topic: String,
+        /// The shop domain.
+        #[arg(long)]
+        shop: String,
+        /// The receiver (`http://127.0.0.1:8080/webhooks`).
+        #[arg(long)]
+        url: String,
+        /// The secret to sign with.
+        #[arg(long, env = "SHOPIFY_API_SECRET", hide_env_values = true)]
+        secret: String,
+        /// The webhook id (a fresh one when absent).
+        #[arg(long)]
+        webhook_id: Option<String>,
+    },
+}
+
+/// `ordernimbus webhooks dlq …`.
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// List dead-lettered deliveries with their reasons.
+    List {
+        /// Only this shop.
+        #[arg(long)]
+        shop: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Publish dead-lettered deliveries again (all of them, or the given ids).
+    Redrive {
+        /// Webhook ids; all dead letters when none is given.
+        ids: Vec<String>,
+    },
 }
 
 /// `ordernimbus compliance …`.

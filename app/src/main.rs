@@ -48,6 +48,7 @@ fn main() -> ExitCode {
             Command::Forecast(args) => cli::forecast(&cli, args).await,
             Command::Inventory(args) => cli::inventory(&cli, args).await,
             Command::Compliance(command) => cli::compliance(&cli, command).await,
+            Command::Webhooks(command) => cli::webhooks::run(&cli, command).await,
         }
     });
     match result {

@@ -9,6 +9,7 @@ mod ops;
 mod sales;
 mod shopify;
 mod uploads;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -68,7 +69,12 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(inventory::MAX_INVENTORY_BYTES)),
         )
         .route("/skus", get(sales::list_skus))
-        .route("/shop", get(shopify::show_shop));
+        .route("/shop", get(shopify::show_shop))
+        .route("/webhooks", get(webhooks::list_deliveries))
+        .route(
+            "/webhooks/{webhook_id}/replay",
+            axum::routing::post(webhooks::replay_delivery),
+        );
     Router::new()
         .route("/", get(ops::home))
         .route("/app", get(shopify::app_document))

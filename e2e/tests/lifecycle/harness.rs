@@ -167,7 +167,16 @@ impl Harness {
                     .last()
                     .map(|step| step.outcome.clone())
                     .unwrap_or_default();
-                if !["stored", "redelivered", "published"].contains(&last.as_str()) {
+                if ![
+                    "stored",
+                    "redelivered",
+                    "published",
+                    "replayed",
+                    "redriven",
+                    "publish_failed",
+                ]
+                .contains(&last.as_str())
+                {
                     return last;
                 }
             }

@@ -7,4 +7,5 @@ mod bad_input;
 mod compliance;
 mod harness;
 mod install;
+mod orders;
 mod uninstall;
