@@ -6,6 +6,7 @@ mod forecast;
 mod import;
 mod inventory;
 mod serve;
+mod webhooks;
 
 use std::path::Path;
 use std::process::{Command, Output};

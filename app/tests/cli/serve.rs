@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use crate::{create_tenant, ordernimbus};
 
-struct Server {
-    child: Child,
-    address: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) address: String,
     stdout: Vec<String>,
 }
 
 impl Server {
     /// Starts `serve` on a free port and waits for its "serving" log line.
-    fn start(data_dir: &Path, extra: &[&str]) -> Self {
+    pub(crate) fn start(data_dir: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ordernimbus"))
             .arg("--data-dir")
             .arg(data_dir)
