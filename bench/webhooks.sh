@@ -156,7 +156,7 @@ run_rate() { # NAME PORT
 count_stored() { # DATA_DIR
   local data_dir="$1" cli=""
   if "$bin" --data-dir "$data_dir" webhooks list --help >/dev/null 2>&1; then
-    if timeout 300 "$bin" --data-dir "$data_dir" webhooks list --json >"$work/list.json" 2>"$work/list.err"; then
+    if timeout 300 "$bin" --data-dir "$data_dir" webhooks list --json --limit 4294967295 >"$work/list.json" 2>"$work/list.err"; then
       cli="$(python3 -c '
 import json, sys
 data = json.load(open(sys.argv[1]))
