@@ -493,9 +493,16 @@ impl Lifecycle {
                 let customer_id = customer_id(event.payload)?;
                 let erased = self.store.redact_customer(shop, &customer_id).await?;
                 let orders = id_list(event.payload.get("orders_to_redact"));
+                let rewritten = super::compliance::redact_deliveries(
+                    self.store.as_ref(),
+                    shop,
+                    &customer_id,
+                    &orders,
+                )
+                .await?;
                 (
                     "redacted".to_owned(),
-                    json!({ "customer": digest(&customer_id), "records_erased": erased, "orders_to_redact": orders.len() }),
+                    json!({ "customer": digest(&customer_id), "records_erased": erased, "deliveries_redacted": rewritten, "orders_to_redact": orders.len() }),
                 )
             }
             "shop/redact" => {

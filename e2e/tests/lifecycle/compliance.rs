@@ -13,6 +13,19 @@ async fn a_data_request_is_exported_and_a_customer_redact_erases_it_without_logg
     let app = Harness::start().await;
     app.tenant_of(SHOP).await;
     let customer = 7_305_209_442_112_u64;
+    // An order of this customer arrived earlier, with their contact details.
+    let order = serde_json::json!({
+        "id": 5_001_122_334_455_u64, "updated_at": "2026-03-01T09:00:00Z",
+        "processed_at": "2026-03-01T09:00:00Z", "email": "jane@example.com",
+        "customer": {"id": customer, "email": "jane@example.com", "first_name": "Jane"},
+        "shipping_address": {"address1": "1 Main St"},
+        "line_items": [{"id": 1, "sku": "TEE-1", "quantity": 1, "price": "20.00"}]
+    });
+    let delivered = app
+        .sim
+        .deliver(SHOP, "orders/create", order, DeliveryOptions::default())
+        .await;
+    assert_eq!(app.processed(&delivered).await, "applied");
     let request = app
         .sim
         .customers_data_request_payload(SHOP, customer, &[5_001_122_334_455]);
@@ -39,12 +52,9 @@ async fn a_data_request_is_exported_and_a_customer_redact_erases_it_without_logg
     let answered = &export["requests"][0];
     assert_eq!(answered["customer_id"], customer.to_string());
     assert_eq!(answered["orders_requested"][0], "5001122334455");
-    assert!(
-        answered["data_held"]["statement"]
-            .as_str()
-            .unwrap()
-            .contains("no customer names")
-    );
+    let held = &answered["data_held"]["order_deliveries"];
+    assert_eq!(held[0]["webhook_id"], delivered.webhook_id.as_str());
+    assert_eq!(held[0]["payload"]["customer"]["email"], "jane@example.com");
 
     let redact = app
         .sim
@@ -71,6 +81,18 @@ async fn a_data_request_is_exported_and_a_customer_redact_erases_it_without_logg
         ]
     );
     assert_eq!(log[1].detail["records_erased"], 1);
+    assert_eq!(log[1].detail["deliveries_redacted"], 1);
+    let scrubbed = store
+        .delivery(&delivered.webhook_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let body = String::from_utf8(scrubbed.body).unwrap();
+    assert!(
+        !body.contains("jane") && !body.contains("Main St"),
+        "{body}"
+    );
+    assert!(body.contains("TEE-1"), "the sale itself stays: {body}");
     let text = serde_json::to_string(&log).unwrap();
     assert!(
         !text.contains(&customer.to_string()),
