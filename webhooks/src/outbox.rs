@@ -160,3 +160,120 @@ impl Outbox {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use chrono::Utc;
+    use ordernimbus_backend::bus::BusError;
+    use ordernimbus_backend::domain::NewDelivery;
+    use ordernimbus_backend::shopify::shop::ShopDomain;
+    use ordernimbus_backend::store::sqlite::SqliteStore;
+
+    use super::*;
+
+    /// A bus that is down for its first `outages` calls, then refuses entries whose webhook id
+    /// starts with `bad`, and keeps what it accepted.
+    #[derive(Default)]
+    struct FlakyBus {
+        outages: AtomicUsize,
+        accepted: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl EventBus for FlakyBus {
+        async fn publish(&self, events: &[Event]) -> Result<Vec<Result<(), BusError>>, BusError> {
+            if self
+                .outages
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                    left.checked_sub(1)
+                })
+                .is_ok()
+            {
+                return Err(BusError::Unavailable("connection refused".into()));
+            }
+            Ok(events
+                .iter()
+                .map(|event| {
+                    if event.detail.webhook_id.starts_with("bad") {
+                        Err(BusError::Rejected("entry too large".into()))
+                    } else {
+                        self.accepted
+                            .lock()
+                            .unwrap()
+                            .push(event.detail.webhook_id.clone());
+                        Ok(())
+                    }
+                })
+                .collect())
+        }
+    }
+
+    fn delivery(id: &str) -> NewDelivery {
+        NewDelivery {
+            webhook_id: id.into(),
+            shop: ShopDomain::parse("acme.myshopify.com").unwrap(),
+            topic: "orders/create".into(),
+            api_version: "2026-10".into(),
+            event_id: None,
+            triggered_at: None,
+            received_at: Utc::now(),
+            headers: vec![],
+            body: br#"{"id": 1}"#.to_vec(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bus_outage_delays_publication_and_a_refused_event_is_dead_lettered() {
+        let directory = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(directory.path().join("s.sqlite3")).unwrap());
+        for id in ["w1", "bad-2", "w3"] {
+            store.put_delivery(&delivery(id)).await.unwrap();
+        }
+        let bus = Arc::new(FlakyBus::default());
+        bus.outages.store(2, Ordering::SeqCst);
+        let outbox = Outbox::new(Arc::clone(&store), bus.clone(), Arc::new(Notify::new()));
+        for _ in 0..2 {
+            let round = outbox.run_once().await.unwrap();
+            assert_eq!(
+                round,
+                OutboxRound {
+                    retried: 3,
+                    ..OutboxRound::default()
+                }
+            );
+            assert_eq!(
+                store.pending_deliveries(10).await.unwrap().len(),
+                3,
+                "nothing is lost"
+            );
+        }
+        let round = outbox.run_once().await.unwrap();
+        assert_eq!(
+            round,
+            OutboxRound {
+                published: 2,
+                dead: 1,
+                retried: 0
+            }
+        );
+        assert_eq!(*bus.accepted.lock().unwrap(), ["w1", "w3"]);
+        let dead = store.delivery("bad-2").await.unwrap().unwrap();
+        assert_eq!(dead.status, DeliveryStatus::Dead);
+        assert_eq!(
+            dead.reason.as_deref(),
+            Some("event bus refused the event: entry too large")
+        );
+        assert_eq!(
+            store.delivery("w1").await.unwrap().unwrap().status,
+            DeliveryStatus::Published
+        );
+        assert_eq!(outbox.run_once().await.unwrap(), OutboxRound::default());
+    }
+}

@@ -252,3 +252,107 @@ impl EventBus for LocalBus {
         Ok((0..count).map(|_| Ok(())).collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use ordernimbus_backend::bus::EventDetail;
+
+    use super::*;
+
+    fn event(id: &str) -> Event {
+        Event::for_delivery(
+            "orders/create",
+            EventDetail {
+                shop: "acme.myshopify.com".into(),
+                webhook_id: id.into(),
+                event_id: None,
+                triggered_at: None,
+                api_version: "2026-10".into(),
+                payload: None,
+                payload_by_reference: false,
+            },
+            br#"{"id": 1}"#,
+        )
+    }
+
+    fn ids(events: &[(Event, Position)]) -> Vec<String> {
+        events
+            .iter()
+            .map(|(event, _)| event.detail.webhook_id.clone())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_consumer_resumes_after_its_last_committed_event_across_reopen() {
+        let directory = tempfile::tempdir().unwrap();
+        let bus = LocalBus::open(directory.path()).unwrap();
+        bus.publish(&[event("a"), event("b"), event("c")])
+            .await
+            .unwrap();
+        let start = bus.resume("consumers").unwrap();
+        let read = bus.read(start, 2).unwrap();
+        assert_eq!(ids(&read), ["a", "b"]);
+        bus.commit("consumers", read[0].1).unwrap();
+        drop(bus);
+        let bus = LocalBus::open(directory.path()).unwrap();
+        let resumed = bus.resume("consumers").unwrap();
+        assert_eq!(ids(&bus.read(resumed, 10).unwrap()), ["b", "c"]);
+        // Another consumer starts from the beginning.
+        let other = bus.resume("audit").unwrap();
+        assert_eq!(bus.read(other, 10).unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_record_torn_by_a_crash_is_cut_off_and_the_ones_before_survive() {
+        let directory = tempfile::tempdir().unwrap();
+        let bus = LocalBus::open(directory.path()).unwrap();
+        bus.publish(&[event("a"), event("b")]).await.unwrap();
+        drop(bus);
+        let log = directory.path().join("events.log");
+        let mut bytes = std::fs::read(&log).unwrap();
+        let whole = bytes.len();
+        bytes.extend_from_slice(&200u32.to_le_bytes());
+        bytes.extend_from_slice(b"{\"source\":");
+        std::fs::write(&log, &bytes).unwrap();
+        let bus = LocalBus::open(directory.path()).unwrap();
+        assert_eq!(std::fs::metadata(&log).unwrap().len(), whole as u64);
+        let start = bus.resume("consumers").unwrap();
+        assert_eq!(ids(&bus.read(start, 10).unwrap()), ["a", "b"]);
+        bus.publish(&[event("c")]).await.unwrap();
+        assert_eq!(ids(&bus.read(start, 10).unwrap()), ["a", "b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn a_fully_consumed_large_log_is_truncated_and_reading_goes_on() {
+        let directory = tempfile::tempdir().unwrap();
+        let bus = LocalBus::open(directory.path()).unwrap();
+        let big: Vec<Event> = (0..60)
+            .map(|number| {
+                let mut event = event(&format!("e{number}"));
+                event.detail.payload = Some(serde_json::json!({ "note": "x".repeat(150_000) }));
+                event
+            })
+            .collect();
+        bus.publish(&big).await.unwrap();
+        let start = bus.resume("consumers").unwrap();
+        let read = bus.read(start, 100).unwrap();
+        assert_eq!(read.len(), 60);
+        let end = read.last().unwrap().1;
+        bus.commit("consumers", end).unwrap();
+        assert_eq!(
+            std::fs::metadata(directory.path().join("events.log"))
+                .unwrap()
+                .len(),
+            0
+        );
+        bus.publish(&[event("after")]).await.unwrap();
+        // A reader still holding the old position starts again from the new beginning.
+        assert_eq!(ids(&bus.read(end, 10).unwrap()), ["after"]);
+        assert_eq!(
+            ids(&bus.read(bus.resume("consumers").unwrap(), 10).unwrap()),
+            ["after"]
+        );
+    }
+}
