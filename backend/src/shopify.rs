@@ -12,6 +12,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 pub mod admin_api;
+pub mod catalogue;
 pub mod cipher;
 pub mod client;
 pub mod compliance;

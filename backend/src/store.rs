@@ -8,9 +8,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    ComplianceEntry, DataRequest, DayRange, DeliveryFilter, DeliveryReceipt, DeliveryRecord,
-    DeliveryStatus, EraseOutcome, Location, NewDelivery, NewInstall, NewTenant, OrderApplied,
-    OrderVersion, SalesDay, SalesLine, SalesQuery, SealedCredentials, SeriesForecast,
+    CatalogueVariant, ComplianceEntry, DataRequest, DayRange, DeliveryFilter, DeliveryReceipt,
+    DeliveryRecord, DeliveryStatus, EraseOutcome, Location, NewDelivery, NewInstall, NewTenant,
+    OrderApplied, OrderVersion, SalesDay, SalesLine, SalesQuery, SealedCredentials, SeriesForecast,
     SeriesHistory, ShopInstall, Sku, SkuSummary, StockLevel, Tenant, TenantId, UninstallOutcome,
 };
 use crate::shopify::shop::ShopDomain;
@@ -345,4 +345,19 @@ pub trait Store: Send + Sync + 'static {
         tenant: &TenantId,
         order: &OrderVersion,
     ) -> Result<OrderApplied, StoreError>;
+
+    /// Replaces a product's variants in the tenant's catalogue (none: the product is gone).
+    async fn put_product(
+        &self,
+        tenant: &TenantId,
+        product_id: &str,
+        variants: Vec<CatalogueVariant>,
+    ) -> Result<(), StoreError>;
+
+    /// The SKU whose stock an inventory item holds, if the catalogue knows it.
+    async fn sku_of_inventory_item(
+        &self,
+        tenant: &TenantId,
+        inventory_item_id: &str,
+    ) -> Result<Option<Sku>, StoreError>;
 }

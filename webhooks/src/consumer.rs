@@ -1,6 +1,7 @@
 //! The consumers: turn a published delivery into its effect, idempotently. Orders become daily
-//! sales (guarded by `updated_at`: an older version never overwrites a newer one), lifecycle and
-//! compliance topics go to the install lifecycle. The same code runs inside `serve` (local bus) and
+//! sales (guarded by `updated_at`: an older version never overwrites a newer one), products feed the
+//! catalogue (variant → SKU), inventory levels become stock levels (newer `updated_at` wins),
+//! lifecycle and compliance topics go to the install lifecycle. The same code runs inside `serve` (local bus) and
 //! in `ordernimbus worker` (EventBridge → SQS).
 
 use std::sync::Arc;
@@ -8,8 +9,12 @@ use std::time::Duration;
 
 use chrono::Utc;
 use ordernimbus_backend::bus::Event;
-use ordernimbus_backend::domain::{DeliveryStatus, InstallState, OrderApplied};
+use ordernimbus_backend::domain::{
+    DEFAULT_LEAD_TIME_DAYS, DEFAULT_SERVICE_LEVEL, DeliveryStatus, InstallState, OrderApplied,
+    StockLevel, Tenant,
+};
 use ordernimbus_backend::forecast::Refresher;
+use ordernimbus_backend::shopify::catalogue::{inventory_level, product_variants};
 use ordernimbus_backend::shopify::install::{
     LIFECYCLE_TOPICS, Lifecycle, LifecycleError, LifecycleEvent,
 };
@@ -108,14 +113,19 @@ impl Consumer {
         if ORDER_TOPICS.contains(&topic) {
             return self.apply_order(&shop, &payload).await;
         }
-        Ok(match topic {
-            "refunds/create" => {
-                "ignored: the refund reaches sales through the order's next version"
+        match topic {
+            "products/create" | "products/update" | "products/delete" => {
+                self.apply_product(&shop, topic, &payload).await
             }
-            "orders/edited" => "ignored: the edit reaches sales through orders/updated",
-            _ => "ignored: topic not applied",
+            "inventory_levels/update" => self.apply_inventory_level(&shop, &payload).await,
+            "refunds/create" => {
+                Ok("ignored: the refund reaches sales through the order's next version".to_owned())
+            }
+            "orders/edited" => {
+                Ok("ignored: the edit reaches sales through orders/updated".to_owned())
+            }
+            _ => Ok("ignored: topic not applied".to_owned()),
         }
-        .to_owned())
     }
 
     async fn payload(&self, event: &Event) -> Result<Value, ConsumeError> {
@@ -136,17 +146,103 @@ impl Consumer {
             .map_err(|error| ConsumeError::Permanent(format!("payload is not JSON: {error}")))
     }
 
+    /// The tenant of an installed shop; `None` for an unknown or uninstalled one.
+    async fn tenant_of(&self, shop: &ShopDomain) -> Result<Option<Tenant>, ConsumeError> {
+        let install = self.store.shop_install(shop).await?;
+        match install.filter(|install| install.state == InstallState::Installed) {
+            Some(install) => Ok(Some(self.store.tenant(&install.tenant).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn apply_product(
+        &self,
+        shop: &ShopDomain,
+        topic: &str,
+        payload: &Value,
+    ) -> Result<String, ConsumeError> {
+        let Some(tenant) = self.tenant_of(shop).await? else {
+            return Ok("ignored: shop not installed".to_owned());
+        };
+        let (product_id, variants) = if topic == "products/delete" {
+            let id = payload
+                .get("id")
+                .map(|id| id.to_string().trim_matches('"').to_owned())
+                .ok_or_else(|| ConsumeError::Permanent("products/delete without an id".into()))?;
+            (id, Vec::new())
+        } else {
+            product_variants(payload).map_err(|error| ConsumeError::Permanent(error.to_string()))?
+        };
+        let count = variants.len();
+        self.store
+            .put_product(&tenant.id, &product_id, variants)
+            .await?;
+        Ok(format!(
+            "applied: product {product_id} with {count} variants"
+        ))
+    }
+
+    async fn apply_inventory_level(
+        &self,
+        shop: &ShopDomain,
+        payload: &Value,
+    ) -> Result<String, ConsumeError> {
+        let Some(tenant) = self.tenant_of(shop).await? else {
+            return Ok("ignored: shop not installed".to_owned());
+        };
+        let level =
+            inventory_level(payload).map_err(|error| ConsumeError::Permanent(error.to_string()))?;
+        let Some(sku) = self
+            .store
+            .sku_of_inventory_item(&tenant.id, &level.inventory_item_id)
+            .await?
+        else {
+            return Ok(format!(
+                "ignored: inventory item {} is not in the catalogue yet",
+                level.inventory_item_id
+            ));
+        };
+        let current = self
+            .store
+            .stock(&tenant.id, Some(&sku))
+            .await?
+            .into_iter()
+            .find(|stock| stock.location == level.location);
+        if current
+            .as_ref()
+            .is_some_and(|stock| stock.updated_at >= level.updated_at)
+        {
+            return Ok("stale: a newer stock level was applied".to_owned());
+        }
+        let stock = StockLevel {
+            sku: sku.clone(),
+            location: level.location.clone(),
+            on_hand: level.available,
+            lead_time_days: current
+                .as_ref()
+                .map_or(DEFAULT_LEAD_TIME_DAYS, |stock| stock.lead_time_days),
+            service_level: current
+                .as_ref()
+                .map_or(DEFAULT_SERVICE_LEVEL, |stock| stock.service_level),
+            updated_at: level.updated_at,
+        };
+        self.store.put_stock(&tenant.id, vec![stock]).await?;
+        Ok(format!(
+            "applied: {} on hand of {} at {}",
+            level.available,
+            sku.as_str(),
+            level.location.as_str()
+        ))
+    }
+
     async fn apply_order(
         &self,
         shop: &ShopDomain,
         payload: &Value,
     ) -> Result<String, ConsumeError> {
-        let install = self.store.shop_install(shop).await?;
-        let Some(install) = install.filter(|install| install.state == InstallState::Installed)
-        else {
+        let Some(tenant) = self.tenant_of(shop).await? else {
             return Ok("ignored: shop not installed".to_owned());
         };
-        let tenant = self.store.tenant(&install.tenant).await?;
         let version = order_version(payload, shop.as_str(), tenant.timezone)
             .map_err(|error| ConsumeError::Permanent(error.to_string()))?;
         match self.store.apply_order(&tenant.id, &version).await? {

@@ -174,3 +174,14 @@ pub enum OrderApplied {
     /// A version at least as new was applied before: nothing changed.
     Stale,
 }
+
+/// A product variant from Shopify's catalogue: what a stock level or an order line is keyed by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogueVariant {
+    /// Shopify's variant id.
+    pub variant_id: String,
+    /// The inventory item whose stock levels belong to this variant.
+    pub inventory_item_id: Option<String>,
+    /// The SKU (or `variant-{id}` when the variant has none, as order lines fall back to).
+    pub sku: super::Sku,
+}

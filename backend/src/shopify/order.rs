@@ -34,7 +34,7 @@ pub fn order_version(
             .get("cancelled_at")
             .is_some_and(|value| !value.is_null());
     let location = match id_text(payload.get("location_id")) {
-        Some(id) => Location::parse(&format!("shopify-location-{id}"))?,
+        Some(id) => super::catalogue::location_of(&id)?,
         None => Location::default(),
     };
     let refunded = refunded_quantities(payload);

@@ -25,10 +25,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{ImportReport, SalesWrite, Store, StoreError, UploadId};
 use crate::domain::{
-    ComplianceEntry, DataRequest, DeliveryFilter, DeliveryReceipt, DeliveryRecord, DeliveryStatus,
-    EraseOutcome, Location, NewDelivery, NewInstall, NewTenant, OrderApplied, OrderVersion,
-    SalesDay, SalesLine, SalesQuery, SealedCredentials, SeriesForecast, SeriesHistory, ShopInstall,
-    Sku, SkuSummary, StockLevel, Tenant, TenantId, Timezone, UninstallOutcome,
+    CatalogueVariant, ComplianceEntry, DataRequest, DeliveryFilter, DeliveryReceipt,
+    DeliveryRecord, DeliveryStatus, EraseOutcome, Location, NewDelivery, NewInstall, NewTenant,
+    OrderApplied, OrderVersion, SalesDay, SalesLine, SalesQuery, SealedCredentials, SeriesForecast,
+    SeriesHistory, ShopInstall, Sku, SkuSummary, StockLevel, Tenant, TenantId, Timezone,
+    UninstallOutcome,
 };
 use crate::shopify::shop::ShopDomain;
 
@@ -883,6 +884,29 @@ impl Store for SqliteStore {
         let tenant = tenant.clone();
         let order = order.clone();
         self.write(move |writer| sales::apply_order(writer, &tenant, &order))
+            .await
+    }
+
+    async fn put_product(
+        &self,
+        tenant: &TenantId,
+        product_id: &str,
+        variants: Vec<CatalogueVariant>,
+    ) -> Result<(), StoreError> {
+        let tenant = tenant.clone();
+        let product_id = product_id.to_owned();
+        self.write(move |writer| stock::put_product(writer, &tenant, &product_id, &variants))
+            .await
+    }
+
+    async fn sku_of_inventory_item(
+        &self,
+        tenant: &TenantId,
+        inventory_item_id: &str,
+    ) -> Result<Option<Sku>, StoreError> {
+        let tenant = tenant.clone();
+        let item = inventory_item_id.to_owned();
+        self.read(move |connection| stock::sku_of_inventory_item(connection, &tenant, &item))
             .await
     }
 }

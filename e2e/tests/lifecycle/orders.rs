@@ -241,3 +241,61 @@ fn ordernimbus_webhooks_sign(body: &str) -> String {
     mac.update(body.as_bytes());
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
+
+#[tokio::test]
+async fn products_feed_the_catalogue_and_inventory_levels_become_stock_newest_first() {
+    let app = Harness::start().await;
+    app.tenant_of(SHOP).await;
+    let product = json!({"id": 632_910_392_u64, "title": "Tee", "variants": [
+        {"id": 808_950_810_u64, "sku": "TEE-1", "inventory_item_id": 271_878_346_596_884_015_u64}
+    ]});
+    let report = app
+        .sim
+        .deliver(SHOP, "products/create", product, DeliveryOptions::default())
+        .await;
+    assert_eq!(app.processed(&report).await, "applied");
+    let level = |available: u32, at: &str| {
+        json!({"inventory_item_id": 271_878_346_596_884_015_u64, "location_id": 24_826_418,
+               "available": available, "updated_at": at})
+    };
+    let newer = app
+        .sim
+        .deliver(
+            SHOP,
+            "inventory_levels/update",
+            level(6, "2026-03-02T10:00:00Z"),
+            DeliveryOptions::default(),
+        )
+        .await;
+    assert_eq!(app.processed(&newer).await, "applied");
+    let older = app
+        .sim
+        .deliver(
+            SHOP,
+            "inventory_levels/update",
+            level(9, "2026-03-01T10:00:00Z"),
+            DeliveryOptions::default(),
+        )
+        .await;
+    assert_eq!(app.processed(&older).await, "stale");
+    let (status, _, stock) = app
+        .get_as(&app.session_token(SHOP), "/api/v1/inventory")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stock}");
+    let row = &stock.as_array().unwrap()[0];
+    assert_eq!(row["sku"], "TEE-1");
+    assert_eq!(row["location"], "shopify-location-24826418");
+    assert_eq!(row["on_hand"], 6.0);
+    // An item the catalogue does not know is recorded, not applied.
+    let unknown = app
+        .sim
+        .deliver(
+            SHOP,
+            "inventory_levels/update",
+            json!({"inventory_item_id": 1, "location_id": 2, "available": 3, "updated_at": "2026-03-02T10:00:00Z"}),
+            DeliveryOptions::default(),
+        )
+        .await;
+    assert_eq!(app.processed(&unknown).await, "ignored");
+    app.stop().await;
+}

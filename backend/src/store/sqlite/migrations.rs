@@ -189,6 +189,16 @@ const MIGRATIONS: &[Migration] = &[
         lines       TEXT NOT NULL,
         PRIMARY KEY (tenant_id, order_id)
     ) WITHOUT ROWID;
+    CREATE TABLE shopify_variants (
+        tenant_id           INTEGER NOT NULL,
+        variant_id          TEXT NOT NULL,
+        product_id          TEXT NOT NULL,
+        inventory_item_id   TEXT,
+        sku                 TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, variant_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX shopify_variants_by_item ON shopify_variants (tenant_id, inventory_item_id);
+    CREATE INDEX shopify_variants_by_product ON shopify_variants (tenant_id, product_id);
     ",
     ),
 ];

@@ -288,6 +288,7 @@ const TENANT_TABLES: &[&str] = &[
     "forecasts",
     "stock_levels",
     "shopify_orders",
+    "shopify_variants",
     "series",
 ];
 

@@ -1,10 +1,10 @@
-//! Stock levels in SQLite.
+//! Stock levels and the Shopify catalogue (variant → SKU, inventory item → SKU) in SQLite.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Writer, read_tenant_key};
-use crate::domain::{Location, Sku, StockLevel, TenantId};
+use crate::domain::{CatalogueVariant, Location, Sku, StockLevel, TenantId};
 use crate::store::StoreError;
 
 fn unavailable(error: rusqlite::Error) -> StoreError {
@@ -77,4 +77,60 @@ pub(super) fn stock(
         });
     }
     Ok(levels)
+}
+
+pub(super) fn put_product(
+    writer: &mut Writer,
+    tenant: &TenantId,
+    product_id: &str,
+    variants: &[CatalogueVariant],
+) -> Result<(), StoreError> {
+    let tenant_key = writer.tenant_key(tenant)?;
+    let connection = &writer.connection;
+    connection
+        .execute(
+            "DELETE FROM shopify_variants WHERE tenant_id = ?1 AND product_id = ?2",
+            params![tenant_key, product_id],
+        )
+        .map_err(unavailable)?;
+    let mut insert = connection
+        .prepare_cached(
+            "INSERT INTO shopify_variants (tenant_id, variant_id, product_id, inventory_item_id, sku)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (tenant_id, variant_id) DO UPDATE SET product_id = excluded.product_id,
+                 inventory_item_id = excluded.inventory_item_id, sku = excluded.sku",
+        )
+        .map_err(unavailable)?;
+    for variant in variants {
+        insert
+            .execute(params![
+                tenant_key,
+                variant.variant_id,
+                product_id,
+                variant.inventory_item_id,
+                variant.sku.as_str()
+            ])
+            .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+pub(super) fn sku_of_inventory_item(
+    connection: &Connection,
+    tenant: &TenantId,
+    inventory_item_id: &str,
+) -> Result<Option<Sku>, StoreError> {
+    let tenant_key = read_tenant_key(connection, tenant)?;
+    let sku: Option<String> = connection
+        .prepare_cached(
+            "SELECT sku FROM shopify_variants WHERE tenant_id = ?1 AND inventory_item_id = ?2",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![tenant_key, inventory_item_id], |row| row.get(0))
+                .optional()
+        })
+        .map_err(unavailable)?;
+    sku.map(|sku| Sku::parse(&sku).map_err(StoreError::unavailable))
+        .transpose()
 }
