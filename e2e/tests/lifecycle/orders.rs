@@ -299,3 +299,18 @@ async fn products_feed_the_catalogue_and_inventory_levels_become_stock_newest_fi
     assert_eq!(app.processed(&unknown).await, "ignored");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_order_too_large_to_travel_inline_is_applied_from_the_delivery_log() {
+    let app = Harness::start().await;
+    app.tenant_of(SHOP).await;
+    let mut big = order("2026-03-01T09:00:00+01:00", 2, false);
+    big["note"] = json!("n".repeat(300 * 1024));
+    let report = app
+        .sim
+        .deliver(SHOP, "orders/create", big, DeliveryOptions::default())
+        .await;
+    assert_eq!(app.processed(&report).await, "applied");
+    assert_eq!(tee_units(&app).await, [2.0]);
+    app.stop().await;
+}
