@@ -8,5 +8,7 @@
 //! order history, and the operators' replay tooling. It never talks to a database driver directly:
 //! storage goes through `ordernimbus_backend::store::Store`.
 
+pub mod eventbridge;
 pub mod receiver;
+pub mod sqs;
 pub mod verify;
