@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing and runs every check and test: formatting, clippy (warnings are errors),
-# unit and integration tests. CI runs exactly this (.ci/run).
+# unit and integration tests (the AWS adapters' against moto, which this starts and stops).
+# CI runs exactly this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,12 @@ cargo fmt --all --check
 
 step "cargo clippy -D warnings"
 cargo clippy --locked --workspace --all-targets -- -D warnings
+
+step "moto (AWS APIs on loopback for the EventBridge/SQS tests)"
+# Starts moto on a free port (installing it into a cache venv the first time) and exports
+# AWS_ENDPOINT_URL, AWS_REGION=us-east-1, AWS_ACCESS_KEY_ID=test, AWS_SECRET_ACCESS_KEY=test.
+eval "$(scripts/moto.sh)"
+trap 'kill "$MOTO_PID" 2>/dev/null || true' EXIT
 
 step "cargo test"
 cargo test --locked --workspace

@@ -58,6 +58,28 @@ pub enum Command {
     /// The webhook delivery log: list, inspect, replay, dead letters, signed test deliveries.
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// Consume deliveries from the SQS queue an EventBridge rule feeds (the cloud's consumers).
+    Worker(WorkerArgs),
+}
+
+/// Where `serve` publishes stored deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BusKind {
+    /// The durable in-process bus; `serve` runs the consumers itself.
+    Local,
+    /// Amazon EventBridge (`ORDERNIMBUS_EVENT_BUS_NAME`); `ordernimbus worker` consumes.
+    Eventbridge,
+}
+
+/// `ordernimbus worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The SQS queue an EventBridge rule targets.
+    #[arg(long, env = "ORDERNIMBUS_QUEUE_URL")]
+    pub queue_url: String,
+    /// The Shopify app (lifecycle topics need its settings).
+    #[command(flatten)]
+    pub shopify: ShopifyArgs,
 }
 
 /// Which stored deliveries a webhooks command looks at.
@@ -272,6 +294,16 @@ pub struct ServeArgs {
     /// Largest CSV upload accepted, in bytes.
     #[arg(long, env = "ORDERNIMBUS_MAX_UPLOAD_BYTES", default_value_t = ordernimbus_backend::http::DEFAULT_MAX_UPLOAD_BYTES)]
     pub max_upload_bytes: u64,
+    /// Where stored deliveries are published.
+    #[arg(long, env = "ORDERNIMBUS_BUS", value_enum, default_value_t = BusKind::Local)]
+    pub bus: BusKind,
+    /// The EventBridge bus (with `--bus eventbridge`).
+    #[arg(
+        long,
+        env = "ORDERNIMBUS_EVENT_BUS_NAME",
+        default_value = "ordernimbus"
+    )]
+    pub event_bus_name: String,
     /// The Shopify app.
     #[command(flatten)]
     pub shopify: ShopifyArgs,

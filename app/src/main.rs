@@ -49,6 +49,7 @@ fn main() -> ExitCode {
             Command::Inventory(args) => cli::inventory(&cli, args).await,
             Command::Compliance(command) => cli::compliance(&cli, command).await,
             Command::Webhooks(command) => cli::webhooks::run(&cli, command).await,
+            Command::Worker(args) => wiring::worker(&cli, args).await,
         }
     });
     match result {

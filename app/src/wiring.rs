@@ -17,12 +17,14 @@ use ordernimbus_backend::shopify::admin_api::ReqwestShopify;
 use ordernimbus_backend::shopify::cipher::TokenCipher;
 use ordernimbus_backend::shopify::install::{Lifecycle, ShopifyConfig};
 use ordernimbus_webhooks::bus::local::LocalBus;
-use ordernimbus_webhooks::consumer::Consumer;
+use ordernimbus_webhooks::consumer::{ConsumeError, Consumer};
+use ordernimbus_webhooks::eventbridge::EventBridgeBus;
 use ordernimbus_webhooks::outbox::Outbox;
 use ordernimbus_webhooks::receiver::{self, ReceiverState};
+use ordernimbus_webhooks::sqs::{HandlerError, SqsQueue, Worker};
 use tokio::sync::{Notify, Semaphore};
 
-use crate::config::{Cli, ServeArgs, ShopifyArgs};
+use crate::config::{BusKind, Cli, ServeArgs, ShopifyArgs, WorkerArgs};
 use crate::demo;
 
 /// Quiet time after new sales before forecasts are recomputed, so a burst of uploads costs one refit.
@@ -65,29 +67,42 @@ pub async fn serve_on(
     }
     let shopify = shopify_lifecycle(cli, &args.shopify, Arc::clone(&dyn_store))?;
     let refresh_loop = tokio::spawn(Arc::clone(&refresher).run(FORECAST_DEBOUNCE));
-    // The webhook pipeline: receiver → delivery log → outbox → local bus → consumers.
-    let bus_dir = cli.data_dir.join("bus");
-    let bus = Arc::new(
-        LocalBus::open(&bus_dir)
-            .with_context(|| format!("opening the local event bus {}", bus_dir.display()))?,
-    );
+    // The webhook pipeline: receiver → delivery log → outbox → bus → consumers. On the local bus
+    // the consumers run here; on EventBridge, `ordernimbus worker` runs them.
     let stored = Arc::new(Notify::new());
     let (stop_pipeline, pipeline_stopped) = tokio::sync::watch::channel(false);
     let stopped = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
         let _ = receiver.wait_for(|stop| *stop).await;
     };
+    let (bus, consumer_loop): (Arc<dyn EventBus>, Option<tokio::task::JoinHandle<()>>) =
+        match args.bus {
+            BusKind::Local => {
+                let bus_dir = cli.data_dir.join("bus");
+                let bus = Arc::new(LocalBus::open(&bus_dir).with_context(|| {
+                    format!("opening the local event bus {}", bus_dir.display())
+                })?);
+                let consumer = Arc::new(Consumer::new(
+                    Arc::clone(&dyn_store),
+                    shopify.clone(),
+                    Some(Arc::clone(&refresher)),
+                ));
+                let consumer_loop = tokio::spawn(
+                    consumer.run_local(Arc::clone(&bus), stopped(pipeline_stopped.clone())),
+                );
+                (bus, Some(consumer_loop))
+            }
+            BusKind::Eventbridge => {
+                let bus = EventBridgeBus::from_env(args.event_bus_name.clone()).await;
+                tracing::info!(bus = %args.event_bus_name, "publishing deliveries to EventBridge");
+                (Arc::new(bus), None)
+            }
+        };
     let outbox = Arc::new(Outbox::new(
         Arc::clone(&dyn_store),
-        Arc::clone(&bus) as Arc<dyn EventBus>,
+        bus,
         Arc::clone(&stored),
     ));
-    let outbox_loop = tokio::spawn(outbox.run(stopped(pipeline_stopped.clone())));
-    let consumer = Arc::new(Consumer::new(
-        Arc::clone(&dyn_store),
-        shopify.clone(),
-        Some(Arc::clone(&refresher)),
-    ));
-    let consumer_loop = tokio::spawn(consumer.run_local(bus, stopped(pipeline_stopped)));
+    let outbox_loop = tokio::spawn(outbox.run(stopped(pipeline_stopped)));
     let state = AppState {
         store: Arc::clone(&dyn_store),
         metrics: Arc::new(Metrics::default()),
@@ -119,10 +134,38 @@ pub async fn serve_on(
     // pending and are published at the next start; a refresh cut short loses nothing either.
     let _ = stop_pipeline.send(true);
     let _ = outbox_loop.await;
-    let _ = consumer_loop.await;
+    if let Some(consumer_loop) = consumer_loop {
+        let _ = consumer_loop.await;
+    }
     refresh_loop.abort();
     store.close().await;
     tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ordernimbus worker`: consumes the SQS queue an EventBridge rule feeds, applying each delivery
+/// with the same consumers `serve` runs on the local bus, until SIGTERM/SIGINT.
+pub async fn worker(cli: &Cli, args: &WorkerArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(cli)?;
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let shopify = shopify_lifecycle(cli, &args.shopify, Arc::clone(&dyn_store))?;
+    let consumer = Arc::new(Consumer::new(Arc::clone(&dyn_store), shopify, None));
+    let queue = SqsQueue::from_env(args.queue_url.clone()).await;
+    let worker = Worker::new(queue, move |event| {
+        let consumer = Arc::clone(&consumer);
+        Box::pin(async move {
+            match consumer.handle_once_and_record(&event).await {
+                Ok(()) => Ok(()),
+                Err(ConsumeError::Retryable(message)) => Err(HandlerError::retryable(message)),
+                Err(ConsumeError::Permanent(message)) => Err(HandlerError::permanent(message)),
+            }
+        }) as ordernimbus_webhooks::sqs::HandlerFuture
+    });
+    tracing::info!(queue = %args.queue_url, "worker consuming");
+    let stats = worker.run(shutdown_signal()).await;
+    store.close().await;
+    let stats = stats.context("consuming the queue")?;
+    tracing::info!(?stats, "worker stopped");
     Ok(ExitCode::SUCCESS)
 }
 

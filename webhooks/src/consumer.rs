@@ -299,6 +299,46 @@ impl Consumer {
         Ok(())
     }
 
+    /// Handles one event once (the queue redelivers on failure) and records the outcome; a
+    /// permanent failure is recorded as dead before the error is returned.
+    ///
+    /// # Errors
+    /// The handler's error, or `Retryable` when the outcome cannot be recorded.
+    pub async fn handle_once_and_record(&self, event: &Event) -> Result<(), ConsumeError> {
+        let webhook_id = event.detail.webhook_id.as_str();
+        match self.handle(event).await {
+            Ok(outcome) => {
+                let (word, detail) = match outcome.split_once(": ") {
+                    Some((word, detail)) => (word.to_owned(), Some(detail.to_owned())),
+                    None => (outcome, None),
+                };
+                self.store
+                    .record_delivery(webhook_id, None, &word, detail.as_deref(), false)
+                    .await?;
+                Ok(())
+            }
+            Err(ConsumeError::Retryable(error)) => {
+                let _ = self
+                    .store
+                    .record_delivery(webhook_id, None, "consume_failed", Some(&error), true)
+                    .await;
+                Err(ConsumeError::Retryable(error))
+            }
+            Err(ConsumeError::Permanent(error)) => {
+                self.store
+                    .record_delivery(
+                        webhook_id,
+                        Some(DeliveryStatus::Dead),
+                        "dead_lettered",
+                        Some(&error),
+                        true,
+                    )
+                    .await?;
+                Err(ConsumeError::Permanent(error))
+            }
+        }
+    }
+
     /// Consumes the local bus until `shutdown` resolves: from the last committed position, each
     /// event handled (and its outcome recorded) before the position moves past it.
     pub async fn run_local(

@@ -1,15 +1,16 @@
-//! The webhook pipeline of OrderNimbus. Today: verification (`verify`: Shopify's HMAC over the raw
-//! body, checked in constant time against the current and previous app secret before anything else,
-//! then the headers that identify the delivery) and the receiver (`receiver`: `POST /webhooks`),
-//! which applies the lifecycle and compliance topics through the backend's install lifecycle and
-//! refuses the others with a 503 so that Shopify retries them. Issue #5 adds the durable delivery
-//! log written before every 200, the event envelope, the transactional outbox, the `EventBus`
-//! adapters (the local durable bus and Amazon EventBridge), the consumers that turn deliveries into
-//! order history, and the operators' replay tooling. It never talks to a database driver directly:
-//! storage goes through `ordernimbus_backend::store::Store`.
+//! The webhook pipeline of OrderNimbus: `verify` (Shopify's HMAC over the raw body, checked in
+//! constant time against the current and previous app secret before anything else is read), the
+//! `receiver` (`POST /webhooks`: verify, store the delivery durably, then 200), the `outbox`
+//! (publishes stored deliveries to the bus and records each outcome), the bus adapters
+//! (`bus::local::LocalBus`, the durable in-process bus; `eventbridge::EventBridgeBus`), the SQS
+//! `Worker` that consumes EventBridge's rule target in the cloud (`sqs`), and the `consumer` that
+//! applies a delivery (orders → daily sales, catalogue and stock, lifecycle and compliance). It never
+//! talks to a database driver directly: storage goes through `ordernimbus_backend::store::Store`.
 
 pub mod bus;
 pub mod consumer;
+pub mod eventbridge;
 pub mod outbox;
 pub mod receiver;
+pub mod sqs;
 pub mod verify;

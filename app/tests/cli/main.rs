@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod cloud;
 mod forecast;
 mod import;
 mod inventory;

@@ -13,10 +13,10 @@ use ordernimbus_backend::store::sqlite::SqliteStore;
 
 use crate::serve::Server;
 
-const SECRET: &str = "flood-secret";
-const SHOP: &str = "flood.myshopify.com";
+pub(crate) const SECRET: &str = "flood-secret";
+pub(crate) const SHOP: &str = "flood.myshopify.com";
 
-fn shopify_flags(data_dir: &std::path::Path) -> Vec<String> {
+pub(crate) fn shopify_flags(data_dir: &std::path::Path) -> Vec<String> {
     let _ = data_dir;
     [
         "--shopify-api-key",
@@ -31,7 +31,7 @@ fn shopify_flags(data_dir: &std::path::Path) -> Vec<String> {
     .collect()
 }
 
-fn order(number: u64) -> String {
+pub(crate) fn order(number: u64) -> String {
     serde_json::json!({
         "id": 6_000_000_000_000_000_u64 + number,
         "created_at": "2026-03-01T09:00:00Z",
@@ -46,11 +46,11 @@ fn order(number: u64) -> String {
     .to_string()
 }
 
-fn sign(body: &str) -> String {
+pub(crate) fn sign(body: &str) -> String {
     ordernimbus_webhooks::verify::sign_body(body.as_bytes(), SECRET.as_bytes())
 }
 
-async fn installed_store(path: &std::path::Path) {
+pub(crate) async fn installed_store(path: &std::path::Path) {
     let store = SqliteStore::open(path.join("ordernimbus.sqlite3")).unwrap();
     let now = Utc::now();
     store
