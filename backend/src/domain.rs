@@ -9,8 +9,8 @@ mod sales;
 mod tenant;
 
 pub use delivery::{
-    CatalogueVariant, DeliveryFilter, DeliveryReceipt, DeliveryRecord, DeliveryStatus,
-    DeliveryStep, NewDelivery, OrderApplied, OrderVersion,
+    CatalogueVariant, DeliveryFilter, DeliveryOutcome, DeliveryReceipt, DeliveryRecord,
+    DeliveryStatus, DeliveryStep, NewDelivery, OrderApplied, OrderVersion,
 };
 pub use forecast::{
     Backtest, CandidateScore, ForecastPoint, MAX_HORIZON_DAYS, SeriesForecast, SeriesHistory,

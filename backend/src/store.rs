@@ -8,10 +8,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    CatalogueVariant, ComplianceEntry, DataRequest, DayRange, DeliveryFilter, DeliveryReceipt,
-    DeliveryRecord, DeliveryStatus, EraseOutcome, Location, NewDelivery, NewInstall, NewTenant,
-    OrderApplied, OrderVersion, SalesDay, SalesLine, SalesQuery, SealedCredentials, SeriesForecast,
-    SeriesHistory, ShopInstall, Sku, SkuSummary, StockLevel, Tenant, TenantId, UninstallOutcome,
+    CatalogueVariant, ComplianceEntry, DataRequest, DayRange, DeliveryFilter, DeliveryOutcome,
+    DeliveryReceipt, DeliveryRecord, DeliveryStatus, EraseOutcome, Location, NewDelivery,
+    NewInstall, NewTenant, OrderApplied, OrderVersion, SalesDay, SalesLine, SalesQuery,
+    SealedCredentials, SeriesForecast, SeriesHistory, ShopInstall, Sku, SkuSummary, StockLevel,
+    Tenant, TenantId, UninstallOutcome,
 };
 use crate::shopify::shop::ShopDomain;
 
@@ -314,8 +315,11 @@ pub trait Store: Send + Sync + 'static {
     /// Deliveries waiting to be published, oldest first.
     async fn pending_deliveries(&self, limit: u32) -> Result<Vec<DeliveryRecord>, StoreError>;
 
-    /// Appends a step to a delivery's history and, when `status` is given, sets its status
-    /// (`failed_attempt` counts a failed publish or consume). `Ok(false)` for an unknown id.
+    /// Records outcomes of stored deliveries in one write: each appends a step to the delivery's
+    /// history and, when it carries a status, sets it. Returns how many named a stored delivery.
+    async fn record_deliveries(&self, outcomes: Vec<DeliveryOutcome>) -> Result<u64, StoreError>;
+
+    /// Records one outcome (see [`Store::record_deliveries`]); `Ok(false)` for an unknown id.
     async fn record_delivery(
         &self,
         webhook_id: &str,
@@ -323,7 +327,10 @@ pub trait Store: Send + Sync + 'static {
         outcome: &str,
         detail: Option<&str>,
         failed_attempt: bool,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<bool, StoreError> {
+        let outcome = DeliveryOutcome::new(webhook_id, status, outcome, detail, failed_attempt);
+        Ok(self.record_deliveries(vec![outcome]).await? == 1)
+    }
 
     /// Stored deliveries matching `filter`, without bodies, headers or history.
     async fn deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<DeliveryRecord>, StoreError>;

@@ -10,8 +10,8 @@ use std::time::Duration;
 use chrono::Utc;
 use ordernimbus_backend::bus::Event;
 use ordernimbus_backend::domain::{
-    DEFAULT_LEAD_TIME_DAYS, DEFAULT_SERVICE_LEVEL, DeliveryStatus, InstallState, OrderApplied,
-    StockLevel, Tenant,
+    DEFAULT_LEAD_TIME_DAYS, DEFAULT_SERVICE_LEVEL, DeliveryOutcome, DeliveryStatus, InstallState,
+    OrderApplied, StockLevel, Tenant,
 };
 use ordernimbus_backend::forecast::Refresher;
 use ordernimbus_backend::shopify::catalogue::{inventory_level, product_variants};
@@ -256,47 +256,33 @@ impl Consumer {
         }
     }
 
-    /// Handles one event with retries, records the outcome in the delivery log, and dead-letters
-    /// it after the last failed attempt.
-    ///
-    /// # Errors
-    /// When the outcome cannot be recorded (the store failed).
-    pub async fn handle_and_record(&self, event: &Event) -> Result<(), StoreError> {
+    /// Handles one event, retrying a retryable failure a few times, and returns the outcome to
+    /// record: what happened, or dead-lettered after the last failed attempt.
+    pub async fn handle_with_retries(&self, event: &Event) -> DeliveryOutcome {
         let webhook_id = event.detail.webhook_id.as_str();
         let mut pause = Duration::from_millis(50);
-        for attempt in 1..=ATTEMPTS {
+        let mut attempt = 1;
+        loop {
             match self.handle(event).await {
-                Ok(outcome) => {
-                    let (word, detail) = match outcome.split_once(": ") {
-                        Some((word, detail)) => (word.to_owned(), Some(detail.to_owned())),
-                        None => (outcome, None),
-                    };
-                    self.store
-                        .record_delivery(webhook_id, None, &word, detail.as_deref(), false)
-                        .await?;
-                    return Ok(());
-                }
+                Ok(outcome) => return outcome_of(webhook_id, &outcome),
                 Err(ConsumeError::Retryable(error)) if attempt < ATTEMPTS => {
                     tracing::warn!(%webhook_id, attempt, %error, "consumer failed; retrying");
                     tokio::time::sleep(pause).await;
                     pause *= 2;
+                    attempt += 1;
                 }
                 Err(error) => {
                     tracing::error!(%webhook_id, %error, "delivery dead-lettered");
-                    self.store
-                        .record_delivery(
-                            webhook_id,
-                            Some(DeliveryStatus::Dead),
-                            "dead_lettered",
-                            Some(&error.to_string()),
-                            true,
-                        )
-                        .await?;
-                    return Ok(());
+                    return DeliveryOutcome::new(
+                        webhook_id,
+                        Some(DeliveryStatus::Dead),
+                        "dead_lettered",
+                        Some(&error.to_string()),
+                        true,
+                    );
                 }
             }
         }
-        Ok(())
     }
 
     /// Handles one event once (the queue redelivers on failure) and records the outcome; a
@@ -308,12 +294,8 @@ impl Consumer {
         let webhook_id = event.detail.webhook_id.as_str();
         match self.handle(event).await {
             Ok(outcome) => {
-                let (word, detail) = match outcome.split_once(": ") {
-                    Some((word, detail)) => (word.to_owned(), Some(detail.to_owned())),
-                    None => (outcome, None),
-                };
                 self.store
-                    .record_delivery(webhook_id, None, &word, detail.as_deref(), false)
+                    .record_deliveries(vec![outcome_of(webhook_id, &outcome)])
                     .await?;
                 Ok(())
             }
@@ -371,19 +353,32 @@ impl Consumer {
                     () = bus.wait_beyond(position) => continue,
                 }
             }
+            let mut outcomes = Vec::with_capacity(batch.len());
+            let mut next_position = position;
             for (event, next) in batch {
-                while let Err(error) = self.handle_and_record(&event).await {
-                    tracing::error!(%error, "cannot record a consumer outcome; retrying");
-                    tokio::select! {
-                        () = &mut shutdown => return,
-                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    }
-                }
-                position = next;
+                outcomes.push(self.handle_with_retries(&event).await);
+                next_position = next;
             }
+            // The outcomes are recorded before the position moves past their events.
+            while let Err(error) = self.store.record_deliveries(outcomes.clone()).await {
+                tracing::error!(%error, "cannot record consumer outcomes; retrying");
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+            position = next_position;
             if let Err(error) = bus.commit(CONSUMER, position) {
                 tracing::error!(%error, "cannot commit the local bus position");
             }
         }
+    }
+}
+
+/// The outcome to record for a handled event: `word: detail` becomes step `word` with `detail`.
+fn outcome_of(webhook_id: &str, outcome: &str) -> DeliveryOutcome {
+    match outcome.split_once(": ") {
+        Some((word, detail)) => DeliveryOutcome::new(webhook_id, None, word, Some(detail), false),
+        None => DeliveryOutcome::new(webhook_id, None, outcome, None, false),
     }
 }

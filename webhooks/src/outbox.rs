@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ordernimbus_backend::bus::{Event, EventBus, EventDetail};
-use ordernimbus_backend::domain::{DeliveryRecord, DeliveryStatus};
+use ordernimbus_backend::domain::{DeliveryOutcome, DeliveryRecord, DeliveryStatus};
 use ordernimbus_backend::store::{Store, StoreError};
 use tokio::sync::Notify;
 
@@ -80,47 +80,43 @@ impl Outbox {
                 return Ok(round);
             }
         };
+        let mut outcomes = Vec::with_capacity(pending.len());
         for (delivery, result) in pending.iter().zip(results) {
             let webhook_id = delivery.webhook_id.as_str();
-            match result {
+            outcomes.push(match result {
                 Ok(()) => {
-                    self.store
-                        .record_delivery(
-                            webhook_id,
-                            Some(DeliveryStatus::Published),
-                            "published",
-                            None,
-                            false,
-                        )
-                        .await?;
                     round.published += 1;
+                    DeliveryOutcome::new(
+                        webhook_id,
+                        Some(DeliveryStatus::Published),
+                        "published",
+                        None,
+                        false,
+                    )
                 }
                 Err(error) if error.is_retryable() => {
-                    self.store
-                        .record_delivery(
-                            webhook_id,
-                            None,
-                            "publish_failed",
-                            Some(&error.to_string()),
-                            true,
-                        )
-                        .await?;
                     round.retried += 1;
+                    DeliveryOutcome::new(
+                        webhook_id,
+                        None,
+                        "publish_failed",
+                        Some(&error.to_string()),
+                        true,
+                    )
                 }
                 Err(error) => {
-                    self.store
-                        .record_delivery(
-                            webhook_id,
-                            Some(DeliveryStatus::Dead),
-                            "dead_lettered",
-                            Some(&error.to_string()),
-                            true,
-                        )
-                        .await?;
                     round.dead += 1;
+                    DeliveryOutcome::new(
+                        webhook_id,
+                        Some(DeliveryStatus::Dead),
+                        "dead_lettered",
+                        Some(&error.to_string()),
+                        true,
+                    )
                 }
-            }
+            });
         }
+        self.store.record_deliveries(outcomes).await?;
         Ok(round)
     }
 

@@ -130,6 +130,40 @@ pub struct DeliveryRecord {
     pub history: Vec<DeliveryStep>,
 }
 
+/// An outcome to record for a stored delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryOutcome {
+    /// Which delivery.
+    pub webhook_id: String,
+    /// The new status, when it changes.
+    pub status: Option<DeliveryStatus>,
+    /// The step's name (`published`, `applied`, `dead_lettered`, …).
+    pub outcome: String,
+    /// Details (an error, what was applied); the reason when the status becomes `Dead`.
+    pub detail: Option<String>,
+    /// Whether this was a failed publish or consume attempt.
+    pub failed_attempt: bool,
+}
+
+impl DeliveryOutcome {
+    /// An outcome from a step word and an optional detail.
+    pub fn new(
+        webhook_id: &str,
+        status: Option<DeliveryStatus>,
+        outcome: &str,
+        detail: Option<&str>,
+        failed_attempt: bool,
+    ) -> Self {
+        Self {
+            webhook_id: webhook_id.to_owned(),
+            status,
+            outcome: outcome.to_owned(),
+            detail: detail.map(str::to_owned),
+            failed_attempt,
+        }
+    }
+}
+
 /// Which deliveries to list.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {

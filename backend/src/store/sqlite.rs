@@ -25,8 +25,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{ImportReport, SalesWrite, Store, StoreError, UploadId};
 use crate::domain::{
-    CatalogueVariant, ComplianceEntry, DataRequest, DeliveryFilter, DeliveryReceipt,
-    DeliveryRecord, DeliveryStatus, EraseOutcome, Location, NewDelivery, NewInstall, NewTenant,
+    CatalogueVariant, ComplianceEntry, DataRequest, DeliveryFilter, DeliveryOutcome,
+    DeliveryReceipt, DeliveryRecord, EraseOutcome, Location, NewDelivery, NewInstall, NewTenant,
     OrderApplied, OrderVersion, SalesDay, SalesLine, SalesQuery, SealedCredentials, SeriesForecast,
     SeriesHistory, ShopInstall, Sku, SkuSummary, StockLevel, Tenant, TenantId, Timezone,
     UninstallOutcome,
@@ -829,28 +829,12 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn record_delivery(
-        &self,
-        webhook_id: &str,
-        status: Option<DeliveryStatus>,
-        outcome: &str,
-        detail: Option<&str>,
-        failed_attempt: bool,
-    ) -> Result<bool, StoreError> {
-        let webhook_id = webhook_id.to_owned();
-        let outcome = outcome.to_owned();
-        let detail = detail.map(str::to_owned);
-        self.write(move |writer| {
-            deliveries::record_delivery(
-                writer,
-                &webhook_id,
-                status,
-                &outcome,
-                detail.as_deref(),
-                failed_attempt,
-            )
-        })
-        .await
+    async fn record_deliveries(&self, outcomes: Vec<DeliveryOutcome>) -> Result<u64, StoreError> {
+        if outcomes.is_empty() {
+            return Ok(0);
+        }
+        self.write(move |writer| deliveries::record_deliveries(writer, &outcomes))
+            .await
     }
 
     async fn deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<DeliveryRecord>, StoreError> {

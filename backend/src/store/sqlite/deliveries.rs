@@ -1,11 +1,15 @@
-//! The webhook delivery log in SQLite: one row per webhook id, its outbox status and history.
+//! The webhook delivery log in SQLite: `webhook_deliveries` (one small row per webhook id: its
+//! identity and state), `webhook_bodies` (the raw delivery, written once) and `delivery_steps`
+//! (what happened to it, appended). State changes touch only the small row and add a step, so the
+//! body is never rewritten.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Writer, parse_time};
 use crate::domain::{
-    DeliveryFilter, DeliveryReceipt, DeliveryRecord, DeliveryStatus, DeliveryStep, NewDelivery,
+    DeliveryFilter, DeliveryOutcome, DeliveryReceipt, DeliveryRecord, DeliveryStatus, DeliveryStep,
+    NewDelivery,
 };
 use crate::store::StoreError;
 
@@ -13,13 +17,28 @@ fn unavailable(error: rusqlite::Error) -> StoreError {
     StoreError::unavailable(error)
 }
 
-fn step(outcome: &str, detail: Option<&str>) -> String {
-    serde_json::to_string(&DeliveryStep {
-        at: Utc::now(),
-        outcome: outcome.to_owned(),
-        detail: detail.map(str::to_owned),
-    })
-    .unwrap_or_else(|_| "{}".to_owned())
+fn add_step(
+    connection: &Connection,
+    delivery_id: i64,
+    outcome: &str,
+    detail: Option<&str>,
+) -> Result<(), StoreError> {
+    connection
+        .prepare_cached(
+            "INSERT INTO delivery_steps (delivery_id, step, at, outcome, detail)
+             SELECT ?1, COALESCE(MAX(step), 0) + 1, ?2, ?3, ?4 FROM delivery_steps
+             WHERE delivery_id = ?1",
+        )
+        .and_then(|mut statement| {
+            statement.execute(params![
+                delivery_id,
+                Utc::now().to_rfc3339(),
+                outcome,
+                detail
+            ])
+        })
+        .map_err(unavailable)?;
+    Ok(())
 }
 
 pub(super) fn put_delivery(
@@ -27,100 +46,90 @@ pub(super) fn put_delivery(
     delivery: &NewDelivery,
 ) -> Result<DeliveryReceipt, StoreError> {
     let connection = &writer.connection;
-    let redelivered = connection
+    // One statement decides new, redelivered or duplicate-of-an-event.
+    let (id, redeliveries, status): (i64, i64, String) = connection
         .prepare_cached(
-            "UPDATE webhook_deliveries SET redeliveries = redeliveries + 1,
-                 history = json_insert(history, '$[#]', json(?2))
-             WHERE webhook_id = ?1",
+            "INSERT INTO webhook_deliveries (webhook_id, shop, topic, api_version, event_id,
+                 triggered_at, received_at, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
+                 CASE WHEN ?5 IS NOT NULL AND EXISTS (SELECT 1 FROM webhook_deliveries
+                     WHERE shop = ?2 AND topic = ?3 AND event_id = ?5) THEN 'duplicate'
+                 ELSE 'pending' END)
+             ON CONFLICT (webhook_id) DO UPDATE SET redeliveries = redeliveries + 1
+             RETURNING id, redeliveries, status",
         )
         .and_then(|mut statement| {
-            statement.execute(params![delivery.webhook_id, step("redelivered", None)])
+            statement.query_row(
+                params![
+                    delivery.webhook_id,
+                    delivery.shop.as_str(),
+                    delivery.topic,
+                    delivery.api_version,
+                    delivery.event_id,
+                    delivery.triggered_at.map(|time| time.to_rfc3339()),
+                    delivery.received_at.to_rfc3339(),
+                ],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
         })
         .map_err(unavailable)?;
-    if redelivered > 0 {
+    if redeliveries > 0 {
+        add_step(connection, id, "redelivered", None)?;
         return Ok(DeliveryReceipt::Redelivery);
     }
-    let duplicate = match &delivery.event_id {
-        Some(event_id) => connection
-            .prepare_cached(
-                "SELECT webhook_id FROM webhook_deliveries
-                 WHERE shop = ?1 AND topic = ?2 AND event_id = ?3 LIMIT 1",
-            )
-            .and_then(|mut statement| {
-                statement
-                    .query_row(
-                        params![delivery.shop.as_str(), delivery.topic, event_id],
-                        |row| row.get::<_, String>(0),
-                    )
-                    .optional()
-            })
-            .map_err(unavailable)?,
-        None => None,
-    };
-    let (status, first_step) = match &duplicate {
-        Some(original) => (
-            DeliveryStatus::Duplicate,
-            step("duplicate", Some(&format!("same event as {original}"))),
-        ),
-        None => (DeliveryStatus::Pending, step("stored", None)),
-    };
     let headers = serde_json::to_string(&delivery.headers).map_err(StoreError::unavailable)?;
     connection
         .prepare_cached(
-            "INSERT INTO webhook_deliveries (webhook_id, shop, topic, api_version, event_id,
-                 triggered_at, received_at, headers, body, status, history)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, json_array(json(?11)))",
+            "INSERT INTO webhook_bodies (delivery_id, headers, body) VALUES (?1, ?2, ?3)",
         )
-        .and_then(|mut statement| {
-            statement.execute(params![
-                delivery.webhook_id,
-                delivery.shop.as_str(),
-                delivery.topic,
-                delivery.api_version,
-                delivery.event_id,
-                delivery.triggered_at.map(|time| time.to_rfc3339()),
-                delivery.received_at.to_rfc3339(),
-                headers,
-                delivery.body,
-                status.as_str(),
-                first_step,
-            ])
-        })
+        .and_then(|mut statement| statement.execute(params![id, headers, delivery.body]))
         .map_err(unavailable)?;
-    Ok(match status {
-        DeliveryStatus::Duplicate => DeliveryReceipt::DuplicateEvent,
-        _ => DeliveryReceipt::Stored,
-    })
+    if status == DeliveryStatus::Duplicate.as_str() {
+        add_step(
+            connection,
+            id,
+            "duplicate",
+            Some("another delivery of this event was stored first"),
+        )?;
+        return Ok(DeliveryReceipt::DuplicateEvent);
+    }
+    Ok(DeliveryReceipt::Stored)
 }
 
-pub(super) fn record_delivery(
+/// Applies outcomes in order; returns how many named a stored delivery.
+pub(super) fn record_deliveries(
     writer: &mut Writer,
-    webhook_id: &str,
-    status: Option<DeliveryStatus>,
-    outcome: &str,
-    detail: Option<&str>,
-    failed_attempt: bool,
-) -> Result<bool, StoreError> {
-    let changed = writer
-        .connection
+    outcomes: &[DeliveryOutcome],
+) -> Result<u64, StoreError> {
+    let connection = &writer.connection;
+    let mut update = connection
         .prepare_cached(
             "UPDATE webhook_deliveries SET status = COALESCE(?2, status),
                  attempts = attempts + ?3,
-                 reason = CASE WHEN ?2 = 'dead' THEN ?4 WHEN ?2 IS NULL THEN reason ELSE NULL END,
-                 history = json_insert(history, '$[#]', json(?5))
-             WHERE webhook_id = ?1",
+                 reason = CASE WHEN ?2 = 'dead' THEN ?4 WHEN ?2 IS NULL THEN reason ELSE NULL END
+             WHERE webhook_id = ?1 RETURNING id",
         )
-        .and_then(|mut statement| {
-            statement.execute(params![
-                webhook_id,
-                status.map(DeliveryStatus::as_str),
-                i64::from(failed_attempt),
-                detail,
-                step(outcome, detail),
-            ])
-        })
         .map_err(unavailable)?;
-    Ok(changed == 1)
+    let mut known = 0;
+    for outcome in outcomes {
+        let id: Option<i64> = update
+            .query_row(
+                params![
+                    outcome.webhook_id,
+                    outcome.status.map(DeliveryStatus::as_str),
+                    i64::from(outcome.failed_attempt),
+                    outcome.detail,
+                ],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(unavailable)?;
+        if let Some(id) = id {
+            add_step(connection, id, &outcome.outcome, outcome.detail.as_deref())?;
+            known += 1;
+        }
+    }
+    Ok(known)
 }
 
 pub(super) fn replace_body(
@@ -128,20 +137,62 @@ pub(super) fn replace_body(
     webhook_id: &str,
     body: &[u8],
 ) -> Result<bool, StoreError> {
-    let changed = writer
-        .connection
+    let connection = &writer.connection;
+    let Some(id) = delivery_id(connection, webhook_id)? else {
+        return Ok(false);
+    };
+    connection
         .execute(
-            "UPDATE webhook_deliveries SET body = ?2,
-                 history = json_insert(history, '$[#]', json(?3))
-             WHERE webhook_id = ?1",
-            params![webhook_id, body, step("redacted", None)],
+            "UPDATE webhook_bodies SET body = ?2 WHERE delivery_id = ?1",
+            params![id, body],
         )
         .map_err(unavailable)?;
-    Ok(changed == 1)
+    add_step(connection, id, "redacted", None)?;
+    Ok(true)
 }
 
-const SUMMARY_COLUMNS: &str = "id, webhook_id, shop, topic, api_version, event_id, triggered_at, \
-     received_at, status, redeliveries, attempts, reason";
+fn delivery_id(connection: &Connection, webhook_id: &str) -> Result<Option<i64>, StoreError> {
+    connection
+        .prepare_cached("SELECT id FROM webhook_deliveries WHERE webhook_id = ?1")
+        .and_then(|mut statement| {
+            statement
+                .query_row([webhook_id], |row| row.get(0))
+                .optional()
+        })
+        .map_err(unavailable)
+}
+
+/// Erases a shop's deliveries with their bodies and steps.
+pub(super) fn erase_shop(connection: &Connection, shop: &str) -> Result<(), StoreError> {
+    for sql in [
+        "DELETE FROM webhook_bodies WHERE delivery_id IN
+             (SELECT id FROM webhook_deliveries WHERE shop = ?1)",
+        "DELETE FROM delivery_steps WHERE delivery_id IN
+             (SELECT id FROM webhook_deliveries WHERE shop = ?1)",
+        "DELETE FROM webhook_deliveries WHERE shop = ?1",
+    ] {
+        connection.execute(sql, [shop]).map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+const SUMMARY_COLUMNS: &str = "d.id, d.webhook_id, d.shop, d.topic, d.api_version, d.event_id, \
+     d.triggered_at, d.received_at, d.status, d.redeliveries, d.attempts, d.reason";
+
+struct SummaryRow {
+    sequence: i64,
+    webhook_id: String,
+    shop: String,
+    topic: String,
+    api_version: String,
+    event_id: Option<String>,
+    triggered_at: Option<String>,
+    received_at: String,
+    status: String,
+    redeliveries: u32,
+    attempts: u32,
+    reason: Option<String>,
+}
 
 fn summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<SummaryRow> {
     Ok(SummaryRow {
@@ -158,21 +209,6 @@ fn summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<SummaryRow> {
         attempts: row.get(10)?,
         reason: row.get(11)?,
     })
-}
-
-struct SummaryRow {
-    sequence: i64,
-    webhook_id: String,
-    shop: String,
-    topic: String,
-    api_version: String,
-    event_id: Option<String>,
-    triggered_at: Option<String>,
-    received_at: String,
-    status: String,
-    redeliveries: u32,
-    attempts: u32,
-    reason: Option<String>,
 }
 
 impl SummaryRow {
@@ -205,8 +241,9 @@ pub(super) fn pending(
 ) -> Result<Vec<DeliveryRecord>, StoreError> {
     let mut statement = connection
         .prepare_cached(&format!(
-            "SELECT {SUMMARY_COLUMNS}, body FROM webhook_deliveries WHERE status = 'pending'
-             ORDER BY id LIMIT ?1"
+            "SELECT {SUMMARY_COLUMNS}, b.body FROM webhook_deliveries d
+             JOIN webhook_bodies b ON b.delivery_id = d.id
+             WHERE d.status = 'pending' ORDER BY d.id LIMIT ?1"
         ))
         .map_err(unavailable)?;
     let mut rows = statement.query([limit]).map_err(unavailable)?;
@@ -235,11 +272,11 @@ pub(super) fn list(
     };
     let mut statement = connection
         .prepare_cached(&format!(
-            "SELECT {SUMMARY_COLUMNS} FROM webhook_deliveries
-             WHERE (?1 IS NULL OR shop = ?1) AND (?2 IS NULL OR topic = ?2)
-               AND (?3 IS NULL OR received_at >= ?3) AND (?4 IS NULL OR received_at < ?4)
-               AND (?5 IS NULL OR status = ?5) AND (?6 IS NULL OR id > ?6)
-             ORDER BY id {order} LIMIT ?7"
+            "SELECT {SUMMARY_COLUMNS} FROM webhook_deliveries d
+             WHERE (?1 IS NULL OR d.shop = ?1) AND (?2 IS NULL OR d.topic = ?2)
+               AND (?3 IS NULL OR d.received_at >= ?3) AND (?4 IS NULL OR d.received_at < ?4)
+               AND (?5 IS NULL OR d.status = ?5) AND (?6 IS NULL OR d.id > ?6)
+             ORDER BY d.id {order} LIMIT ?7"
         ))
         .map_err(unavailable)?;
     let rows = statement
@@ -266,8 +303,8 @@ pub(super) fn one(
 ) -> Result<Option<DeliveryRecord>, StoreError> {
     let found = connection
         .prepare_cached(&format!(
-            "SELECT {SUMMARY_COLUMNS}, headers, body, history FROM webhook_deliveries
-             WHERE webhook_id = ?1"
+            "SELECT {SUMMARY_COLUMNS}, b.headers, b.body FROM webhook_deliveries d
+             JOIN webhook_bodies b ON b.delivery_id = d.id WHERE d.webhook_id = ?1"
         ))
         .and_then(|mut statement| {
             statement
@@ -276,18 +313,36 @@ pub(super) fn one(
                         summary(row)?,
                         row.get::<_, String>(12)?,
                         row.get::<_, Vec<u8>>(13)?,
-                        row.get::<_, String>(14)?,
                     ))
                 })
                 .optional()
         })
         .map_err(unavailable)?;
-    let Some((row, headers, body, history)) = found else {
+    let Some((row, headers, body)) = found else {
         return Ok(None);
     };
     let mut record = row.into_record()?;
     record.headers = serde_json::from_str(&headers).map_err(StoreError::unavailable)?;
     record.body = body;
-    record.history = serde_json::from_str(&history).map_err(StoreError::unavailable)?;
+    // The log's first step is the store itself; later ones were appended.
+    record.history.push(DeliveryStep {
+        at: record.received_at,
+        outcome: "stored".to_owned(),
+        detail: None,
+    });
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT at, outcome, detail FROM delivery_steps WHERE delivery_id = ?1 ORDER BY step",
+        )
+        .map_err(unavailable)?;
+    let mut rows = statement.query([record.sequence]).map_err(unavailable)?;
+    while let Some(row) = rows.next().map_err(unavailable)? {
+        let at: String = row.get(0).map_err(unavailable)?;
+        record.history.push(DeliveryStep {
+            at: parse_time(&at)?,
+            outcome: row.get(1).map_err(unavailable)?,
+            detail: row.get(2).map_err(unavailable)?,
+        });
+    }
     Ok(Some(record))
 }

@@ -170,18 +170,30 @@ const MIGRATIONS: &[Migration] = &[
         event_id        TEXT,
         triggered_at    TEXT,
         received_at     TEXT NOT NULL,
-        headers         TEXT NOT NULL,
-        body            BLOB NOT NULL,
         status          TEXT NOT NULL,
         redeliveries    INTEGER NOT NULL DEFAULT 0,
         attempts        INTEGER NOT NULL DEFAULT 0,
-        reason          TEXT,
-        history         TEXT NOT NULL
+        reason          TEXT
     );
     CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (id) WHERE status = 'pending';
     CREATE INDEX webhook_deliveries_by_shop ON webhook_deliveries (shop, id);
     CREATE INDEX webhook_deliveries_by_event ON webhook_deliveries (shop, topic, event_id)
         WHERE event_id IS NOT NULL;
+    -- The raw delivery, written once (redaction aside), apart from the state that changes.
+    CREATE TABLE webhook_bodies (
+        delivery_id     INTEGER PRIMARY KEY,
+        headers         TEXT NOT NULL,
+        body            BLOB NOT NULL
+    );
+    -- What happened to a delivery after it was stored, appended.
+    CREATE TABLE delivery_steps (
+        delivery_id     INTEGER NOT NULL,
+        step            INTEGER NOT NULL,
+        at              TEXT NOT NULL,
+        outcome         TEXT NOT NULL,
+        detail          TEXT,
+        PRIMARY KEY (delivery_id, step)
+    ) WITHOUT ROWID;
     CREATE TABLE shopify_orders (
         tenant_id   INTEGER NOT NULL,
         order_id    TEXT NOT NULL,

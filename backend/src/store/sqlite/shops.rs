@@ -313,12 +313,7 @@ pub(super) fn erase_shop(
     connection
         .execute("DELETE FROM data_requests WHERE shop = ?1", [shop.as_str()])
         .map_err(unavailable)?;
-    connection
-        .execute(
-            "DELETE FROM webhook_deliveries WHERE shop = ?1",
-            [shop.as_str()],
-        )
-        .map_err(unavailable)?;
+    super::deliveries::erase_shop(connection, shop.as_str())?;
     for table in TENANT_TABLES {
         connection
             .execute(
