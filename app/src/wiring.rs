@@ -74,6 +74,7 @@ pub async fn serve_on(
     let stopped = |mut receiver: tokio::sync::watch::Receiver<bool>| async move {
         let _ = receiver.wait_for(|stop| *stop).await;
     };
+    let inline_payloads = args.bus == BusKind::Eventbridge;
     let (bus, consumer_loop): (Arc<dyn EventBus>, Option<tokio::task::JoinHandle<()>>) =
         match args.bus {
             BusKind::Local => {
@@ -101,6 +102,7 @@ pub async fn serve_on(
         Arc::clone(&dyn_store),
         bus,
         Arc::clone(&stored),
+        inline_payloads,
     ));
     let outbox_loop = tokio::spawn(outbox.run(stopped(pipeline_stopped)));
     let state = AppState {

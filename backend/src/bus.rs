@@ -66,6 +66,21 @@ impl Event {
     }
 }
 
+impl Event {
+    /// The event for a delivery whose payload stays in the delivery log (consumers that share the
+    /// store read it from there: no JSON is parsed or copied on the way).
+    pub fn by_reference(topic: &str, detail: EventDetail) -> Self {
+        let mut detail = detail;
+        detail.payload = None;
+        detail.payload_by_reference = true;
+        Self {
+            source: WEBHOOK_SOURCE.to_owned(),
+            detail_type: topic.to_owned(),
+            detail,
+        }
+    }
+}
+
 /// Failures of a bus.
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {

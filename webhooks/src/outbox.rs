@@ -30,6 +30,7 @@ pub struct Outbox {
     store: Arc<dyn Store>,
     bus: Arc<dyn EventBus>,
     wake: Arc<Notify>,
+    inline_payloads: bool,
 }
 
 impl std::fmt::Debug for Outbox {
@@ -38,27 +39,41 @@ impl std::fmt::Debug for Outbox {
     }
 }
 
-/// The event published for a stored delivery.
-pub fn event_of(delivery: &DeliveryRecord) -> Event {
-    Event::for_delivery(
-        &delivery.topic,
-        EventDetail {
-            shop: delivery.shop.clone(),
-            webhook_id: delivery.webhook_id.clone(),
-            event_id: delivery.event_id.clone(),
-            triggered_at: delivery.triggered_at,
-            api_version: delivery.api_version.clone(),
-            payload: None,
-            payload_by_reference: false,
-        },
-        &delivery.body,
-    )
+/// The event published for a stored delivery: with its payload inline (for buses whose consumers
+/// may not share the store), or by reference to the delivery log.
+pub fn event_of(delivery: &DeliveryRecord, inline_payload: bool) -> Event {
+    let detail = EventDetail {
+        shop: delivery.shop.clone(),
+        webhook_id: delivery.webhook_id.clone(),
+        event_id: delivery.event_id.clone(),
+        triggered_at: delivery.triggered_at,
+        api_version: delivery.api_version.clone(),
+        payload: None,
+        payload_by_reference: false,
+    };
+    if inline_payload {
+        Event::for_delivery(&delivery.topic, detail, &delivery.body)
+    } else {
+        Event::by_reference(&delivery.topic, detail)
+    }
 }
 
 impl Outbox {
     /// An outbox over the delivery log and a bus; `wake` is notified when a delivery is stored.
-    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn EventBus>, wake: Arc<Notify>) -> Self {
-        Self { store, bus, wake }
+    /// With `inline_payloads` events carry the body (EventBridge, whose consumers may be anything);
+    /// without, they refer to the log (the local bus, whose consumers share the store).
+    pub fn new(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn EventBus>,
+        wake: Arc<Notify>,
+        inline_payloads: bool,
+    ) -> Self {
+        Self {
+            store,
+            bus,
+            wake,
+            inline_payloads,
+        }
     }
 
     /// Publishes one batch of pending deliveries and records each outcome.
@@ -71,7 +86,10 @@ impl Outbox {
         if pending.is_empty() {
             return Ok(round);
         }
-        let events: Vec<Event> = pending.iter().map(event_of).collect();
+        let events: Vec<Event> = pending
+            .iter()
+            .map(|delivery| event_of(delivery, self.inline_payloads))
+            .collect();
         let results = match self.bus.publish(&events).await {
             Ok(results) => results,
             Err(error) => {
@@ -234,7 +252,12 @@ mod tests {
         }
         let bus = Arc::new(FlakyBus::default());
         bus.outages.store(2, Ordering::SeqCst);
-        let outbox = Outbox::new(Arc::clone(&store), bus.clone(), Arc::new(Notify::new()));
+        let outbox = Outbox::new(
+            Arc::clone(&store),
+            bus.clone(),
+            Arc::new(Notify::new()),
+            true,
+        );
         for _ in 0..2 {
             let round = outbox.run_once().await.unwrap();
             assert_eq!(

@@ -301,8 +301,17 @@ const WRITER_CHECKPOINT_PAGES: i64 = 16_384;
 
 /// Checkpoints after each wake-up, without blocking the writer or readers; on shutdown, copies
 /// everything and truncates the WAL.
+/// Pause after a wake-up, so that one checkpoint covers the commits of a busy stretch.
+const CHECKPOINT_COALESCE: Duration = Duration::from_millis(50);
+
 fn run_checkpointer(connection: &Connection, wake: &std::sync::mpsc::Receiver<()>) {
     while wake.recv().is_ok() {
+        // Let the commits of the next moment arrive first (a closed channel ends the wait).
+        let deadline = std::time::Instant::now() + CHECKPOINT_COALESCE;
+        while wake
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .is_ok()
+        {}
         if let Err(error) = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(%error, "sqlite: background checkpoint failed");
         }
@@ -355,8 +364,13 @@ fn run_writer(mut writer: Writer, mut commands: mpsc::Receiver<Command>) {
 /// Runs `jobs` in one transaction and answers each after the commit. With `savepoints`, each job
 /// runs in its own savepoint so a failing job leaves the others committed; without, the group must
 /// hold one job, and its failure rolls back the transaction.
+/// Runs a fixed statement through the statement cache (no parsing per transaction or job).
+fn run_fixed(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
+    connection.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 fn commit_group(writer: &mut Writer, jobs: Vec<Job>, savepoints: bool) {
-    if let Err(error) = writer.connection.execute_batch("BEGIN IMMEDIATE") {
+    if let Err(error) = run_fixed(&writer.connection, "BEGIN IMMEDIATE") {
         tracing::error!(%error, "sqlite: could not begin a write transaction");
         // Dropping the jobs answers each with an error.
         return;
@@ -364,14 +378,14 @@ fn commit_group(writer: &mut Writer, jobs: Vec<Job>, savepoints: bool) {
     let mut replies = Vec::with_capacity(jobs.len());
     let mut failed = false;
     for job in jobs {
-        if savepoints && let Err(error) = writer.connection.execute_batch("SAVEPOINT job") {
+        if savepoints && let Err(error) = run_fixed(&writer.connection, "SAVEPOINT job") {
             let (_, reply) = noop_reply(job);
             replies.push((reply, Some(error.to_string())));
             continue;
         }
         let (ok, reply) = job(writer);
         let end = match (ok, savepoints) {
-            (true, true) => writer.connection.execute_batch("RELEASE job"),
+            (true, true) => run_fixed(&writer.connection, "RELEASE job"),
             (false, true) => {
                 writer.forget_caches();
                 writer
@@ -390,7 +404,7 @@ fn commit_group(writer: &mut Writer, jobs: Vec<Job>, savepoints: bool) {
         writer.forget_caches();
         None
     } else {
-        let commit = writer.connection.execute_batch("COMMIT");
+        let commit = run_fixed(&writer.connection, "COMMIT");
         let error = commit.err().map(|error| error.to_string());
         if error.is_some() {
             let _ = writer.connection.execute_batch("ROLLBACK");

@@ -46,17 +46,36 @@ pub(super) fn put_delivery(
     delivery: &NewDelivery,
 ) -> Result<DeliveryReceipt, StoreError> {
     let connection = &writer.connection;
-    // One statement decides new, redelivered or duplicate-of-an-event.
-    let (id, redeliveries, status): (i64, i64, String) = connection
+    let duplicate_event = match &delivery.event_id {
+        Some(event_id) => connection
+            .prepare_cached(
+                "SELECT 1 FROM webhook_deliveries
+                 WHERE shop = ?1 AND topic = ?2 AND event_id = ?3 AND webhook_id <> ?4 LIMIT 1",
+            )
+            .and_then(|mut statement| {
+                statement.exists(params![
+                    delivery.shop.as_str(),
+                    delivery.topic,
+                    event_id,
+                    delivery.webhook_id
+                ])
+            })
+            .map_err(unavailable)?,
+        None => false,
+    };
+    let status = if duplicate_event {
+        DeliveryStatus::Duplicate
+    } else {
+        DeliveryStatus::Pending
+    };
+    // One statement stores a new delivery or counts a redelivery of a stored one.
+    let (id, redeliveries): (i64, i64) = connection
         .prepare_cached(
             "INSERT INTO webhook_deliveries (webhook_id, shop, topic, api_version, event_id,
                  triggered_at, received_at, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
-                 CASE WHEN ?5 IS NOT NULL AND EXISTS (SELECT 1 FROM webhook_deliveries
-                     WHERE shop = ?2 AND topic = ?3 AND event_id = ?5) THEN 'duplicate'
-                 ELSE 'pending' END)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (webhook_id) DO UPDATE SET redeliveries = redeliveries + 1
-             RETURNING id, redeliveries, status",
+             RETURNING id, redeliveries",
         )
         .and_then(|mut statement| {
             statement.query_row(
@@ -68,8 +87,9 @@ pub(super) fn put_delivery(
                     delivery.event_id,
                     delivery.triggered_at.map(|time| time.to_rfc3339()),
                     delivery.received_at.to_rfc3339(),
+                    status.as_str(),
                 ],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                |row| Ok((row.get(0)?, row.get(1)?)),
             )
         })
         .map_err(unavailable)?;
@@ -84,7 +104,7 @@ pub(super) fn put_delivery(
         )
         .and_then(|mut statement| statement.execute(params![id, headers, delivery.body]))
         .map_err(unavailable)?;
-    if status == DeliveryStatus::Duplicate.as_str() {
+    if status == DeliveryStatus::Duplicate {
         add_step(
             connection,
             id,
