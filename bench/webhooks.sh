@@ -157,12 +157,10 @@ count_stored() { # DATA_DIR
   local data_dir="$1" cli=""
   if "$bin" --data-dir "$data_dir" webhooks list --help >/dev/null 2>&1; then
     if timeout 300 "$bin" --data-dir "$data_dir" webhooks list --json --limit 4294967295 >"$work/list.json" 2>"$work/list.err"; then
+      # One JSON object per stored delivery, one per line.
       cli="$(python3 -c '
 import json, sys
-data = json.load(open(sys.argv[1]))
-if isinstance(data, dict):
-    data = next((v for v in data.values() if isinstance(v, list)), [])
-print(len(data))' "$work/list.json" 2>/dev/null || echo "unreadable")"
+print(sum(1 for line in open(sys.argv[1]) if json.loads(line).get("webhook_id")))' "$work/list.json" 2>/dev/null || echo "unreadable")"
     else
       cli="failed"
     fi
