@@ -9,13 +9,12 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_eventbridge::types::Target;
 use aws_sdk_sqs::config::Credentials;
 use aws_sdk_sqs::types::QueueAttributeName;
-use ordernimbus_backend::domain::SalesQuery;
 use ordernimbus_backend::shopify::shop::ShopDomain;
 use ordernimbus_backend::store::Store;
 use ordernimbus_backend::store::sqlite::SqliteStore;
 
 use crate::serve::Server;
-use crate::webhooks::{SECRET, SHOP, installed_store, order, shopify_flags, sign};
+use crate::webhooks::{SHOP, installed_store, order, shopify_flags, sign, total_units};
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{:016x}", rand::random::<u64>())
@@ -122,7 +121,6 @@ async fn a_delivery_goes_through_eventbridge_and_sqs_to_the_worker_and_becomes_s
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let _ = SECRET;
 
     let store = SqliteStore::open(directory.path().join("ordernimbus.sqlite3")).unwrap();
     let shop = ShopDomain::parse(SHOP).unwrap();
@@ -144,13 +142,7 @@ async fn a_delivery_goes_through_eventbridge_and_sqs_to_the_worker_and_becomes_s
         outcome, "applied",
         "published to EventBridge, consumed by the worker"
     );
-    let units: f64 = store
-        .sales(&tenant, &SalesQuery::default())
-        .await
-        .unwrap()
-        .iter()
-        .map(|day| day.units)
-        .sum();
+    let units = total_units(&store, &tenant).await;
     assert_eq!(units, 1.0);
     worker.kill().unwrap();
     worker.wait().unwrap();

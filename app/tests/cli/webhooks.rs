@@ -143,13 +143,7 @@ async fn a_server_killed_mid_flood_loses_no_accepted_delivery_and_applies_each_o
         let settled = deliveries.iter().all(|delivery| {
             delivery.status == ordernimbus_backend::domain::DeliveryStatus::Published
         });
-        let units: f64 = store
-            .sales(&tenant, &SalesQuery::default())
-            .await
-            .unwrap()
-            .iter()
-            .map(|day| day.units)
-            .sum();
+        let units = total_units(&store, &tenant).await;
         if settled && units == stored as f64 {
             break;
         }
@@ -168,13 +162,7 @@ async fn a_server_killed_mid_flood_loses_no_accepted_delivery_and_applies_each_o
     let lost: Vec<_> = accepted.difference(&logged).collect();
     assert!(lost.is_empty(), "accepted but not in the log: {lost:?}");
     // Every stored delivery (answered or cut off before its answer) is applied once: one unit each.
-    let units: f64 = store
-        .sales(&tenant, &SalesQuery::default())
-        .await
-        .unwrap()
-        .iter()
-        .map(|day| day.units)
-        .sum();
+    let units = total_units(&store, &tenant).await;
     assert_eq!(
         units,
         stored as f64,
@@ -183,4 +171,18 @@ async fn a_server_killed_mid_flood_loses_no_accepted_delivery_and_applies_each_o
     );
     drop(restarted);
     store.close().await;
+}
+
+/// Net units over all of a tenant's sales.
+pub(crate) async fn total_units(
+    store: &SqliteStore,
+    tenant: &ordernimbus_backend::domain::TenantId,
+) -> f64 {
+    store
+        .sales(tenant, &SalesQuery::default())
+        .await
+        .unwrap()
+        .iter()
+        .map(|day| day.units)
+        .sum()
 }
