@@ -337,7 +337,7 @@ impl Consumer {
             }
         };
         loop {
-            let batch = match bus.read(position, 256) {
+            let batch = match bus.read(position, 64) {
                 Ok(batch) => batch,
                 Err(error) => {
                     tracing::error!(%error, "cannot read the local bus");

@@ -10,7 +10,7 @@ use ordernimbus_backend::store::{Store, StoreError};
 use tokio::sync::Notify;
 
 /// Deliveries published per round.
-const BATCH: u32 = 256;
+const BATCH: u32 = 64;
 /// Longest pause between rounds while the bus is failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
