@@ -114,10 +114,7 @@ pub async fn serve_on(
     };
     let mut router = http::router(state);
     if let Some(lifecycle) = &shopify {
-        let config = lifecycle.config();
-        let secrets = std::iter::once(config.api_secret.clone())
-            .chain(config.previous_api_secret.clone())
-            .collect();
+        let secrets = lifecycle.config().signing_secrets().cloned().collect();
         router = router.merge(receiver::router(ReceiverState {
             store: dyn_store,
             secrets: Arc::new(secrets),

@@ -22,6 +22,16 @@ pub mod order;
 pub mod session_token;
 pub mod shop;
 
+/// A Shopify id from a JSON payload as text: ids are integers beyond 2^53, so they are never read
+/// through f64. Numbers and non-empty strings; anything else is no id.
+pub fn id_text(value: Option<&serde_json::Value>) -> Option<String> {
+    match value? {
+        serde_json::Value::Number(number) => Some(number.to_string()),
+        serde_json::Value::String(text) if !text.is_empty() => Some(text.clone()),
+        _ => None,
+    }
+}
+
 /// The Admin API version every call and webhook subscription uses (as in `shopify.app.toml`).
 pub const API_VERSION: &str = "2026-10";
 

@@ -312,8 +312,13 @@ pub trait Store: Send + Sync + 'static {
     /// event id) is kept as a duplicate, not published.
     async fn put_delivery(&self, delivery: &NewDelivery) -> Result<DeliveryReceipt, StoreError>;
 
-    /// Deliveries waiting to be published, oldest first.
-    async fn pending_deliveries(&self, limit: u32) -> Result<Vec<DeliveryRecord>, StoreError>;
+    /// Deliveries waiting to be published, oldest first; their bodies only `with_bodies` (a bus
+    /// whose events refer to the log does not need them).
+    async fn pending_deliveries(
+        &self,
+        limit: u32,
+        with_bodies: bool,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
 
     /// Records outcomes of stored deliveries in one write: each appends a step to the delivery's
     /// history and, when it carries a status, sets it. Returns how many named a stored delivery.

@@ -15,6 +15,7 @@ use ordernimbus_backend::domain::{
 };
 use ordernimbus_backend::forecast::Refresher;
 use ordernimbus_backend::shopify::catalogue::{inventory_level, product_variants};
+use ordernimbus_backend::shopify::id_text;
 use ordernimbus_backend::shopify::install::{
     LIFECYCLE_TOPICS, Lifecycle, LifecycleError, LifecycleEvent,
 };
@@ -165,9 +166,7 @@ impl Consumer {
             return Ok("ignored: shop not installed".to_owned());
         };
         let (product_id, variants) = if topic == "products/delete" {
-            let id = payload
-                .get("id")
-                .map(|id| id.to_string().trim_matches('"').to_owned())
+            let id = id_text(payload.get("id"))
                 .ok_or_else(|| ConsumeError::Permanent("products/delete without an id".into()))?;
             (id, Vec::new())
         } else {

@@ -81,7 +81,10 @@ impl Outbox {
     /// # Errors
     /// When the store fails.
     pub async fn run_once(&self) -> Result<OutboxRound, StoreError> {
-        let pending = self.store.pending_deliveries(BATCH).await?;
+        let pending = self
+            .store
+            .pending_deliveries(BATCH, self.inline_payloads)
+            .await?;
         let mut round = OutboxRound::default();
         if pending.is_empty() {
             return Ok(round);
@@ -268,7 +271,7 @@ mod tests {
                 }
             );
             assert_eq!(
-                store.pending_deliveries(10).await.unwrap().len(),
+                store.pending_deliveries(10, false).await.unwrap().len(),
                 3,
                 "nothing is lost"
             );

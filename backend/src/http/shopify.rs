@@ -17,8 +17,9 @@ use serde_json::{Value, json};
 
 use super::auth::session_error;
 use super::{ApiError, AppState, Authenticated};
+use crate::domain::{ShopInstall, Tenant};
 use crate::shopify::install::{AccessError, Lifecycle, SessionError};
-use crate::shopify::oauth::{self, OAuthError};
+use crate::shopify::oauth::{self, OAuthError, SignedQuery};
 use crate::shopify::shop::ShopDomain;
 
 /// Cookie holding the signed OAuth nonce between `/auth` and `/auth/callback`.
@@ -36,27 +37,12 @@ fn lifecycle(state: &AppState) -> Result<&Arc<Lifecycle>, ApiError> {
     })
 }
 
-/// Decoded query parameters, last value winning as in Shopify's libraries.
-fn params(raw: Option<&str>) -> Vec<(String, String)> {
-    url_pairs(raw.unwrap_or_default())
+/// Decoded query parameters (as `URLSearchParams` decodes them).
+fn params(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    oauth::parse_query(raw.unwrap_or_default()).map_err(|error| oauth_error(&error))
 }
 
-fn url_pairs(raw: &str) -> Vec<(String, String)> {
-    raw.split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(name), decode(value))
-        })
-        .collect()
-}
-
-fn decode(text: &str) -> String {
-    percent_encoding::percent_decode_str(&text.replace('+', " "))
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
+/// A parameter's value, the last one winning as in Shopify's libraries.
 fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs
         .iter()
@@ -65,9 +51,9 @@ fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, value)| value.as_str())
 }
 
-fn parse_shop(pairs: &[(String, String)]) -> Result<ShopDomain, ApiError> {
-    let shop = param(pairs, "shop")
-        .ok_or_else(|| ApiError::invalid_field("shop", "the shop parameter is required"))?;
+fn parse_shop(shop: Option<&str>) -> Result<ShopDomain, ApiError> {
+    let shop =
+        shop.ok_or_else(|| ApiError::invalid_field("shop", "the shop parameter is required"))?;
     ShopDomain::parse(shop).map_err(|error| ApiError::invalid_field("shop", error))
 }
 
@@ -84,14 +70,15 @@ fn oauth_error(error: &OAuthError) -> ApiError {
     }
 }
 
-/// Checks the HMAC and timestamp of a request signed by Shopify.
-fn verify_signed(lifecycle: &Lifecycle, raw: &str) -> Result<(), ApiError> {
+/// Checks the HMAC and timestamp of a request signed by Shopify; returns its signed parameters.
+fn verify_signed(lifecycle: &Lifecycle, raw: &str) -> Result<SignedQuery, ApiError> {
     let secrets = lifecycle.config().secrets();
     let signed = oauth::verify_query(raw, &secrets).map_err(|error| oauth_error(&error))?;
     let timestamp = signed.get("timestamp").ok_or_else(|| {
         ApiError::invalid_field("timestamp", "a signed request must carry a timestamp")
     })?;
-    oauth::check_timestamp(timestamp, Utc::now()).map_err(|error| oauth_error(&error))
+    oauth::check_timestamp(timestamp, Utc::now()).map_err(|error| oauth_error(&error))?;
+    Ok(signed)
 }
 
 /// `GET /auth?shop=…`: starts an authorization-code install. Shopify's install link carries
@@ -101,8 +88,8 @@ pub(super) async fn begin_install(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let lifecycle = lifecycle(&state)?;
-    let pairs = params(raw.as_deref());
-    let shop = parse_shop(&pairs)?;
+    let pairs = params(raw.as_deref())?;
+    let shop = parse_shop(param(&pairs, "shop"))?;
     if param(&pairs, "hmac").is_some() {
         verify_signed(lifecycle, raw.as_deref().unwrap_or_default())?;
     }
@@ -155,10 +142,10 @@ pub(super) async fn complete_install(
 ) -> Result<Response, ApiError> {
     let lifecycle = lifecycle(&state)?;
     let raw = raw.unwrap_or_default();
-    verify_signed(lifecycle, &raw)?;
-    let pairs = params(Some(&raw));
-    let shop = parse_shop(&pairs)?;
-    let nonce = param(&pairs, "state")
+    let signed = verify_signed(lifecycle, &raw)?;
+    let shop = parse_shop(signed.get("shop"))?;
+    let nonce = signed
+        .get("state")
         .ok_or_else(|| ApiError::invalid_field("state", "the state parameter is required"))?;
     let secret = lifecycle.config().api_secret.expose().as_bytes();
     let expected = cookie(&headers, STATE_COOKIE)
@@ -177,7 +164,8 @@ pub(super) async fn complete_install(
             "the state parameter does not match this browser's install nonce",
         ));
     }
-    let code = param(&pairs, "code")
+    let code = signed
+        .get("code")
         .filter(|code| !code.is_empty())
         .ok_or_else(|| ApiError::invalid_field("code", "the code parameter is required"))?;
     let install = lifecycle
@@ -218,7 +206,7 @@ pub(super) async fn app_document(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let pairs = params(raw.as_deref());
+    let pairs = params(raw.as_deref())?;
     let Some(lifecycle) = state
         .shopify
         .as_ref()
@@ -229,7 +217,7 @@ pub(super) async fn app_document(
             "frame-ancestors 'none'",
         ));
     };
-    let shop = parse_shop(&pairs)?;
+    let shop = parse_shop(param(&pairs, "shop"))?;
     let Some(id_token) = param(&pairs, "id_token").filter(|token| !token.is_empty()) else {
         return Ok(to_bounce(&pairs));
     };
@@ -296,11 +284,7 @@ pub(super) async fn show_shop(
     Authenticated(tenant): Authenticated,
 ) -> Result<Json<Value>, ApiError> {
     let lifecycle = lifecycle(&state)?;
-    let install = state
-        .store
-        .shop_of_tenant(&tenant.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("shop of tenant", tenant.id.as_str()))?;
+    let install = install_of(&state, &tenant).await?;
     let info = lifecycle
         .shop_info(&install.shop)
         .await
@@ -313,6 +297,15 @@ pub(super) async fn show_shop(
         "scopes": install.scopes,
         "installed_at": install.installed_at,
     })))
+}
+
+/// The Shopify install owning the tenant; 404 for a tenant that is not a shop (a CSV retailer).
+pub(super) async fn install_of(state: &AppState, tenant: &Tenant) -> Result<ShopInstall, ApiError> {
+    state
+        .store
+        .shop_of_tenant(&tenant.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("shop of tenant", tenant.id.as_str()))
 }
 
 fn access_error(error: AccessError) -> ApiError {

@@ -21,12 +21,10 @@ pub(super) struct DeliveryQuery {
 }
 
 async fn shop_of(state: &AppState, tenant: &Tenant) -> Result<String, ApiError> {
-    state
-        .store
-        .shop_of_tenant(&tenant.id)
+    Ok(super::shopify::install_of(state, tenant)
         .await?
-        .map(|install| install.shop.to_string())
-        .ok_or_else(|| ApiError::not_found("shop of tenant", tenant.id.as_str()))
+        .shop
+        .to_string())
 }
 
 /// `GET /api/v1/webhooks`: the tenant's deliveries, newest first.

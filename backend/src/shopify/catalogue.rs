@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::id_text;
+
 use crate::domain::{CatalogueVariant, InvalidValue, Location, Sku};
 
 /// An `inventory_levels/update` payload.
@@ -17,14 +19,6 @@ pub struct InventoryLevel {
     pub available: f64,
     /// When Shopify changed it: an older update never overwrites a newer one.
     pub updated_at: DateTime<Utc>,
-}
-
-fn id_text(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::Number(number) => Some(number.to_string()),
-        Value::String(text) if !text.is_empty() => Some(text.clone()),
-        _ => None,
-    }
 }
 
 /// The location name order lines and stock levels share for a Shopify location id.

@@ -5,6 +5,8 @@
 use chrono::Utc;
 use serde_json::{Value, json};
 
+use super::id_text;
+
 use super::shop::ShopDomain;
 use crate::domain::{DeliveryFilter, DeliveryRecord};
 use crate::store::{Store, StoreError};
@@ -31,15 +33,6 @@ const PERSONAL_FIELDS: &[&str] = &[
     "landing_site",
     "referring_site",
 ];
-
-/// Shopify ids are integers beyond 2^53: compare them as text.
-fn id_text(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::Number(number) => Some(number.to_string()),
-        Value::String(text) => Some(text.clone()),
-        _ => None,
-    }
-}
 
 /// The shop's stored order and refund deliveries about `customer_id` or one of `orders`, with
 /// their parsed payloads.

@@ -44,10 +44,14 @@ pub struct ShopifyConfig {
 impl ShopifyConfig {
     /// The secrets that may have signed a request: current first.
     pub fn secrets(&self) -> Vec<&[u8]> {
-        std::iter::once(&self.api_secret)
-            .chain(self.previous_api_secret.as_ref())
+        self.signing_secrets()
             .map(|secret| secret.expose().as_bytes())
             .collect()
+    }
+
+    /// The current secret, then the previous one during a rotation.
+    pub fn signing_secrets(&self) -> impl Iterator<Item = &Secret> {
+        std::iter::once(&self.api_secret).chain(self.previous_api_secret.as_ref())
     }
 
     /// The OAuth callback URL registered in `shopify.app.toml`.
@@ -469,10 +473,7 @@ impl Lifecycle {
             }
             "customers/data_request" => {
                 let customer_id = customer_id(event.payload)?;
-                let request_id = event
-                    .payload
-                    .pointer("/data_request/id")
-                    .map(id_text)
+                let request_id = super::id_text(event.payload.pointer("/data_request/id"))
                     .ok_or_else(|| LifecycleError::BadPayload("data_request.id missing".into()))?;
                 let orders = id_list(event.payload.get("orders_requested"));
                 self.store
@@ -554,18 +555,14 @@ fn digest(customer_id: &str) -> String {
     hex::encode(&Sha256::digest(customer_id.as_bytes())[..8])
 }
 
-/// Shopify ids are integers beyond 2^53: read them as text, never through f64.
-fn id_text(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
-    }
-}
-
 fn id_list(value: Option<&Value>) -> Vec<String> {
     value
         .and_then(Value::as_array)
-        .map(|ids| ids.iter().map(id_text).collect())
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| super::id_text(Some(id)))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -578,9 +575,6 @@ fn string_list(value: Option<&Value>) -> Option<Vec<String>> {
 }
 
 fn customer_id(payload: &Value) -> Result<String, LifecycleError> {
-    payload
-        .pointer("/customer/id")
-        .filter(|id| !id.is_null())
-        .map(id_text)
+    super::id_text(payload.pointer("/customer/id"))
         .ok_or_else(|| LifecycleError::BadPayload("customer.id missing".into()))
 }

@@ -215,7 +215,10 @@ pub fn verify_cookie_value(signed: &str, secret: &[u8]) -> Option<String> {
 /// Splits a raw query into decoded `(name, value)` pairs as `URLSearchParams` does: `&`
 /// separates pairs (empty ones are skipped), the first `=` separates name from value (none
 /// means an empty value), `+` is a space and `%XX` a byte.
-fn parse_query(raw_query: &str) -> Result<Vec<(String, String)>, OAuthError> {
+///
+/// # Errors
+/// [`OAuthError::MalformedQuery`] when a component is not UTF-8 once decoded.
+pub fn parse_query(raw_query: &str) -> Result<Vec<(String, String)>, OAuthError> {
     raw_query
         .split('&')
         .filter(|pair| !pair.is_empty())

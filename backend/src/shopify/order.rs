@@ -8,6 +8,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::id_text;
+
 use crate::domain::{InvalidValue, LineIdentity, Location, OrderVersion, SalesLine, Sku, Timezone};
 
 /// Reads an order payload.
@@ -124,14 +126,6 @@ fn refunded_quantities(payload: &Value) -> std::collections::HashMap<String, f64
         }
     }
     refunded
-}
-
-fn id_text(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::Number(number) => Some(number.to_string()),
-        Value::String(text) if !text.is_empty() => Some(text.clone()),
-        _ => None,
-    }
 }
 
 fn money(value: Option<&Value>) -> f64 {

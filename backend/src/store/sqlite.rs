@@ -844,8 +844,12 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn pending_deliveries(&self, limit: u32) -> Result<Vec<DeliveryRecord>, StoreError> {
-        self.read(move |connection| deliveries::pending(connection, limit))
+    async fn pending_deliveries(
+        &self,
+        limit: u32,
+        with_bodies: bool,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        self.read(move |connection| deliveries::pending(connection, limit, with_bodies))
             .await
     }
 

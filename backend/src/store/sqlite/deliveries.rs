@@ -258,19 +258,28 @@ impl SummaryRow {
 pub(super) fn pending(
     connection: &Connection,
     limit: u32,
+    with_bodies: bool,
 ) -> Result<Vec<DeliveryRecord>, StoreError> {
-    let mut statement = connection
-        .prepare_cached(&format!(
+    let sql = if with_bodies {
+        format!(
             "SELECT {SUMMARY_COLUMNS}, b.body FROM webhook_deliveries d
              JOIN webhook_bodies b ON b.delivery_id = d.id
              WHERE d.status = 'pending' ORDER BY d.id LIMIT ?1"
-        ))
-        .map_err(unavailable)?;
+        )
+    } else {
+        format!(
+            "SELECT {SUMMARY_COLUMNS} FROM webhook_deliveries d
+             WHERE d.status = 'pending' ORDER BY d.id LIMIT ?1"
+        )
+    };
+    let mut statement = connection.prepare_cached(&sql).map_err(unavailable)?;
     let mut rows = statement.query([limit]).map_err(unavailable)?;
     let mut records = Vec::new();
     while let Some(row) = rows.next().map_err(unavailable)? {
         let mut record = summary(row).map_err(unavailable)?.into_record()?;
-        record.body = row.get(12).map_err(unavailable)?;
+        if with_bodies {
+            record.body = row.get(12).map_err(unavailable)?;
+        }
         records.push(record);
     }
     Ok(records)
