@@ -186,3 +186,20 @@ pub(crate) async fn total_units(
         .map(|day| day.units)
         .sum()
 }
+
+#[test]
+fn webhooks_commands_name_the_bad_flag_or_the_missing_delivery() {
+    let directory = tempfile::tempdir().unwrap();
+    let output = crate::ordernimbus(directory.path(), &["webhooks", "list", "--status", "bogus"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--status: \"bogus\""), "{stderr}");
+    let output = crate::ordernimbus(
+        directory.path(),
+        &["webhooks", "list", "--since", "yesterday"],
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--since: \"yesterday\""));
+    let output = crate::ordernimbus(directory.path(), &["webhooks", "show", "nope"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no delivery with webhook id nope"));
+}

@@ -305,3 +305,29 @@ async fn webhooks_without_valid_signature_or_headers_are_refused() {
     assert_eq!(stored.body, body);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_oversized_delivery_and_bad_listing_parameters_get_json_errors() {
+    let app = Harness::start().await;
+    let response = app
+        .http
+        .post(app.url("/webhooks"))
+        .header("x-shopify-topic", "orders/create")
+        .body(vec![b'x'; 6 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "payload_too_large");
+    app.tenant_of(SHOP).await;
+    let token = app.session_token(SHOP);
+    for (query, field) in [("status=bogus", "status"), ("limit=0", "limit")] {
+        let (status, _, body) = app
+            .get_as(&token, &format!("/api/v1/webhooks?{query}"))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"]["field"], field, "{query}: {body}");
+    }
+    app.stop().await;
+}
