@@ -258,8 +258,12 @@ impl Record {
             self.url_expires_at
                 .map(|expires| signed_url(&shared.base_url, storage_key, object, self.id, expires))
         };
+        // An operation that found nothing has no file to point at: `url` stays null (as developers
+        // report from Shopify), so a client must treat a null `url` on COMPLETED as "no data".
         let (url, partial_data_url) = match (&self.object, status) {
-            (Some(object), BulkOperationStatus::Completed) => (signed(object), None),
+            (Some(object), BulkOperationStatus::Completed) if self.object_count > 0 => {
+                (signed(object), None)
+            }
             (Some(object), BulkOperationStatus::Failed) if self.object_count > 0 && !expired => {
                 (None, signed(object))
             }
@@ -567,7 +571,7 @@ async fn run(weak: Weak<Shared>, id: u64) -> anyhow::Result<()> {
             Ending::Completed => {
                 record.status = BulkOperationStatus::Completed;
                 record.completed_at = Some(now);
-                record.file_size = file_size;
+                record.file_size = file_size.filter(|_| record.object_count > 0);
                 record.url_expires_at = Some(if record.fault == Some(BulkFault::UrlExpired) {
                     now - chrono::Duration::seconds(1)
                 } else {

@@ -699,3 +699,75 @@ async fn a_bulk_query_config_subscription_gets_the_finish_webhook_at_the_app_url
     let payload: Value = serde_json::from_slice(&received[0].1).unwrap();
     assert_eq!(payload["admin_graphql_api_id"], gid);
 }
+
+#[tokio::test]
+async fn a_bulk_query_that_finds_nothing_completes_without_a_url() {
+    let (harness, token) = synthetic_shop(20).await;
+    let gid = start(
+        &harness,
+        &token,
+        r#"{ orders(query: "updated_at:>=2030-01-01T00:00:00Z") { edges { node { id } } } }"#,
+        None,
+    )
+    .await;
+    let done = finish(&harness, &token, &gid).await;
+    assert_eq!(done["status"], "COMPLETED");
+    assert_eq!(done["objectCount"], "0");
+    assert_eq!(done["url"], Value::Null);
+    assert_eq!(done["fileSize"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_failed_operation_is_announced_with_its_error_code() {
+    let mut setup = Setup::new();
+    setup.config.app_webhook_topics = vec!["bulk_operations/finish".into()];
+    let harness = setup.start().await;
+    let (receiver, url) = Receiver::start(&[]).await;
+    harness.sim.set_app_url(&url);
+    let token = harness.access_token().await;
+    harness
+        .sim
+        .faults()
+        .fail_next_bulk_query(BulkFault::Timeout {
+            after_root_objects: 1,
+        });
+    let gid = start(
+        &harness,
+        &token,
+        "{ orders { edges { node { id } } } }",
+        None,
+    )
+    .await;
+    let failed = finish(&harness, &token, &gid).await;
+    assert_eq!(failed["status"], "FAILED");
+    let received = receiver.received();
+    assert_eq!(received.len(), 1);
+    let payload: Value = serde_json::from_slice(&received[0].1).unwrap();
+    assert_eq!(payload["status"], "failed");
+    assert_eq!(payload["error_code"], "timeout");
+}
+
+/// A large shop streams through the same path: pages of 250 orders, never the whole shop in memory.
+/// Run with `--ignored`; about 11 s for 20,000 orders in a debug build, so a million take minutes.
+#[tokio::test]
+#[ignore = "slow: a large shop"]
+async fn a_large_shop_streams_its_bulk_result() {
+    let n_orders = 20_000;
+    let (harness, token) = synthetic_shop(n_orders).await;
+    let started = std::time::Instant::now();
+    let gid = start(&harness, &token, ORDERS_QUERY, None).await;
+    harness.sim.clock().advance(Duration::from_secs(5));
+    let done = harness
+        .sim
+        .wait_for_bulk_operation(numeric(&gid), Duration::from_secs(3_600))
+        .await
+        .expect("the operation exists");
+    eprintln!(
+        "{n_orders} orders: {:?}, {:?} bytes, {} lines",
+        started.elapsed(),
+        done.file_size,
+        done.object_count
+    );
+    assert_eq!(done.status, BulkOperationStatus::Completed);
+    assert_eq!(done.root_object_count, n_orders);
+}
