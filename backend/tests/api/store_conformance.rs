@@ -1,5 +1,5 @@
 //! The `Store` conformance suite, written once against `&dyn Store`. Each adapter runs every check on
-//! a fresh store (SQLite here; DynamoDB joins in issue #7).
+//! a fresh store: a new SQLite file, or a new DynamoDB table in moto (see `crate::moto`).
 
 use chrono::{NaiveDate, Utc};
 use ordernimbus_backend::domain::{
@@ -515,7 +515,7 @@ pub async fn compliance_log_and_data_requests_are_per_shop_and_idempotent(store:
     assert!(store.data_requests(&shop).await.unwrap().is_empty());
 }
 
-macro_rules! conformance_on_sqlite {
+macro_rules! conformance {
     ($($check:ident),* $(,)?) => {
         mod sqlite {
             $(
@@ -528,10 +528,19 @@ macro_rules! conformance_on_sqlite {
                 }
             )*
         }
+        mod dynamodb {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let store = crate::moto::fresh_store().await;
+                    super::$check(&store).await;
+                }
+            )*
+        }
     };
 }
 
-conformance_on_sqlite!(
+conformance!(
     tenants_and_api_keys_round_trip,
     sales_lines_are_deduplicated_updated_and_repeated,
     a_tenants_lines_never_collide_with_anothers,
