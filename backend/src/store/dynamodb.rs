@@ -30,9 +30,9 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, DeleteRequest,
-    GlobalSecondaryIndex, KeySchemaElement, KeyType, KeysAndAttributes, Projection,
-    ProjectionType, Put, PutRequest, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
-    TransactWriteItem, Update, WriteRequest,
+    GlobalSecondaryIndex, KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType,
+    Put, PutRequest, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem,
+    Update, WriteRequest,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -305,7 +305,11 @@ impl DynamoStore {
     }
 
     /// Every item a query matches, at most `limit`.
-    async fn query_all(&self, query: &Query, limit: Option<usize>) -> Result<Vec<Item>, StoreError> {
+    async fn query_all(
+        &self,
+        query: &Query,
+        limit: Option<usize>,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         self.query_each(query, |item| {
             items.push(item);
@@ -316,12 +320,7 @@ impl DynamoStore {
     }
 
     /// Puts one item; `Ok(false)` when `condition` failed.
-    async fn put_if(
-        &self,
-        item: Item,
-        condition: &str,
-        values: Item,
-    ) -> Result<bool, StoreError> {
+    async fn put_if(&self, item: Item, condition: &str, values: Item) -> Result<bool, StoreError> {
         let result = self
             .client
             .put_item()
@@ -576,7 +575,9 @@ impl DynamoStore {
                 let transient = codes.iter().all(|code| {
                     matches!(
                         code.as_str(),
-                        "None" | "TransactionConflict" | "ThrottlingError"
+                        "None"
+                            | "TransactionConflict"
+                            | "ThrottlingError"
                             | "ProvisionedThroughputExceeded"
                     )
                 });
@@ -600,7 +601,12 @@ impl DynamoStore {
 
     // ----- Transaction items ----------------------------------------------------------------
 
-    fn put_item(&self, item: Item, condition: Option<&str>, values: Item) -> Result<TransactWriteItem, StoreError> {
+    fn put_item(
+        &self,
+        item: Item,
+        condition: Option<&str>,
+        values: Item,
+    ) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -628,7 +634,12 @@ impl DynamoStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    fn check_item(&self, pk: String, sk: &str, condition: &str) -> Result<TransactWriteItem, StoreError> {
+    fn check_item(
+        &self,
+        pk: String,
+        sk: &str,
+        condition: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
         let check = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(key(pk, sk.to_owned())))
@@ -1011,7 +1022,11 @@ impl Store for DynamoStore {
         )?];
         items.extend(self.api_key_items(id, api_key_hash)?);
         self.transact(items).await.map_err(|outcome| {
-            let entity = if outcome.failed_at(0) { "tenant" } else { "api key" };
+            let entity = if outcome.failed_at(0) {
+                "tenant"
+            } else {
+                "api key"
+            };
             outcome.into_store_error(|| StoreError::Conflict {
                 entity,
                 id: id.to_string(),
@@ -1025,11 +1040,8 @@ impl Store for DynamoStore {
         tenant: &TenantId,
         api_key_hash: [u8; 32],
     ) -> Result<(), StoreError> {
-        let mut items = vec![self.check_item(
-            tenant_pk(tenant),
-            TENANT_SK,
-            "attribute_exists(PK)",
-        )?];
+        let mut items =
+            vec![self.check_item(tenant_pk(tenant), TENANT_SK, "attribute_exists(PK)")?];
         items.extend(self.api_key_items(tenant, api_key_hash)?);
         self.transact(items).await.map_err(|outcome| {
             if outcome.failed_at(0) {
@@ -1058,7 +1070,12 @@ impl Store for DynamoStore {
             .await?;
         let mut items: Vec<Item> = shards.into_iter().flatten().collect();
         items.sort_by(|left, right| {
-            let order = |item: &Item| optional_text(item, "GSI1SK").ok().flatten().map(str::to_owned);
+            let order = |item: &Item| {
+                optional_text(item, "GSI1SK")
+                    .ok()
+                    .flatten()
+                    .map(str::to_owned)
+            };
             order(left).cmp(&order(right))
         });
         items.iter().map(tenant_from_item).collect()

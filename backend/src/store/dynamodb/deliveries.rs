@@ -21,8 +21,8 @@ use super::{
     optional_time, parse_time, s, shard_of, text, time_text,
 };
 use crate::domain::{
-    DeliveryFilter, DeliveryOutcome, DeliveryReceipt, DeliveryRecord, DeliveryStatus,
-    DeliveryStep, NewDelivery,
+    DeliveryFilter, DeliveryOutcome, DeliveryReceipt, DeliveryRecord, DeliveryStatus, DeliveryStep,
+    NewDelivery,
 };
 use crate::store::StoreError;
 
@@ -101,8 +101,8 @@ fn body_items(pk: &str, body: &[u8]) -> Vec<Item> {
 }
 
 async fn next_sequence(store: &DynamoStore) -> Result<i64, StoreError> {
-    let change = Change::new("SEQUENCE".to_owned(), "DELIVERIES", "ADD #next :one")
-        .value(":one", n(1));
+    let change =
+        Change::new("SEQUENCE".to_owned(), "DELIVERIES", "ADD #next :one").value(":one", n(1));
     let updated = store
         .update(change)
         .await?
@@ -193,7 +193,10 @@ pub(super) async fn put_delivery(
             s(serde_json::to_string(&delivery.headers).map_err(StoreError::unavailable)?),
         ),
         ("history".to_owned(), AttributeValue::L(history)),
-        ("GSI1PK".to_owned(), s(status_pk(status, &delivery.webhook_id))),
+        (
+            "GSI1PK".to_owned(),
+            s(status_pk(status, &delivery.webhook_id)),
+        ),
         ("GSI1SK".to_owned(), s(sequence_key(sequence))),
         ("GSI2PK".to_owned(), s(shop_log_pk(delivery.shop.as_str()))),
         ("GSI2SK".to_owned(), s(sequence_key(sequence))),
@@ -298,13 +301,9 @@ pub(super) async fn pending(
     }
     let shards: Vec<Vec<Item>> = stream::iter(0..STATUS_SHARDS)
         .map(|shard| async move {
-            let query = Query::index(
-                GSI1,
-                status_shard_pk(DeliveryStatus::Pending, shard),
-                None,
-            )
-            .project("PK, GSI1SK")
-            .page(limit.min(1000));
+            let query = Query::index(GSI1, status_shard_pk(DeliveryStatus::Pending, shard), None)
+                .project("PK, GSI1SK")
+                .page(limit.min(1000));
             store.query_all(&query, Some(limit)).await
         })
         .buffer_unordered(CONCURRENCY)
@@ -313,7 +312,12 @@ pub(super) async fn pending(
     let mut candidates: Vec<(String, String)> = shards
         .into_iter()
         .flatten()
-        .map(|item| Ok((text(&item, "GSI1SK")?.to_owned(), text(&item, "PK")?.to_owned())))
+        .map(|item| {
+            Ok((
+                text(&item, "GSI1SK")?.to_owned(),
+                text(&item, "PK")?.to_owned(),
+            ))
+        })
         .collect::<Result<_, StoreError>>()?;
     candidates.sort();
     candidates.truncate(limit);

@@ -20,13 +20,13 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     CONCURRENCY, Change, DynamoStore, Item, MAX_TRANSACTION_ITEMS, Query, SEP, TENANT_SK,
-    Transaction, b, corrupt, not_found, number, optional_bytes, optional_number, optional_text,
-    parse_time, s, n, tenant_pk, text, time_text,
+    Transaction, b, corrupt, n, not_found, number, optional_bytes, optional_number, optional_text,
+    parse_time, s, tenant_pk, text, time_text,
 };
 use crate::domain::{
-    Backtest, CandidateScore, CatalogueVariant, DayRange, ForecastPoint, Granularity,
-    LineIdentity, Location, OrderApplied, OrderVersion, SalesDay, SalesLine, SalesQuery,
-    SeriesForecast, SeriesHistory, Sku, SkuSummary, StockLevel, TenantId,
+    Backtest, CandidateScore, CatalogueVariant, DayRange, ForecastPoint, Granularity, LineIdentity,
+    Location, OrderApplied, OrderVersion, SalesDay, SalesLine, SalesQuery, SeriesForecast,
+    SeriesHistory, Sku, SkuSummary, StockLevel, TenantId,
 };
 use crate::store::{ImportReport, SalesWrite, StoreError, UploadId};
 
@@ -253,7 +253,11 @@ pub(super) async fn write_sales(
     lines: &[SalesLine],
 ) -> Result<SalesWrite, StoreError> {
     // The upload is the tenant's: this also refuses another tenant's upload id.
-    if store.get(tenant_pk(tenant), &upload_sk(upload)).await?.is_none() {
+    if store
+        .get(tenant_pk(tenant), &upload_sk(upload))
+        .await?
+        .is_none()
+    {
         return Err(not_found("upload", upload));
     }
     write_lines(store, tenant, upload, lines, false, None)
@@ -280,7 +284,10 @@ async fn load_lines(
         .collect();
     let mut found: HashMap<String, Item> = HashMap::new();
     for item in store.batch_get(wanted).await? {
-        found.insert(format!("{}|{}", text(&item, "PK")?, text(&item, "SK")?), item);
+        found.insert(
+            format!("{}|{}", text(&item, "PK")?, text(&item, "SK")?),
+            item,
+        );
     }
     for (date, key) in keys {
         let id = format!("{}|{}", lines_pk(tenant, date), line_sk(date, key));
@@ -370,10 +377,12 @@ pub(super) async fn write_lines(
             match &slot.current {
                 None => {
                     outcome.imported += 1;
-                    deltas
-                        .entry(key)
-                        .or_default()
-                        .push(delta(line.units, line.revenue, sku, location));
+                    deltas.entry(key).or_default().push(delta(
+                        line.units,
+                        line.revenue,
+                        sku,
+                        location,
+                    ));
                 }
                 Some(stored) if stored.seen == upload && !replace => {
                     // An earlier row of this same upload holds this occurrence: another sale.
@@ -443,8 +452,10 @@ pub(super) async fn write_lines(
             extent.1 = extent.1.max(delta.date);
         }
         if let Some(product) = products.get(&(line.sku.clone(), line.location.clone())) {
-            aggregates.push(Aggregate::series(tenant, &line.sku, &line.location, 0.0, 0.0)
-                .with_product(product));
+            aggregates.push(
+                Aggregate::series(tenant, &line.sku, &line.location, 0.0, 0.0)
+                    .with_product(product),
+            );
         }
         let put = line_put(store, tenant, key, slot, line)?;
         if !batch.fits(&aggregates) {
@@ -479,7 +490,10 @@ fn line_put(
         ("revenue".to_owned(), n(line.revenue)),
         ("upload".to_owned(), s(line.upload.clone())),
         ("seen".to_owned(), s(line.seen.clone())),
-        ("v".to_owned(), n(slot.version.map_or(1, |version| version + 1))),
+        (
+            "v".to_owned(),
+            n(slot.version.map_or(1, |version| version + 1)),
+        ),
     ]);
     match slot.version {
         None => store.put_item(item, Some("attribute_not_exists(PK)"), Item::new()),
@@ -575,7 +589,13 @@ fn delta_aggregates(tenant: &TenantId, delta: &Delta) -> Vec<Aggregate> {
             set: vec![("location", delta.location.clone()), ("day", day.clone())],
             product: None,
         },
-        Aggregate::series(tenant, &delta.sku, &delta.location, delta.units, delta.revenue),
+        Aggregate::series(
+            tenant,
+            &delta.sku,
+            &delta.location,
+            delta.units,
+            delta.revenue,
+        ),
         Aggregate {
             pk: totals.clone(),
             sk: format!("A#{day}"),
@@ -808,8 +828,10 @@ async fn cells(
 /// Day keys bounding `days` (open ends become the extremes of the key space).
 fn day_bounds(days: DayRange) -> (String, String) {
     (
-        days.from.map_or_else(|| "0000-00-00".to_owned(), |day| day.to_string()),
-        days.to.map_or_else(|| "9999-99-99".to_owned(), |day| day.to_string()),
+        days.from
+            .map_or_else(|| "0000-00-00".to_owned(), |day| day.to_string()),
+        days.to
+            .map_or_else(|| "9999-99-99".to_owned(), |day| day.to_string()),
     )
 }
 
@@ -858,7 +880,9 @@ pub(super) async fn sales(
             if query.granularity == Granularity::Week {
                 let back = chrono::Days::new(u64::from(date.weekday().num_days_from_monday()));
                 date = date.checked_sub_days(back).unwrap_or(date);
-                if let Some(last) = result.get_mut(series_start..).and_then(<[SalesDay]>::last_mut)
+                if let Some(last) = result
+                    .get_mut(series_start..)
+                    .and_then(<[SalesDay]>::last_mut)
                     && last.date == date
                 {
                     last.units += units;
@@ -1117,8 +1141,7 @@ pub(super) async fn put_forecasts(
 }
 
 fn forecast_of(item: &Item, days: Option<usize>) -> Result<SeriesForecast, StoreError> {
-    let meta: Meta =
-        serde_json::from_str(text(item, "meta")?).map_err(StoreError::unavailable)?;
+    let meta: Meta = serde_json::from_str(text(item, "meta")?).map_err(StoreError::unavailable)?;
     let start = text(item, "start")?;
     let points = if start.is_empty() {
         Vec::new()
@@ -1155,7 +1178,9 @@ pub(super) async fn forecasts(
                 .await?
                 .into_iter()
                 .filter(|series| series.forecast_at.is_some())
-                .filter(|series| location.is_none_or(|location| series.location == location.as_str()))
+                .filter(|series| {
+                    location.is_none_or(|location| series.location == location.as_str())
+                })
                 .collect::<Vec<_>>(),
         ),
     };
@@ -1210,7 +1235,11 @@ pub(super) async fn put_stock(
                 ("PK".to_owned(), s(tenant_pk(tenant))),
                 (
                     "SK".to_owned(),
-                    s(format!("STOCK#{}{SEP}{}", level.sku.as_str(), level.location.as_str())),
+                    s(format!(
+                        "STOCK#{}{SEP}{}",
+                        level.sku.as_str(),
+                        level.location.as_str()
+                    )),
                 ),
                 ("sku".to_owned(), s(level.sku.as_str())),
                 ("location".to_owned(), s(level.location.as_str())),
@@ -1268,8 +1297,8 @@ pub(super) async fn put_product(
     let product_sk = format!("PRODUCT#{product_id}");
     // Forget the product's previous variants (unless another product has claimed one since).
     if let Some(previous) = store.get(tenant_pk(tenant), &product_sk).await? {
-        let old: ProductVariants = serde_json::from_str(text(&previous, "variants")?)
-            .map_err(StoreError::unavailable)?;
+        let old: ProductVariants =
+            serde_json::from_str(text(&previous, "variants")?).map_err(StoreError::unavailable)?;
         for (variant, inventory_item) in old {
             if let Some(inventory_item) = inventory_item {
                 store
@@ -1306,7 +1335,12 @@ pub(super) async fn put_product(
     } else {
         let listed: ProductVariants = variants
             .iter()
-            .map(|variant| (variant.variant_id.clone(), variant.inventory_item_id.clone()))
+            .map(|variant| {
+                (
+                    variant.variant_id.clone(),
+                    variant.inventory_item_id.clone(),
+                )
+            })
             .collect();
         store
             .put_all(vec![HashMap::from([
@@ -1326,11 +1360,7 @@ pub(super) async fn sku_of_inventory_item(
     tenant: &TenantId,
     inventory_item_id: &str,
 ) -> Result<Option<Sku>, StoreError> {
-    let query = Query::prefix(
-        tenant_pk(tenant),
-        format!("ITEM#{inventory_item_id}{SEP}"),
-    )
-    .page(1);
+    let query = Query::prefix(tenant_pk(tenant), format!("ITEM#{inventory_item_id}{SEP}")).page(1);
     let items = store.query_all(&query, Some(1)).await?;
     items
         .first()

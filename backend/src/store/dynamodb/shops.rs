@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Change, DynamoStore, Item, Query, TENANT_SK, b, optional_bytes, optional_text,
-    optional_time, parse_time, s, tenant_pk, text, time_text,
+    Change, DynamoStore, Item, Query, TENANT_SK, b, optional_bytes, optional_text, optional_time,
+    parse_time, s, tenant_pk, text, time_text,
 };
 use crate::domain::{
     ComplianceEntry, DataRequest, EraseOutcome, InstallState, NewInstall, SealedCredentials,
@@ -92,7 +92,10 @@ fn install_item(install: &NewInstall, tenant: &TenantId) -> Item {
         ("state".to_owned(), s(InstallState::Installed.as_str())),
         ("scopes".to_owned(), s(install.scopes.join(","))),
         ("installed_at".to_owned(), s(time_text(install.at))),
-        ("access_token".to_owned(), b(credentials.access_token.clone())),
+        (
+            "access_token".to_owned(),
+            b(credentials.access_token.clone()),
+        ),
     ]);
     if let Some(at) = credentials.access_expires_at {
         item.insert("access_expires_at".to_owned(), s(time_text(at)));
@@ -167,7 +170,8 @@ pub(super) async fn install_shop(
         };
         match store.transact(items).await {
             Ok(()) => {
-                let tenant = existing.map_or_else(|| new_tenant.clone(), |existing| existing.tenant);
+                let tenant =
+                    existing.map_or_else(|| new_tenant.clone(), |existing| existing.tenant);
                 let mut item = install_item(install, &tenant);
                 item.insert("tenant".to_owned(), s(tenant.as_str()));
                 return install_of(&item);
@@ -206,10 +210,7 @@ pub(super) async fn replace_credentials(
                     "access_expires_at",
                     credentials.access_expires_at.map(|at| s(time_text(at))),
                 ),
-                (
-                    "refresh_token",
-                    credentials.refresh_token.clone().map(b),
-                ),
+                ("refresh_token", credentials.refresh_token.clone().map(b)),
                 (
                     "refresh_expires_at",
                     credentials.refresh_expires_at.map(|at| s(time_text(at))),
@@ -359,7 +360,10 @@ pub(super) async fn record_compliance(
 ) -> Result<bool, StoreError> {
     let item = HashMap::from([
         ("PK".to_owned(), s(shop_pk(&entry.shop))),
-        ("SK".to_owned(), s(format!("COMPLIANCE#{}", entry.webhook_id))),
+        (
+            "SK".to_owned(),
+            s(format!("COMPLIANCE#{}", entry.webhook_id)),
+        ),
         ("topic".to_owned(), s(entry.topic.clone())),
         ("webhook_id".to_owned(), s(entry.webhook_id.clone())),
         ("handled_at".to_owned(), s(time_text(entry.handled_at))),
@@ -409,7 +413,10 @@ pub(super) async fn put_data_request(
         serde_json::to_string(&request.orders_requested).map_err(StoreError::unavailable)?;
     let item = HashMap::from([
         ("PK".to_owned(), s(shop_pk(&request.shop))),
-        ("SK".to_owned(), s(format!("REQUEST#{}", request.request_id))),
+        (
+            "SK".to_owned(),
+            s(format!("REQUEST#{}", request.request_id)),
+        ),
         ("request_id".to_owned(), s(request.request_id.clone())),
         ("customer_id".to_owned(), s(request.customer_id.clone())),
         ("orders_requested".to_owned(), s(orders)),
