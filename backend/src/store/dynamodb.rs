@@ -136,20 +136,18 @@ impl DynamoStore {
                 .build()
                 .map_err(StoreError::unavailable)
         };
-        let index = |name: &str, hash: &str, range: &str| {
-            Ok::<_, StoreError>(
-                GlobalSecondaryIndex::builder()
-                    .index_name(name)
-                    .key_schema(key(hash, KeyType::Hash)?)
-                    .key_schema(key(range, KeyType::Range)?)
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    )
-                    .build()
-                    .map_err(StoreError::unavailable)?,
-            )
+        let index = |name: &str, hash: &str, range: &str| -> Result<_, StoreError> {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(hash, KeyType::Hash)?)
+                .key_schema(key(range, KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(StoreError::unavailable)
         };
         let created = self
             .client
