@@ -25,7 +25,7 @@ cargo fmt --all --check
 step "cargo clippy -D warnings"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
-step "moto (AWS APIs on loopback for the EventBridge/SQS tests)"
+step "moto (AWS APIs on loopback for the DynamoDB/EventBridge/SQS tests)"
 # Starts moto on a free port (installing it into a cache venv the first time) and exports
 # AWS_ENDPOINT_URL, AWS_REGION=us-east-1, AWS_ACCESS_KEY_ID=test, AWS_SECRET_ACCESS_KEY=test.
 eval "$(scripts/moto.sh)"
