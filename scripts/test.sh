@@ -29,7 +29,7 @@ step "cfn-lint infra/template.yaml"
 # Installs cfn-lint (pinned, PyPI) into a cache venv the first time; fails on errors and warnings.
 infra/lint.sh
 
-step "moto (AWS APIs on loopback for the EventBridge/SQS tests)"
+step "moto (AWS APIs on loopback for the DynamoDB/EventBridge/SQS tests)"
 # Starts moto on a free port (installing it into a cache venv the first time) and exports
 # AWS_ENDPOINT_URL, AWS_REGION=us-east-1, AWS_ACCESS_KEY_ID=test, AWS_SECRET_ACCESS_KEY=test.
 eval "$(scripts/moto.sh)"

@@ -26,7 +26,7 @@ use crate::wiring::open_store;
 
 /// `ordernimbus tenants …`.
 pub async fn tenants(cli: &Cli, command: &TenantsCommand) -> anyhow::Result<ExitCode> {
-    let store = open_store(cli)?;
+    let store = open_store(cli).await?;
     let result = match command {
         TenantsCommand::Create {
             name,
@@ -91,8 +91,8 @@ pub async fn import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<ExitCode> {
     let date_order = DateOrder::parse(&args.date_order)
         .map_err(anyhow::Error::msg)
         .context("--date-order")?;
-    let store = open_store(cli)?;
-    let dyn_store: Arc<dyn Store> = store.clone();
+    let store = open_store(cli).await?;
+    let dyn_store: Arc<dyn Store> = store.shared();
     let result = import_files(dyn_store, &tenant_id, date_order, &args.files).await;
     store.close().await;
     result
@@ -209,7 +209,7 @@ pub async fn inventory(cli: &Cli, args: &InventoryArgs) -> anyhow::Result<ExitCo
     let tenant_id = TenantId::parse(&args.tenant).context("--tenant")?;
     let file = std::fs::File::open(&args.file)
         .with_context(|| format!("opening {}", args.file.display()))?;
-    let store = open_store(cli)?;
+    let store = open_store(cli).await?;
     let result = async {
         store
             .tenant(&tenant_id)
@@ -253,8 +253,8 @@ pub async fn forecast(cli: &Cli, args: &ForecastArgs) -> anyhow::Result<ExitCode
         .map(Sku::parse)
         .transpose()
         .context("--sku")?;
-    let store = open_store(cli)?;
-    let dyn_store: Arc<dyn Store> = store.clone();
+    let store = open_store(cli).await?;
+    let dyn_store: Arc<dyn Store> = store.shared();
     let result = print_forecasts(dyn_store, &tenant_id, sku.as_ref(), args).await;
     store.close().await;
     result
@@ -340,7 +340,7 @@ fn csv_cell(value: &str) -> String {
 pub async fn compliance(cli: &Cli, command: &ComplianceCommand) -> anyhow::Result<ExitCode> {
     let (ComplianceCommand::Export { shop, .. } | ComplianceCommand::Log { shop }) = command;
     let shop = ShopDomain::parse(shop).context("--shop")?;
-    let store = open_store(cli)?;
+    let store = open_store(cli).await?;
     let result = match command {
         ComplianceCommand::Export { request, .. } => {
             compliance::data_request_export(store.as_ref(), &shop, request.as_deref())

@@ -18,6 +18,21 @@ pub struct Cli {
     )]
     pub data_dir: PathBuf,
 
+    /// Where state is kept: the embedded SQLite database in the data directory, or a DynamoDB table
+    /// (reached through the standard AWS configuration: `AWS_REGION`, credentials,
+    /// `AWS_ENDPOINT_URL`).
+    #[arg(long, global = true, env = "ORDERNIMBUS_STORE", value_enum, default_value_t = StoreKind::Sqlite)]
+    pub store: StoreKind,
+
+    /// The DynamoDB table (with `--store dynamodb`).
+    #[arg(
+        long,
+        global = true,
+        env = "ORDERNIMBUS_DYNAMODB_TABLE",
+        default_value = "ordernimbus"
+    )]
+    pub dynamodb_table: String,
+
     /// Log format: `auto` is JSON when stderr is not a terminal.
     #[arg(long, global = true, env = "ORDERNIMBUS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
@@ -25,6 +40,15 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Which `Store` adapter the commands use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// The embedded SQLite database in the data directory.
+    Sqlite,
+    /// One Amazon DynamoDB table (`ORDERNIMBUS_DYNAMODB_TABLE`).
+    Dynamodb,
 }
 
 /// How log lines are written.
@@ -60,6 +84,9 @@ pub enum Command {
     Webhooks(WebhooksCommand),
     /// Consume deliveries from the SQS queue an EventBridge rule feeds (the cloud's consumers).
     Worker(WorkerArgs),
+    /// Create or upgrade the store's schema: the SQLite database, or the DynamoDB table with its
+    /// indexes and TTL (for development against an emulator; in AWS, infra/ creates the table).
+    Migrate,
 }
 
 /// Where `serve` publishes stored deliveries.

@@ -8,6 +8,7 @@ use ordernimbus_backend::domain::TenantId;
 use ordernimbus_backend::forecast::Refresher;
 use ordernimbus_backend::http::{self, AppState};
 use ordernimbus_backend::metrics::Metrics;
+use ordernimbus_backend::store::dynamodb::DynamoStore;
 use ordernimbus_backend::store::sqlite::SqliteStore;
 use ordernimbus_backend::store::{Store, UploadStatus};
 
@@ -24,18 +25,101 @@ use ordernimbus_webhooks::receiver::{self, ReceiverState};
 use ordernimbus_webhooks::sqs::{HandlerError, SqsQueue, Worker};
 use tokio::sync::{Notify, Semaphore};
 
-use crate::config::{BusKind, Cli, ServeArgs, ShopifyArgs, WorkerArgs};
+use crate::config::{BusKind, Cli, ServeArgs, ShopifyArgs, StoreKind, WorkerArgs};
 use crate::demo;
 
 /// Quiet time after new sales before forecasts are recomputed, so a burst of uploads costs one refit.
 const FORECAST_DEBOUNCE: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Opens the embedded store in the data directory.
-pub fn open_store(cli: &Cli) -> anyhow::Result<Arc<SqliteStore>> {
-    let path = cli.database_path();
-    let store = SqliteStore::open(&path)
-        .with_context(|| format!("opening the database {}", path.display()))?;
-    Ok(Arc::new(store))
+/// The store the commands use, chosen by `--store`; closed with [`OpenStore::close`].
+pub struct OpenStore {
+    store: Arc<dyn Store>,
+    /// The SQLite adapter, which commits what its writer holds on close.
+    sqlite: Option<Arc<SqliteStore>>,
+}
+
+impl OpenStore {
+    /// The store, shareable.
+    pub fn shared(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.store)
+    }
+
+    /// Finishes pending writes (SQLite) and lets go of the store.
+    pub async fn close(&self) {
+        if let Some(sqlite) = &self.sqlite {
+            sqlite.close().await;
+        }
+    }
+}
+
+impl AsRef<dyn Store> for OpenStore {
+    fn as_ref(&self) -> &(dyn Store + 'static) {
+        self.store.as_ref()
+    }
+}
+
+impl std::ops::Deref for OpenStore {
+    type Target = dyn Store;
+
+    fn deref(&self) -> &Self::Target {
+        self.store.as_ref()
+    }
+}
+
+/// Opens the chosen store: the SQLite database in the data directory, or the DynamoDB table
+/// (checked to answer, so that a missing table or endpoint is reported before any work).
+pub async fn open_store(cli: &Cli) -> anyhow::Result<OpenStore> {
+    match cli.store {
+        StoreKind::Sqlite => {
+            let path = cli.database_path();
+            let store = Arc::new(
+                SqliteStore::open(&path)
+                    .with_context(|| format!("opening the database {}", path.display()))?,
+            );
+            Ok(OpenStore {
+                store: store.clone(),
+                sqlite: Some(store),
+            })
+        }
+        StoreKind::Dynamodb => {
+            let store = DynamoStore::from_env(cli.dynamodb_table.clone()).await;
+            store
+                .ping()
+                .await
+                .with_context(|| format!("reaching the DynamoDB table {}", cli.dynamodb_table))?;
+            Ok(OpenStore {
+                store: Arc::new(store),
+                sqlite: None,
+            })
+        }
+    }
+}
+
+/// `ordernimbus migrate`: brings the chosen store's schema up to date.
+pub async fn migrate(cli: &Cli) -> anyhow::Result<ExitCode> {
+    match cli.store {
+        StoreKind::Sqlite => {
+            let store = open_store(cli).await?;
+            store.close().await;
+            println!(
+                "SQLite database {} is up to date",
+                cli.database_path().display()
+            );
+        }
+        StoreKind::Dynamodb => {
+            let store = DynamoStore::from_env(cli.dynamodb_table.clone()).await;
+            let created = store
+                .create_table()
+                .await
+                .with_context(|| format!("creating the DynamoDB table {}", store.table()))?;
+            if created {
+                println!("DynamoDB table {} created", store.table());
+            } else {
+                println!("DynamoDB table {} exists already", store.table());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `ordernimbus serve`.
@@ -54,9 +138,9 @@ pub async fn serve_on(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<ExitCode> {
-    let store = open_store(cli)?;
+    let store = open_store(cli).await?;
     let local = listener.local_addr().context("reading the bound address")?;
-    let dyn_store: Arc<dyn Store> = store.clone();
+    let dyn_store: Arc<dyn Store> = store.shared();
     let refresher = Refresher::new(Arc::clone(&dyn_store));
     if args.demo {
         demo::load(Arc::clone(&dyn_store), &refresher, local).await?;
@@ -123,7 +207,7 @@ pub async fn serve_on(
             max_body_bytes: receiver::DEFAULT_MAX_BODY_BYTES,
         }));
     }
-    tracing::info!(addr = %local, data_dir = %cli.data_dir.display(), "serving");
+    tracing::info!(addr = %local, data_dir = %cli.data_dir.display(), store = ?cli.store, "serving");
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
@@ -145,8 +229,8 @@ pub async fn serve_on(
 /// `ordernimbus worker`: consumes the SQS queue an EventBridge rule feeds, applying each delivery
 /// with the same consumers `serve` runs on the local bus, until SIGTERM/SIGINT.
 pub async fn worker(cli: &Cli, args: &WorkerArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(cli)?;
-    let dyn_store: Arc<dyn Store> = store.clone();
+    let store = open_store(cli).await?;
+    let dyn_store: Arc<dyn Store> = store.shared();
     let shopify = shopify_lifecycle(cli, &args.shopify, Arc::clone(&dyn_store))?;
     // Orders the worker applies make their tenant's forecasts stale: it refits them itself, after
     // the same debounce as `serve`, so the cloud path keeps forecasts as fresh as the local one.

@@ -1,6 +1,7 @@
 //! The storage port: `Store`, the durable home of everything a tenant owns, and `StoreError`. The
-//! embedded adapter is [`sqlite::SqliteStore`]; the DynamoDB adapter follows in issue #7.
+//! adapters are [`sqlite::SqliteStore`] (embedded) and [`dynamodb::DynamoStore`] (Amazon DynamoDB).
 
+pub mod dynamodb;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -120,7 +121,7 @@ pub struct ImportReport {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// Durable home of everything a tenant owns; adapters are `SqliteStore` and (issue #7) `DynamoStore`.
+/// Durable home of everything a tenant owns; adapters are `SqliteStore` and `DynamoStore`.
 /// Every method is scoped by `tenant`: returning or changing another tenant's rows is a bug.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {

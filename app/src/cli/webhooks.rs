@@ -29,7 +29,7 @@ pub async fn run(cli: &Cli, command: &WebhooksCommand) -> anyhow::Result<ExitCod
     {
         return send(file, topic, shop, url, secret, webhook_id.as_deref()).await;
     }
-    let store = open_store(cli)?;
+    let store = open_store(cli).await?;
     let result = match command {
         WebhooksCommand::List { filter, json } => {
             list(store.as_ref(), &parse_filter(filter)?, *json).await

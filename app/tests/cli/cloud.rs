@@ -1,6 +1,7 @@
-//! The cloud path with real processes: `serve --bus eventbridge` publishes a stored delivery with
-//! PutEvents, a rule targets an SQS queue, and `ordernimbus worker` applies it. AWS is moto's server
-//! on loopback (`eval "$(scripts/moto.sh)"`; scripts/test.sh starts it).
+//! The cloud path with real processes: `ordernimbus migrate` creates a DynamoDB table, `serve --store
+//! dynamodb --bus eventbridge` stores a delivery in it and publishes it with PutEvents, a rule
+//! targets an SQS queue, and `ordernimbus worker --store dynamodb` applies it to the same table.
+//! AWS is moto's server on loopback (`eval "$(scripts/moto.sh)"`; scripts/test.sh starts it).
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -11,10 +12,10 @@ use aws_sdk_sqs::config::Credentials;
 use aws_sdk_sqs::types::QueueAttributeName;
 use ordernimbus_backend::shopify::shop::ShopDomain;
 use ordernimbus_backend::store::Store;
-use ordernimbus_backend::store::sqlite::SqliteStore;
+use ordernimbus_backend::store::dynamodb::DynamoStore;
 
 use crate::serve::Server;
-use crate::webhooks::{SHOP, installed_store, order, shopify_flags, sign, total_units};
+use crate::webhooks::{SHOP, install_shop, order, shopify_flags, sign, total_units};
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{:016x}", rand::random::<u64>())
@@ -87,8 +88,25 @@ async fn bus_rule_queue() -> (String, String) {
 async fn a_delivery_goes_through_eventbridge_and_sqs_to_the_worker_and_becomes_sales() {
     let (bus, queue_url) = bus_rule_queue().await;
     let directory = tempfile::tempdir().unwrap();
-    installed_store(directory.path()).await;
-    let mut flags = shopify_flags(directory.path());
+    let table = unique("on-cloud-table");
+    let store_flags = ["--store", "dynamodb", "--dynamodb-table", table.as_str()];
+
+    // `migrate` creates the table (with its indexes and TTL) once; a second run finds it.
+    for expected in ["created", "exists already"] {
+        let output =
+            crate::ordernimbus(directory.path(), &[&store_flags[..], &["migrate"]].concat());
+        assert!(output.status.success(), "{output:?}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            stdout.contains(&format!("DynamoDB table {table} {expected}")),
+            "{stdout}"
+        );
+    }
+    let store = DynamoStore::from_env(table.clone()).await;
+    install_shop(&store).await;
+
+    let mut flags: Vec<String> = store_flags.iter().map(|flag| (*flag).to_owned()).collect();
+    flags.extend(shopify_flags(directory.path()));
     flags.extend([
         "--bus".into(),
         "eventbridge".into(),
@@ -100,6 +118,7 @@ async fn a_delivery_goes_through_eventbridge_and_sqs_to_the_worker_and_becomes_s
     let mut worker = Command::new(env!("CARGO_BIN_EXE_ordernimbus"))
         .arg("--data-dir")
         .arg(directory.path())
+        .args(store_flags)
         .args(["worker", "--queue-url", &queue_url])
         .args(shopify_flags(directory.path()))
         .env("ORDERNIMBUS_LOG", "warn")
@@ -122,7 +141,6 @@ async fn a_delivery_goes_through_eventbridge_and_sqs_to_the_worker_and_becomes_s
         .unwrap();
     assert_eq!(response.status(), 200);
 
-    let store = SqliteStore::open(directory.path().join("ordernimbus.sqlite3")).unwrap();
     let shop = ShopDomain::parse(SHOP).unwrap();
     let tenant = store.shop_install(&shop).await.unwrap().unwrap().tenant;
     let mut outcome = String::new();
@@ -140,7 +158,7 @@ async fn a_delivery_goes_through_eventbridge_and_sqs_to_the_worker_and_becomes_s
     }
     assert_eq!(
         outcome, "applied",
-        "published to EventBridge, consumed by the worker"
+        "stored in DynamoDB, published to EventBridge, consumed by the worker"
     );
     let units = total_units(&store, &tenant).await;
     assert_eq!(units, 1.0);
@@ -154,8 +172,38 @@ async fn a_delivery_goes_through_eventbridge_and_sqs_to_the_worker_and_becomes_s
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(forecast.is_some(), "the worker refreshed the forecasts");
+    // The CLI reads the same table.
+    let output = crate::ordernimbus(
+        directory.path(),
+        &[&store_flags[..], &["webhooks", "show", "cloud-1"]].concat(),
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("applied"));
     worker.kill().unwrap();
     worker.wait().unwrap();
     drop(server);
-    store.close().await;
+}
+
+#[test]
+fn a_missing_dynamodb_table_is_named_with_the_command_that_creates_it() {
+    let directory = tempfile::tempdir().unwrap();
+    let table = unique("never-created");
+    let output = crate::ordernimbus(
+        directory.path(),
+        &[
+            "--store",
+            "dynamodb",
+            "--dynamodb-table",
+            &table,
+            "tenants",
+            "list",
+        ],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("DynamoDB table {table} does not exist"))
+            && stderr.contains("ordernimbus migrate"),
+        "{stderr}"
+    );
 }

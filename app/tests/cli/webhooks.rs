@@ -52,6 +52,12 @@ pub(crate) fn sign(body: &str) -> String {
 
 pub(crate) async fn installed_store(path: &std::path::Path) {
     let store = SqliteStore::open(path.join("ordernimbus.sqlite3")).unwrap();
+    install_shop(&store).await;
+    store.close().await;
+}
+
+/// Installs the test shop (`SHOP`) in `store`.
+pub(crate) async fn install_shop(store: &dyn Store) {
     let now = Utc::now();
     store
         .install_shop(
@@ -72,7 +78,6 @@ pub(crate) async fn installed_store(path: &std::path::Path) {
         )
         .await
         .unwrap();
-    store.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -175,7 +180,7 @@ async fn a_server_killed_mid_flood_loses_no_accepted_delivery_and_applies_each_o
 
 /// Net units over all of a tenant's sales.
 pub(crate) async fn total_units(
-    store: &SqliteStore,
+    store: &dyn Store,
     tenant: &ordernimbus_backend::domain::TenantId,
 ) -> f64 {
     store

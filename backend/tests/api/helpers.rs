@@ -1,4 +1,5 @@
-//! `TestApp`: a real server on `127.0.0.1:0` over a fresh SQLite file, with one helper per endpoint.
+//! `TestApp`: a real server on `127.0.0.1:0` over a fresh store (a SQLite file, or a DynamoDB table in
+//! moto), with one helper per endpoint.
 
 use std::sync::Arc;
 
@@ -14,9 +15,16 @@ pub struct TestApp {
     pub address: String,
     /// Not running in the background: tests step it with `run_once`.
     pub refresher: Arc<Refresher>,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn Store>,
     pub client: reqwest::Client,
     _directory: tempfile::TempDir,
+}
+
+/// Which adapter a `TestApp` stores in.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Dynamodb,
 }
 
 /// A tenant and its API key.
@@ -35,8 +43,21 @@ impl TestApp {
     }
 
     pub async fn spawn_with_limit(max_upload_bytes: u64) -> Self {
+        Self::spawn_on(Backend::Sqlite, max_upload_bytes).await
+    }
+
+    pub async fn spawn_with(backend: Backend) -> Self {
+        Self::spawn_on(backend, http::DEFAULT_MAX_UPLOAD_BYTES).await
+    }
+
+    async fn spawn_on(backend: Backend, max_upload_bytes: u64) -> Self {
         let directory = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(directory.path().join("test.sqlite3")).unwrap());
+        let store: Arc<dyn Store> = match backend {
+            Backend::Sqlite => {
+                Arc::new(SqliteStore::open(directory.path().join("test.sqlite3")).unwrap())
+            }
+            Backend::Dynamodb => Arc::new(crate::moto::fresh_store().await),
+        };
         let refresher = Refresher::new(store.clone());
         let state = AppState {
             store: store.clone(),

@@ -1,6 +1,6 @@
 //! Authentication and tenant isolation: every endpoint, as another tenant, sees nothing.
 
-use crate::helpers::TestApp;
+use crate::helpers::{Backend, TestApp};
 
 const ENDPOINTS: [&str; 8] = [
     "/api/v1/tenant",
@@ -13,9 +13,34 @@ const ENDPOINTS: [&str; 8] = [
     "/api/v1/inventory",
 ];
 
-#[tokio::test]
-async fn every_api_endpoint_needs_a_valid_key() {
-    let app = TestApp::spawn().await;
+/// Each check runs on both adapters.
+macro_rules! on_both_stores {
+    ($($check:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    super::$check(super::TestApp::spawn_with(super::Backend::Sqlite).await).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    super::$check(super::TestApp::spawn_with(super::Backend::Dynamodb).await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    every_api_endpoint_needs_a_valid_key,
+    another_tenant_sees_none_of_a_tenants_data,
+);
+
+async fn every_api_endpoint_needs_a_valid_key(app: TestApp) {
     for path in ENDPOINTS {
         for authorization in [
             None,
@@ -44,9 +69,7 @@ async fn every_api_endpoint_needs_a_valid_key() {
     assert_eq!(response.status(), 401);
 }
 
-#[tokio::test]
-async fn another_tenant_sees_none_of_a_tenants_data() {
-    let app = TestApp::spawn().await;
+async fn another_tenant_sees_none_of_a_tenants_data(app: TestApp) {
     let owner = app.tenant("UTC").await;
     let other = app.tenant("UTC").await;
     let (_, report) = app

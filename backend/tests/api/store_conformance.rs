@@ -1,11 +1,13 @@
 //! The `Store` conformance suite, written once against `&dyn Store`. Each adapter runs every check on
-//! a fresh store (SQLite here; DynamoDB joins in issue #7).
+//! a fresh store: a new SQLite file, or a new DynamoDB table in moto (see `crate::moto`).
 
 use chrono::{NaiveDate, Utc};
 use ordernimbus_backend::domain::{
-    ApiKey, Backtest, ComplianceEntry, DataRequest, DayRange, EraseOutcome, ForecastPoint,
-    InstallState, LineIdentity, Location, NewInstall, NewTenant, SalesLine, SalesQuery,
-    SealedCredentials, SeriesForecast, Sku, TenantId, Timezone, UninstallOutcome,
+    ApiKey, Backtest, CatalogueVariant, ComplianceEntry, DataRequest, DayRange, DeliveryFilter,
+    DeliveryOutcome, DeliveryReceipt, DeliveryStatus, EraseOutcome, ForecastPoint, Granularity,
+    InstallState, LineIdentity, Location, NewDelivery, NewInstall, NewTenant, OrderApplied,
+    OrderVersion, SalesLine, SalesQuery, SealedCredentials, SeriesForecast, Sku, StockLevel,
+    TenantId, Timezone, UninstallOutcome,
 };
 use ordernimbus_backend::shopify::shop::ShopDomain;
 use ordernimbus_backend::store::sqlite::SqliteStore;
@@ -515,7 +517,663 @@ pub async fn compliance_log_and_data_requests_are_per_shop_and_idempotent(store:
     assert!(store.data_requests(&shop).await.unwrap().is_empty());
 }
 
-macro_rules! conformance_on_sqlite {
+fn sale(identity: &str, date: &str, sku: &str, location: &str, units: f64) -> SalesLine {
+    SalesLine {
+        identity: LineIdentity::of(&[identity.as_bytes()]),
+        date: date.parse().unwrap(),
+        sku: Sku::parse(sku).unwrap(),
+        location: Location::parse(location).unwrap(),
+        product: None,
+        units,
+        revenue: units * 2.0,
+    }
+}
+
+async fn sales_text(store: &dyn Store, tenant: &TenantId, query: SalesQuery) -> Vec<String> {
+    store
+        .sales(tenant, &query)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|day| {
+            format!(
+                "{} {} {} {}",
+                day.date,
+                day.sku.as_str(),
+                day.location.as_str(),
+                day.units
+            )
+        })
+        .collect()
+}
+
+pub async fn sales_are_read_by_sku_location_days_and_week_with_summaries_and_histories(
+    store: &dyn Store,
+) {
+    let tenant = tenant(store).await;
+    let _neighbour = tenant_with_sales(store).await;
+    store.begin_upload(&tenant, &report("up_s")).await.unwrap();
+    let mut tee = sale("a4", "2024-03-06", "A", "North", 4.0);
+    tee.product = Some("Tee".into());
+    let lines = vec![
+        sale("a1", "2024-03-04", "A", "", 1.0),
+        sale("a2", "2024-03-05", "A", "", 2.0),
+        sale("a3", "2024-03-10", "A", "", 1.0),
+        tee,
+        sale("b1", "2024-03-11", "B", "", 3.0),
+    ];
+    store
+        .write_sales(&tenant, &"up_s".into(), lines)
+        .await
+        .unwrap();
+    let a = Sku::parse("A").unwrap();
+    let north = Location::parse("North").unwrap();
+    let day = |text: &str| Some(text.parse::<NaiveDate>().unwrap());
+    assert_eq!(
+        sales_text(
+            store,
+            &tenant,
+            SalesQuery {
+                sku: Some(a.clone()),
+                ..SalesQuery::default()
+            }
+        )
+        .await,
+        [
+            "2024-03-06 A North 4",
+            "2024-03-04 A default 1",
+            "2024-03-05 A default 2",
+            "2024-03-10 A default 1"
+        ]
+    );
+    assert_eq!(
+        sales_text(
+            store,
+            &tenant,
+            SalesQuery {
+                location: Some(north.clone()),
+                ..SalesQuery::default()
+            }
+        )
+        .await,
+        ["2024-03-06 A North 4"]
+    );
+    let days = DayRange::new(day("2024-03-05"), day("2024-03-10")).unwrap();
+    assert_eq!(
+        sales_text(
+            store,
+            &tenant,
+            SalesQuery {
+                days,
+                ..SalesQuery::default()
+            }
+        )
+        .await,
+        [
+            "2024-03-06 A North 4",
+            "2024-03-05 A default 2",
+            "2024-03-10 A default 1"
+        ]
+    );
+    assert_eq!(
+        sales_text(
+            store,
+            &tenant,
+            SalesQuery {
+                sku: Some(a),
+                location: Some(north),
+                days,
+                ..SalesQuery::default()
+            }
+        )
+        .await,
+        ["2024-03-06 A North 4"]
+    );
+    assert_eq!(
+        sales_text(
+            store,
+            &tenant,
+            SalesQuery {
+                granularity: Granularity::Week,
+                ..SalesQuery::default()
+            }
+        )
+        .await,
+        [
+            "2024-03-04 A North 4",
+            "2024-03-04 A default 4",
+            "2024-03-11 B default 3"
+        ]
+    );
+
+    let summaries: Vec<String> = store
+        .skus(&tenant)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|summary| {
+            let locations: Vec<&str> = summary.locations.iter().map(Location::as_str).collect();
+            format!(
+                "{} {:?} {} {}..{} {} {}",
+                summary.sku.as_str(),
+                summary.product,
+                locations.join("+"),
+                summary.first_sale,
+                summary.last_sale,
+                summary.units,
+                summary.revenue
+            )
+        })
+        .collect();
+    assert_eq!(
+        summaries,
+        [
+            "A Some(\"Tee\") North+default 2024-03-04..2024-03-10 8 16",
+            "B None default 2024-03-11..2024-03-11 3 6"
+        ]
+    );
+
+    let histories: Vec<String> = store
+        .sales_history(&tenant)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|history| {
+            format!(
+                "{} {} {} {:?}",
+                history.sku.as_str(),
+                history.location.as_str(),
+                history.start,
+                history.units
+            )
+        })
+        .collect();
+    assert_eq!(
+        histories,
+        [
+            "A North 2024-03-06 [4.0, 0.0, 0.0, 0.0, 0.0, 0.0]",
+            "A default 2024-03-04 [1.0, 2.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0]",
+            "B default 2024-03-11 [3.0]"
+        ]
+    );
+}
+
+pub async fn tenants_are_listed_oldest_first_and_unknown_tenants_are_not_found(store: &dyn Store) {
+    let mut created = Vec::new();
+    for _ in 0..3 {
+        created.push(tenant(store).await);
+    }
+    let listed: Vec<TenantId> = store
+        .tenants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|tenant| tenant.id)
+        .collect();
+    assert_eq!(listed, created);
+    let unknown = TenantId::generate();
+    assert!(matches!(
+        store.begin_upload(&unknown, &report("up_x")).await,
+        Err(StoreError::NotFound {
+            entity: "tenant",
+            ..
+        })
+    ));
+    assert!(matches!(
+        store.add_api_key(&unknown, ApiKey::generate().hash()).await,
+        Err(StoreError::NotFound {
+            entity: "tenant",
+            ..
+        })
+    ));
+    assert!(matches!(
+        store.daily_units(&unknown, None, DayRange::default()).await,
+        Err(StoreError::NotFound {
+            entity: "tenant",
+            ..
+        })
+    ));
+    assert!(matches!(
+        store
+            .finish_upload(&created[0], &report("up_never_begun"))
+            .await,
+        Err(StoreError::NotFound {
+            entity: "upload",
+            ..
+        })
+    ));
+}
+
+fn order_line(order: &str, line: &str, sku: &str, units: f64) -> SalesLine {
+    SalesLine {
+        identity: LineIdentity::of(&[order.as_bytes(), line.as_bytes()]),
+        ..sale("unused", "2024-03-01", sku, "", units)
+    }
+}
+
+pub async fn order_versions_apply_newest_first_and_drop_missing_lines(store: &dyn Store) {
+    let tenant = tenant(store).await;
+    let at =
+        |minutes: i64| Utc::now() - chrono::Duration::hours(1) + chrono::Duration::minutes(minutes);
+    let version = |minutes: i64, lines: Vec<SalesLine>| OrderVersion {
+        order_id: "1001".into(),
+        updated_at: at(minutes),
+        lines,
+    };
+    let first = version(
+        10,
+        vec![
+            order_line("1001", "1", "A", 2.0),
+            order_line("1001", "2", "B", 1.0),
+        ],
+    );
+    assert_eq!(
+        store.apply_order(&tenant, &first).await.unwrap(),
+        OrderApplied::Applied {
+            imported: 2,
+            updated: 0
+        }
+    );
+    assert_eq!(
+        store.apply_order(&tenant, &first).await.unwrap(),
+        OrderApplied::Stale
+    );
+    let older = version(5, vec![order_line("1001", "1", "A", 9.0)]);
+    assert_eq!(
+        store.apply_order(&tenant, &older).await.unwrap(),
+        OrderApplied::Stale
+    );
+    assert_eq!(
+        units(store, &tenant).await,
+        [("2024-03-01 A".into(), 2.0), ("2024-03-01 B".into(), 1.0)]
+    );
+    // An edit: line 1 down to one unit, line 2 removed (its units drop to zero).
+    let edited = version(20, vec![order_line("1001", "1", "A", 1.0)]);
+    assert_eq!(
+        store.apply_order(&tenant, &edited).await.unwrap(),
+        OrderApplied::Applied {
+            imported: 0,
+            updated: 2
+        }
+    );
+    assert_eq!(
+        units(store, &tenant).await,
+        [("2024-03-01 A".into(), 1.0), ("2024-03-01 B".into(), 0.0)]
+    );
+    // The same order id is another tenant's own order.
+    let other = tenant_with_sales(store).await;
+    assert_eq!(
+        store.apply_order(&other, &first).await.unwrap(),
+        OrderApplied::Applied {
+            imported: 2,
+            updated: 0
+        }
+    );
+    assert_eq!(
+        units(store, &tenant).await,
+        [("2024-03-01 A".into(), 1.0), ("2024-03-01 B".into(), 0.0)]
+    );
+}
+
+fn level(sku: &str, location: &str, on_hand: f64) -> StockLevel {
+    StockLevel::new(
+        Sku::parse(sku).unwrap(),
+        Location::parse(location).unwrap(),
+        on_hand,
+        None,
+        None,
+        Utc::now(),
+    )
+    .unwrap()
+}
+
+fn variant(id: &str, item: Option<&str>, sku: &str) -> CatalogueVariant {
+    CatalogueVariant {
+        variant_id: id.into(),
+        inventory_item_id: item.map(str::to_owned),
+        sku: Sku::parse(sku).unwrap(),
+    }
+}
+
+pub async fn stock_levels_and_catalogue_lookups_are_replaced_per_key(store: &dyn Store) {
+    let other = tenant(store).await;
+    let tenant = tenant(store).await;
+    store
+        .put_stock(&tenant, vec![level("A", "", 5.0), level("B", "North", 2.0)])
+        .await
+        .unwrap();
+    let newer = level("A", "", 7.0);
+    store.put_stock(&tenant, vec![newer.clone()]).await.unwrap();
+    let stock = store.stock(&tenant, None).await.unwrap();
+    assert_eq!(stock.len(), 2);
+    assert_eq!(stock[0], newer);
+    assert_eq!((stock[1].sku.as_str(), stock[1].on_hand), ("B", 2.0));
+    let b = store
+        .stock(&tenant, Some(&Sku::parse("B").unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(b, stock[1..]);
+    assert!(store.stock(&other, None).await.unwrap().is_empty());
+
+    let sku_of = |item: &'static str, tenant: TenantId| async move {
+        store
+            .sku_of_inventory_item(&tenant, item)
+            .await
+            .unwrap()
+            .map(|sku| sku.as_str().to_owned())
+    };
+    store
+        .put_product(
+            &tenant,
+            "p1",
+            vec![variant("v1", Some("i1"), "A"), variant("v2", None, "B")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(sku_of("i1", tenant.clone()).await.as_deref(), Some("A"));
+    assert_eq!(sku_of("i9", tenant.clone()).await, None);
+    assert_eq!(sku_of("i1", other.clone()).await, None);
+    store
+        .put_product(&tenant, "p1", vec![variant("v1", Some("i2"), "A2")])
+        .await
+        .unwrap();
+    assert_eq!(sku_of("i1", tenant.clone()).await, None);
+    assert_eq!(sku_of("i2", tenant.clone()).await.as_deref(), Some("A2"));
+    store.put_product(&tenant, "p1", vec![]).await.unwrap();
+    assert_eq!(sku_of("i2", tenant.clone()).await, None);
+}
+
+fn delivery(webhook_id: &str, shop: &str, event_id: Option<&str>, body: &[u8]) -> NewDelivery {
+    NewDelivery {
+        webhook_id: webhook_id.into(),
+        shop: ShopDomain::parse(shop).unwrap(),
+        topic: "orders/create".into(),
+        api_version: "2026-01".into(),
+        event_id: event_id.map(str::to_owned),
+        triggered_at: Some(Utc::now()),
+        received_at: Utc::now(),
+        headers: vec![("X-Shopify-Topic".into(), "orders/create".into())],
+        body: body.to_vec(),
+    }
+}
+
+fn ids(records: &[ordernimbus_backend::domain::DeliveryRecord]) -> Vec<&str> {
+    records
+        .iter()
+        .map(|record| record.webhook_id.as_str())
+        .collect()
+}
+
+fn outcomes(record: &ordernimbus_backend::domain::DeliveryRecord) -> Vec<&str> {
+    record
+        .history
+        .iter()
+        .map(|step| step.outcome.as_str())
+        .collect()
+}
+
+pub async fn webhook_deliveries_are_stored_once_counted_listed_and_recorded(store: &dyn Store) {
+    let acme = "acme.myshopify.com";
+    let first = delivery("wh-1", acme, Some("e-1"), br#"{"id":1}"#);
+    assert_eq!(
+        store.put_delivery(&first).await.unwrap(),
+        DeliveryReceipt::Stored
+    );
+    assert_eq!(
+        store.put_delivery(&first).await.unwrap(),
+        DeliveryReceipt::Redelivery
+    );
+    let twin = delivery("wh-2", acme, Some("e-1"), br#"{"id":1}"#);
+    assert_eq!(
+        store.put_delivery(&twin).await.unwrap(),
+        DeliveryReceipt::DuplicateEvent
+    );
+    // Larger than one DynamoDB item: stored and read back byte for byte.
+    let large: Vec<u8> = (0..700_000u32).map(|index| (index % 251) as u8).collect();
+    let other = delivery("wh-3", "other.myshopify.com", None, &large);
+    assert_eq!(
+        store.put_delivery(&other).await.unwrap(),
+        DeliveryReceipt::Stored
+    );
+
+    let pending = store.pending_deliveries(10, true).await.unwrap();
+    assert_eq!(ids(&pending), ["wh-1", "wh-3"]);
+    assert_eq!(pending[0].body, first.body);
+    assert_eq!(pending[1].body, large);
+    assert!(
+        store.pending_deliveries(1, false).await.unwrap()[0]
+            .body
+            .is_empty()
+    );
+
+    let published = DeliveryOutcome::new(
+        "wh-1",
+        Some(DeliveryStatus::Published),
+        "published",
+        None,
+        false,
+    );
+    let unknown = DeliveryOutcome::new(
+        "wh-none",
+        Some(DeliveryStatus::Published),
+        "published",
+        None,
+        false,
+    );
+    assert_eq!(
+        store
+            .record_deliveries(vec![published, unknown])
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        store
+            .record_delivery(
+                "wh-3",
+                Some(DeliveryStatus::Dead),
+                "dead_lettered",
+                Some("bus refused"),
+                true
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_delivery("wh-none", None, "applied", None, false)
+            .await
+            .unwrap()
+    );
+    assert!(store.pending_deliveries(10, true).await.unwrap().is_empty());
+
+    let one = store.delivery("wh-1").await.unwrap().unwrap();
+    assert_eq!(one.status, DeliveryStatus::Published);
+    assert_eq!((one.redeliveries, one.attempts), (1, 0));
+    assert_eq!(outcomes(&one), ["stored", "redelivered", "published"]);
+    assert_eq!(one.headers, first.headers);
+    assert_eq!(one.body, first.body);
+    assert_eq!(one.event_id.as_deref(), Some("e-1"));
+    let duplicate = store.delivery("wh-2").await.unwrap().unwrap();
+    assert_eq!(duplicate.status, DeliveryStatus::Duplicate);
+    assert_eq!(outcomes(&duplicate), ["stored", "duplicate"]);
+    let dead = store.delivery("wh-3").await.unwrap().unwrap();
+    assert_eq!(dead.status, DeliveryStatus::Dead);
+    assert_eq!(
+        (dead.reason.as_deref(), dead.attempts),
+        (Some("bus refused"), 1)
+    );
+    assert_eq!(dead.body, large);
+    assert!(store.delivery("wh-none").await.unwrap().is_none());
+
+    let list = |filter: DeliveryFilter| async move { store.deliveries(&filter).await.unwrap() };
+    let all = DeliveryFilter {
+        limit: 10,
+        ..DeliveryFilter::default()
+    };
+    let newest = list(all.clone()).await;
+    assert_eq!(ids(&newest), ["wh-3", "wh-2", "wh-1"]);
+    assert!(
+        newest
+            .iter()
+            .all(|record| record.history.is_empty() && record.body.is_empty())
+    );
+    assert_eq!(
+        ids(&list(DeliveryFilter {
+            limit: 2,
+            ..all.clone()
+        })
+        .await),
+        ["wh-3", "wh-2"]
+    );
+    assert_eq!(
+        ids(&list(DeliveryFilter {
+            shop: Some(acme.into()),
+            ..all.clone()
+        })
+        .await),
+        ["wh-2", "wh-1"]
+    );
+    assert_eq!(
+        ids(&list(DeliveryFilter {
+            status: Some(DeliveryStatus::Dead),
+            ..all.clone()
+        })
+        .await),
+        ["wh-3"]
+    );
+    assert_eq!(
+        ids(&list(DeliveryFilter {
+            after: Some(one.sequence),
+            ..all.clone()
+        })
+        .await),
+        ["wh-2", "wh-3"]
+    );
+    assert!(
+        list(DeliveryFilter {
+            topic: Some("products/update".into()),
+            ..all.clone()
+        })
+        .await
+        .is_empty()
+    );
+    assert!(
+        list(DeliveryFilter {
+            since: Some(Utc::now()),
+            ..all.clone()
+        })
+        .await
+        .is_empty()
+    );
+
+    // Leaving the dead letters clears the reason; redaction replaces the body.
+    assert!(
+        store
+            .record_delivery(
+                "wh-3",
+                Some(DeliveryStatus::Published),
+                "redriven",
+                None,
+                false
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.delivery("wh-3").await.unwrap().unwrap().reason, None);
+    assert!(store.replace_delivery_body("wh-3", b"{}").await.unwrap());
+    let redacted = store.delivery("wh-3").await.unwrap().unwrap();
+    assert_eq!(redacted.body, b"{}");
+    assert_eq!(outcomes(&redacted).last(), Some(&"redacted"));
+    assert!(!store.replace_delivery_body("wh-none", b"{}").await.unwrap());
+}
+
+pub async fn erasure_takes_the_shops_keys_and_deliveries_but_keeps_its_compliance_log(
+    store: &dyn Store,
+) {
+    let shop = ShopDomain::parse("leaving.myshopify.com").unwrap();
+    let install = store
+        .install_shop(
+            &install_of(shop.as_str(), b"t", Utc::now()),
+            &TenantId::generate(),
+        )
+        .await
+        .unwrap();
+    let key = ApiKey::generate();
+    store
+        .add_api_key(&install.tenant, key.hash())
+        .await
+        .unwrap();
+    store
+        .put_delivery(&delivery("wh-leaving", shop.as_str(), None, b"{}"))
+        .await
+        .unwrap();
+    store
+        .put_delivery(&delivery(
+            "wh-staying",
+            "staying.myshopify.com",
+            None,
+            b"{}",
+        ))
+        .await
+        .unwrap();
+    store
+        .put_stock(&install.tenant, vec![level("A", "", 1.0)])
+        .await
+        .unwrap();
+    store
+        .apply_order(
+            &install.tenant,
+            &OrderVersion {
+                order_id: "7".into(),
+                updated_at: Utc::now(),
+                lines: vec![order_line("7", "1", "A", 1.0)],
+            },
+        )
+        .await
+        .unwrap();
+    let entry = ComplianceEntry {
+        shop: shop.clone(),
+        topic: "shop/redact".into(),
+        webhook_id: "wh-redact".into(),
+        handled_at: Utc::now(),
+        outcome: "erased".into(),
+        detail: serde_json::json!({}),
+    };
+    store.record_compliance(&entry).await.unwrap();
+    store.uninstall_shop(&shop, Utc::now()).await.unwrap();
+    assert_eq!(store.erase_shop(&shop).await.unwrap(), EraseOutcome::Erased);
+    assert_eq!(store.tenant_by_api_key(key.hash()).await.unwrap(), None);
+    assert!(store.delivery("wh-leaving").await.unwrap().is_none());
+    assert!(store.delivery("wh-staying").await.unwrap().is_some());
+    // Reads of the erased tenant find nothing (an adapter may also say the tenant is unknown).
+    let nothing = |result: Result<usize, StoreError>| {
+        matches!(
+            result,
+            Ok(0)
+                | Err(StoreError::NotFound {
+                    entity: "tenant",
+                    ..
+                })
+        )
+    };
+    let stock = store.stock(&install.tenant, None).await;
+    assert!(nothing(stock.map(|levels| levels.len())));
+    let sales = store.sales(&install.tenant, &SalesQuery::default()).await;
+    assert!(nothing(sales.map(|days| days.len())));
+    let skus = store.skus(&install.tenant).await;
+    assert!(nothing(skus.map(|skus| skus.len())));
+    assert!(
+        store
+            .shop_of_tenant(&install.tenant)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.compliance_log(&shop).await.unwrap(), [entry]);
+}
+
+macro_rules! conformance {
     ($($check:ident),* $(,)?) => {
         mod sqlite {
             $(
@@ -528,10 +1186,19 @@ macro_rules! conformance_on_sqlite {
                 }
             )*
         }
+        mod dynamodb {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let store = crate::moto::fresh_store().await;
+                    super::$check(&store).await;
+                }
+            )*
+        }
     };
 }
 
-conformance_on_sqlite!(
+conformance!(
     tenants_and_api_keys_round_trip,
     sales_lines_are_deduplicated_updated_and_repeated,
     a_tenants_lines_never_collide_with_anothers,
@@ -541,4 +1208,10 @@ conformance_on_sqlite!(
     installs_reinstalls_and_credentials_follow_the_lifecycle,
     shop_erasure_removes_every_record_of_the_shop_and_no_other,
     compliance_log_and_data_requests_are_per_shop_and_idempotent,
+    sales_are_read_by_sku_location_days_and_week_with_summaries_and_histories,
+    tenants_are_listed_oldest_first_and_unknown_tenants_are_not_found,
+    order_versions_apply_newest_first_and_drop_missing_lines,
+    stock_levels_and_catalogue_lookups_are_replaced_per_key,
+    webhook_deliveries_are_stored_once_counted_listed_and_recorded,
+    erasure_takes_the_shops_keys_and_deliveries_but_keeps_its_compliance_log,
 );

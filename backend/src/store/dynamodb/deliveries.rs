@@ -1,0 +1,584 @@
+//! The webhook delivery log in DynamoDB.
+//!
+//! - `WH#{webhook id}` / `STATE`: identity, status, counters, headers and history (appended with
+//!   `list_append`); listed by status through `GSI1` (`DST#{status}#{shard}`, by sequence) and by
+//!   shop through `GSI2` (`DSHOP#{shop}`, by sequence);
+//! - `WH#{webhook id}` / `BODY#{n}`: the raw body in chunks of at most 300 KB (a delivery may be
+//!   larger than one item), written once (redaction aside), apart from the state that changes;
+//! - `EVENT#{shop}␁{topic}␁{event id}` / `EVENT`: which webhook id stored an event first
+//!   (dedupe of Shopify's duplicate deliveries); expires through TTL after two weeks;
+//! - `SEQUENCE` / `DELIVERIES`: the counter numbering deliveries in the order they were stored.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::Utc;
+use futures_util::{StreamExt, TryStreamExt, stream};
+
+use super::{
+    CONCURRENCY, Change, DynamoStore, GSI1, GSI2, Item, MAX_TRANSACTION_ITEMS, Query, SEP,
+    TTL_ATTRIBUTE, Transaction, b, corrupt, n, number, optional_bytes, optional_text,
+    optional_time, parse_time, s, shard_of, text, time_text,
+};
+use crate::domain::{
+    DeliveryFilter, DeliveryOutcome, DeliveryReceipt, DeliveryRecord, DeliveryStatus, DeliveryStep,
+    NewDelivery,
+};
+use crate::store::StoreError;
+
+const STATE_SK: &str = "STATE";
+/// Shards of each status listing in `GSI1`, so that a busy outbox spreads its writes.
+const STATUS_SHARDS: u8 = 8;
+/// Largest body chunk (items are limited to 400 KB).
+const BODY_CHUNK_BYTES: usize = 300 * 1024;
+/// How long an event's dedupe record is kept: Shopify retries a delivery for up to 48 hours.
+const EVENT_DEDUPE_TTL: chrono::Duration = chrono::Duration::days(14);
+/// Largest body replaced in one transaction with the state (transactions hold at most 4 MB).
+const MAX_TRANSACTION_BODY_BYTES: usize = 3 * 1024 * 1024;
+const ALL_STATUSES: [DeliveryStatus; 4] = [
+    DeliveryStatus::Pending,
+    DeliveryStatus::Published,
+    DeliveryStatus::Duplicate,
+    DeliveryStatus::Dead,
+];
+
+fn delivery_pk(webhook_id: &str) -> String {
+    format!("WH#{webhook_id}")
+}
+
+fn body_sk(index: usize) -> String {
+    format!("BODY#{index:04}")
+}
+
+fn status_pk(status: DeliveryStatus, webhook_id: &str) -> String {
+    status_shard_pk(status, shard_of(webhook_id, STATUS_SHARDS))
+}
+
+fn status_shard_pk(status: DeliveryStatus, shard: u8) -> String {
+    format!("DST#{}#{shard}", status.as_str())
+}
+
+fn shop_log_pk(shop: &str) -> String {
+    format!("DSHOP#{shop}")
+}
+
+/// Sequence numbers as fixed-width text, so that text order is number order.
+fn sequence_key(sequence: i64) -> String {
+    format!("{:020}", sequence.max(0))
+}
+
+fn step(outcome: &str, detail: Option<&str>) -> AttributeValue {
+    let mut step = HashMap::from([
+        ("at".to_owned(), s(time_text(Utc::now()))),
+        ("outcome".to_owned(), s(outcome)),
+    ]);
+    if let Some(detail) = detail {
+        step.insert("detail".to_owned(), s(detail));
+    }
+    AttributeValue::M(step)
+}
+
+fn chunks(body: &[u8]) -> Vec<&[u8]> {
+    if body.is_empty() {
+        vec![body]
+    } else {
+        body.chunks(BODY_CHUNK_BYTES).collect()
+    }
+}
+
+fn body_items(pk: &str, body: &[u8]) -> Vec<Item> {
+    chunks(body)
+        .into_iter()
+        .enumerate()
+        .map(|(index, chunk)| {
+            HashMap::from([
+                ("PK".to_owned(), s(pk)),
+                ("SK".to_owned(), s(body_sk(index))),
+                ("body".to_owned(), b(chunk.to_vec())),
+            ])
+        })
+        .collect()
+}
+
+async fn next_sequence(store: &DynamoStore) -> Result<i64, StoreError> {
+    let change =
+        Change::new("SEQUENCE".to_owned(), "DELIVERIES", "ADD #next :one").value(":one", n(1));
+    let updated = store
+        .update(change)
+        .await?
+        .ok_or_else(|| corrupt("the delivery counter did not update".to_owned()))?;
+    number(&updated, "next")
+}
+
+/// Counts a redelivery of a stored webhook id.
+async fn redelivered(store: &DynamoStore, webhook_id: &str) -> Result<DeliveryReceipt, StoreError> {
+    let change = Change::new(
+        delivery_pk(webhook_id),
+        STATE_SK,
+        "ADD #redeliveries :one SET #history = list_append(#history, :step)",
+    )
+    .when("attribute_exists(PK)")
+    .value(":one", n(1))
+    .value(":step", AttributeValue::L(vec![step("redelivered", None)]));
+    store.update(change).await?;
+    Ok(DeliveryReceipt::Redelivery)
+}
+
+pub(super) async fn put_delivery(
+    store: &DynamoStore,
+    delivery: &NewDelivery,
+) -> Result<DeliveryReceipt, StoreError> {
+    let pk = delivery_pk(&delivery.webhook_id);
+    if store.get(pk.clone(), STATE_SK).await?.is_some() {
+        return redelivered(store, &delivery.webhook_id).await;
+    }
+    // The first webhook id to claim an event owns it; claiming again with the same id is a no-op.
+    let duplicate = match &delivery.event_id {
+        Some(event_id) => {
+            let expires = (delivery.received_at + EVENT_DEDUPE_TTL).timestamp();
+            let claim = HashMap::from([
+                (
+                    "PK".to_owned(),
+                    s(format!(
+                        "EVENT#{}{SEP}{}{SEP}{event_id}",
+                        delivery.shop.as_str(),
+                        delivery.topic
+                    )),
+                ),
+                ("SK".to_owned(), s("EVENT")),
+                ("webhook_id".to_owned(), s(delivery.webhook_id.clone())),
+                (TTL_ATTRIBUTE.to_owned(), n(expires)),
+            ]);
+            !store
+                .put_if(
+                    claim,
+                    "attribute_not_exists(PK) OR #webhook_id = :webhook",
+                    HashMap::from([(":webhook".to_owned(), s(delivery.webhook_id.clone()))]),
+                )
+                .await?
+        }
+        None => false,
+    };
+    let sequence = next_sequence(store).await?;
+    // The body first: the state item is what makes the delivery exist.
+    store.put_all(body_items(&pk, &delivery.body)).await?;
+    let status = if duplicate {
+        DeliveryStatus::Duplicate
+    } else {
+        DeliveryStatus::Pending
+    };
+    let history = if duplicate {
+        vec![step(
+            "duplicate",
+            Some("another delivery of this event was stored first"),
+        )]
+    } else {
+        Vec::new()
+    };
+    let mut item = HashMap::from([
+        ("PK".to_owned(), s(pk)),
+        ("SK".to_owned(), s(STATE_SK)),
+        ("webhook_id".to_owned(), s(delivery.webhook_id.clone())),
+        ("shop".to_owned(), s(delivery.shop.as_str())),
+        ("topic".to_owned(), s(delivery.topic.clone())),
+        ("api_version".to_owned(), s(delivery.api_version.clone())),
+        ("received_at".to_owned(), s(time_text(delivery.received_at))),
+        ("status".to_owned(), s(status.as_str())),
+        ("redeliveries".to_owned(), n(0)),
+        ("attempts".to_owned(), n(0)),
+        ("sequence".to_owned(), n(sequence)),
+        ("chunks".to_owned(), n(chunks(&delivery.body).len())),
+        (
+            "headers".to_owned(),
+            s(serde_json::to_string(&delivery.headers).map_err(StoreError::unavailable)?),
+        ),
+        ("history".to_owned(), AttributeValue::L(history)),
+        (
+            "GSI1PK".to_owned(),
+            s(status_pk(status, &delivery.webhook_id)),
+        ),
+        ("GSI1SK".to_owned(), s(sequence_key(sequence))),
+        ("GSI2PK".to_owned(), s(shop_log_pk(delivery.shop.as_str()))),
+        ("GSI2SK".to_owned(), s(sequence_key(sequence))),
+    ]);
+    if let Some(event_id) = &delivery.event_id {
+        item.insert("event_id".to_owned(), s(event_id.clone()));
+    }
+    if let Some(at) = delivery.triggered_at {
+        item.insert("triggered_at".to_owned(), s(time_text(at)));
+    }
+    if !store
+        .put_if(item, "attribute_not_exists(PK)", Item::new())
+        .await?
+    {
+        // The same webhook id was stored concurrently (Shopify retried while we were storing).
+        return redelivered(store, &delivery.webhook_id).await;
+    }
+    Ok(if duplicate {
+        DeliveryReceipt::DuplicateEvent
+    } else {
+        DeliveryReceipt::Stored
+    })
+}
+
+fn record_of(item: &Item) -> Result<DeliveryRecord, StoreError> {
+    let status = text(item, "status")?;
+    Ok(DeliveryRecord {
+        sequence: number(item, "sequence")?,
+        webhook_id: text(item, "webhook_id")?.to_owned(),
+        shop: text(item, "shop")?.to_owned(),
+        topic: text(item, "topic")?.to_owned(),
+        api_version: text(item, "api_version")?.to_owned(),
+        event_id: optional_text(item, "event_id")?.map(str::to_owned),
+        triggered_at: optional_time(item, "triggered_at")?,
+        received_at: parse_time(text(item, "received_at")?)?,
+        status: DeliveryStatus::parse(status)
+            .ok_or_else(|| corrupt(format!("unknown delivery status {status}")))?,
+        redeliveries: number(item, "redeliveries")?,
+        attempts: number(item, "attempts")?,
+        reason: optional_text(item, "reason")?.map(str::to_owned),
+        headers: Vec::new(),
+        body: Vec::new(),
+        history: Vec::new(),
+    })
+}
+
+fn history_of(item: &Item) -> Result<Vec<DeliveryStep>, StoreError> {
+    let Some(AttributeValue::L(steps)) = item.get("history") else {
+        return Ok(Vec::new());
+    };
+    steps
+        .iter()
+        .map(|step| {
+            let AttributeValue::M(step) = step else {
+                return Err(corrupt("a delivery step is not a map".to_owned()));
+            };
+            Ok(DeliveryStep {
+                at: parse_time(text(step, "at")?)?,
+                outcome: text(step, "outcome")?.to_owned(),
+                detail: optional_text(step, "detail")?.map(str::to_owned),
+            })
+        })
+        .collect()
+}
+
+/// The bodies of `records` (by webhook id), read in as few requests as their chunks allow.
+async fn bodies(
+    store: &DynamoStore,
+    records: &[(String, usize)],
+) -> Result<HashMap<String, Vec<u8>>, StoreError> {
+    let keys: Vec<(String, String)> = records
+        .iter()
+        .flat_map(|(webhook_id, chunks)| {
+            (0..*chunks).map(move |index| (delivery_pk(webhook_id), body_sk(index)))
+        })
+        .collect();
+    let mut parts: Vec<(String, String, Vec<u8>)> = Vec::new();
+    for item in store.batch_get(keys).await? {
+        parts.push((
+            text(&item, "PK")?.to_owned(),
+            text(&item, "SK")?.to_owned(),
+            optional_bytes(&item, "body")?.unwrap_or_default(),
+        ));
+    }
+    parts.sort_by(|left, right| (&left.0, &left.1).cmp(&(&right.0, &right.1)));
+    let mut bodies: HashMap<String, Vec<u8>> = HashMap::new();
+    for (pk, _, chunk) in parts {
+        let webhook_id = pk.strip_prefix("WH#").unwrap_or(&pk).to_owned();
+        bodies.entry(webhook_id).or_default().extend(chunk);
+    }
+    Ok(bodies)
+}
+
+pub(super) async fn pending(
+    store: &DynamoStore,
+    limit: u32,
+    with_bodies: bool,
+) -> Result<Vec<DeliveryRecord>, StoreError> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let shards: Vec<Vec<Item>> = stream::iter(0..STATUS_SHARDS)
+        .map(|shard| async move {
+            let query = Query::index(GSI1, status_shard_pk(DeliveryStatus::Pending, shard), None)
+                .project("PK, GSI1SK")
+                .page(limit.min(1000));
+            store.query_all(&query, Some(limit)).await
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    let mut candidates: Vec<(String, String)> = shards
+        .into_iter()
+        .flatten()
+        .map(|item| {
+            Ok((
+                text(&item, "GSI1SK")?.to_owned(),
+                text(&item, "PK")?.to_owned(),
+            ))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    candidates.sort();
+    candidates.truncate(limit);
+    // The index lags the table a little: confirm each candidate on its (consistent) state item.
+    let states = store
+        .batch_get(
+            candidates
+                .into_iter()
+                .map(|(_, pk)| (pk, STATE_SK.to_owned()))
+                .collect(),
+        )
+        .await?;
+    let mut records = Vec::new();
+    let mut chunk_counts = Vec::new();
+    for item in &states {
+        let record = record_of(item)?;
+        if record.status != DeliveryStatus::Pending {
+            continue;
+        }
+        chunk_counts.push((record.webhook_id.clone(), number::<usize>(item, "chunks")?));
+        records.push(record);
+    }
+    records.sort_by_key(|record| record.sequence);
+    if with_bodies {
+        let mut found = bodies(store, &chunk_counts).await?;
+        for record in &mut records {
+            record.body = found.remove(&record.webhook_id).unwrap_or_default();
+        }
+    }
+    Ok(records)
+}
+
+/// Records one outcome; `false` when the webhook id is unknown.
+async fn record_one(store: &DynamoStore, outcome: &DeliveryOutcome) -> Result<bool, StoreError> {
+    let mut sets = vec!["#history = list_append(#history, :step)"];
+    let mut removes = Vec::new();
+    let mut change = Change::new(delivery_pk(&outcome.webhook_id), STATE_SK, "")
+        .when("attribute_exists(PK)")
+        .value(
+            ":step",
+            AttributeValue::L(vec![step(&outcome.outcome, outcome.detail.as_deref())]),
+        )
+        .value(":failed", n(u8::from(outcome.failed_attempt)));
+    if let Some(status) = outcome.status {
+        sets.push("#status = :status");
+        sets.push("#GSI1PK = :listing");
+        change = change
+            .value(":status", s(status.as_str()))
+            .value(":listing", s(status_pk(status, &outcome.webhook_id)));
+        match (status, &outcome.detail) {
+            (DeliveryStatus::Dead, Some(reason)) => {
+                sets.push("#reason = :reason");
+                change = change.value(":reason", s(reason.clone()));
+            }
+            _ => removes.push("#reason"),
+        }
+    }
+    let mut expression = format!("SET {} ADD #attempts :failed", sets.join(", "));
+    if !removes.is_empty() {
+        expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+    }
+    change.expression = expression;
+    Ok(store.update(change).await?.is_some())
+}
+
+pub(super) async fn record_deliveries(
+    store: &DynamoStore,
+    outcomes: Vec<DeliveryOutcome>,
+) -> Result<u64, StoreError> {
+    // One delivery's outcomes apply in order; different deliveries' run side by side.
+    let mut groups: Vec<Vec<DeliveryOutcome>> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for outcome in outcomes {
+        match index.get(&outcome.webhook_id) {
+            Some(&group) => groups[group].push(outcome),
+            None => {
+                index.insert(outcome.webhook_id.clone(), groups.len());
+                groups.push(vec![outcome]);
+            }
+        }
+    }
+    stream::iter(groups)
+        .map(|group| async move {
+            let mut known = 0u64;
+            for outcome in &group {
+                known += u64::from(record_one(store, outcome).await?);
+            }
+            Ok::<_, StoreError>(known)
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_fold(0u64, |total, known| async move { Ok(total + known) })
+        .await
+}
+
+pub(super) async fn list(
+    store: &DynamoStore,
+    filter: &DeliveryFilter,
+) -> Result<Vec<DeliveryRecord>, StoreError> {
+    let limit = usize::try_from(filter.limit).unwrap_or(usize::MAX);
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let ascending = filter.after.is_some();
+    let mut conditions = Vec::new();
+    let mut values = Item::new();
+    if let Some(topic) = &filter.topic {
+        conditions.push("#topic = :topic");
+        values.insert(":topic".to_owned(), s(topic.clone()));
+    }
+    if let Some(since) = filter.since {
+        conditions.push("#received_at >= :since");
+        values.insert(":since".to_owned(), s(time_text(since)));
+    }
+    if let Some(until) = filter.until {
+        conditions.push("#received_at < :until");
+        values.insert(":until".to_owned(), s(time_text(until)));
+    }
+    if let Some(status) = filter.status {
+        conditions.push("#status = :status");
+        values.insert(":status".to_owned(), s(status.as_str()));
+    }
+    let partitions: Vec<(&'static str, String)> = match (&filter.shop, filter.status) {
+        (Some(shop), _) => vec![(GSI2, shop_log_pk(shop))],
+        (None, Some(status)) => (0..STATUS_SHARDS)
+            .map(|shard| (GSI1, status_shard_pk(status, shard)))
+            .collect(),
+        (None, None) => ALL_STATUSES
+            .iter()
+            .flat_map(|status| {
+                (0..STATUS_SHARDS).map(move |shard| (GSI1, status_shard_pk(*status, shard)))
+            })
+            .collect(),
+    };
+    let filter_expression = conditions.join(" AND ");
+    let after = filter.after.map(|after| (">", sequence_key(after)));
+    let queries: Vec<Query> = partitions
+        .into_iter()
+        .map(|(index, pk)| {
+            let query = Query::index(index, pk, after.clone())
+                .filter(filter_expression.clone(), values.clone());
+            if ascending { query } else { query.backward() }
+        })
+        .collect();
+    let found: Vec<Vec<Item>> = stream::iter(queries)
+        .map(|query| async move { store.query_all(&query, Some(limit)).await })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    let mut records = found
+        .iter()
+        .flatten()
+        .map(record_of)
+        .collect::<Result<Vec<_>, _>>()?;
+    if ascending {
+        records.sort_by_key(|record| record.sequence);
+    } else {
+        records.sort_by_key(|record| std::cmp::Reverse(record.sequence));
+    }
+    records.truncate(limit);
+    Ok(records)
+}
+
+pub(super) async fn one(
+    store: &DynamoStore,
+    webhook_id: &str,
+) -> Result<Option<DeliveryRecord>, StoreError> {
+    // One Query reads the state and every body chunk.
+    let items = store
+        .query_all(&Query::partition(delivery_pk(webhook_id)), None)
+        .await?;
+    let Some(state) = items
+        .iter()
+        .find(|item| optional_text(item, "SK").ok().flatten() == Some(STATE_SK))
+    else {
+        return Ok(None);
+    };
+    let mut record = record_of(state)?;
+    record.headers =
+        serde_json::from_str(text(state, "headers")?).map_err(StoreError::unavailable)?;
+    let chunks: usize = number(state, "chunks")?;
+    for index in 0..chunks {
+        let sk = body_sk(index);
+        let chunk = items
+            .iter()
+            .find(|item| optional_text(item, "SK").ok().flatten() == Some(sk.as_str()))
+            .ok_or_else(|| corrupt(format!("delivery {webhook_id} lacks body chunk {index}")))?;
+        record
+            .body
+            .extend(optional_bytes(chunk, "body")?.unwrap_or_default());
+    }
+    // The log's first step is the store itself; later ones were appended.
+    record.history.push(DeliveryStep {
+        at: record.received_at,
+        outcome: "stored".to_owned(),
+        detail: None,
+    });
+    record.history.extend(history_of(state)?);
+    Ok(Some(record))
+}
+
+pub(super) async fn replace_body(
+    store: &DynamoStore,
+    webhook_id: &str,
+    body: &[u8],
+) -> Result<bool, StoreError> {
+    let pk = delivery_pk(webhook_id);
+    let Some(state) = store.get(pk.clone(), STATE_SK).await? else {
+        return Ok(false);
+    };
+    let old_chunks: usize = number(&state, "chunks")?;
+    let new_items = body_items(&pk, body);
+    let new_chunks = new_items.len();
+    let change = Change::new(
+        pk.clone(),
+        STATE_SK,
+        "SET #chunks = :chunks, #history = list_append(#history, :step)",
+    )
+    .when("attribute_exists(PK)")
+    .value(":chunks", n(new_chunks))
+    .value(":step", AttributeValue::L(vec![step("redacted", None)]));
+    let surplus: Vec<(String, String)> = (new_chunks..old_chunks)
+        .map(|index| (pk.clone(), body_sk(index)))
+        .collect();
+    if body.len() <= MAX_TRANSACTION_BODY_BYTES
+        && new_chunks + surplus.len() < MAX_TRANSACTION_ITEMS
+    {
+        // The new body and the step recording it change together.
+        let mut items = Vec::new();
+        for item in new_items {
+            items.push(store.put_item(item, None, Item::new())?);
+        }
+        for (pk, sk) in surplus {
+            items.push(store.delete_item(pk, sk)?);
+        }
+        items.push(store.update_item(change)?);
+        return match store.transact(items).await {
+            Ok(()) => Ok(true),
+            Err(Transaction::Cancelled(_)) => Ok(false),
+            Err(Transaction::Failed(error)) => Err(error),
+        };
+    }
+    store.put_all(new_items).await?;
+    if store.update(change).await?.is_none() {
+        return Ok(false);
+    }
+    store.delete_all(surplus).await?;
+    Ok(true)
+}
+
+/// Erases a shop's deliveries with their bodies.
+pub(super) async fn erase_shop(store: &DynamoStore, shop: &str) -> Result<(), StoreError> {
+    let query = Query::index(GSI2, shop_log_pk(shop), None).project("PK");
+    let items = store.query_all(&query, None).await?;
+    let partitions = items
+        .iter()
+        .map(|item| Ok(text(item, "PK")?.to_owned()))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    stream::iter(partitions)
+        .map(|pk| store.delete_partition(pk))
+        .buffer_unordered(CONCURRENCY)
+        .try_collect::<Vec<u64>>()
+        .await
+        .map(drop)
+}

@@ -1,0 +1,35 @@
+//! DynamoDB served by moto on loopback: a fresh table per test, so tests run in parallel and never
+//! see each other's items. Start moto and export its endpoint first: `eval "$(scripts/moto.sh)"`
+//! (scripts/test.sh does it). Without it these tests fail, saying so; they never skip.
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_dynamodb::config::Credentials;
+use ordernimbus_backend::store::Store;
+use ordernimbus_backend::store::dynamodb::DynamoStore;
+
+const HOW_TO_START: &str = "start moto and export its endpoint with `eval \"$(scripts/moto.sh)\"` \
+    (or run scripts/test.sh, which does it)";
+
+/// A `DynamoStore` on a new table of its own in moto at `AWS_ENDPOINT_URL`; panics, saying how to
+/// start moto, when the variable is unset or moto does not answer.
+pub async fn fresh_store() -> DynamoStore {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the tests find moto through the same variable the SDK reads"
+    )]
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .unwrap_or_else(|_| panic!("AWS_ENDPOINT_URL is not set: {HOW_TO_START}"));
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
+        .endpoint_url(&endpoint)
+        .load()
+        .await;
+    let table = format!("ordernimbus-test-{:016x}", rand::random::<u64>());
+    let store = DynamoStore::from_config(&config, table);
+    if let Err(error) = store.create_table().await {
+        panic!("moto is not answering at {endpoint} ({error:?}): {HOW_TO_START}");
+    }
+    store.ping().await.unwrap();
+    store
+}
