@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{
     CatalogueVariant, ComplianceEntry, DataRequest, DayRange, DeliveryFilter, DeliveryOutcome,
     DeliveryReceipt, DeliveryRecord, DeliveryStatus, EraseOutcome, Location, NewDelivery,
-    NewInstall, NewTenant, OrderApplied, OrderVersion, OrdersApplied, SalesDay, SalesLine, SalesQuery,
-    SealedCredentials, SeriesForecast, SeriesHistory, ShopInstall, Sku, SkuSummary, StockLevel,
-    SyncStatus, Tenant, TenantId, UninstallOutcome,
+    NewInstall, NewTenant, OrderApplied, OrderVersion, OrdersApplied, SalesDay, SalesLine,
+    SalesQuery, SealedCredentials, SeriesForecast, SeriesHistory, ShopInstall, Sku, SkuSummary,
+    StockLevel, SyncStatus, Tenant, TenantId, UninstallOutcome,
 };
 use crate::shopify::shop::ShopDomain;
 
@@ -371,8 +371,11 @@ pub trait Store: Send + Sync + 'static {
     async fn sync_status(&self, tenant: &TenantId) -> Result<Option<SyncStatus>, StoreError>;
 
     /// Replaces the tenant's order-sync status.
-    async fn put_sync_status(&self, tenant: &TenantId, status: &SyncStatus)
-    -> Result<(), StoreError>;
+    async fn put_sync_status(
+        &self,
+        tenant: &TenantId,
+        status: &SyncStatus,
+    ) -> Result<(), StoreError>;
 
     /// Records that Shopify said bulk operation `operation_id` finished (`bulk_operations/finish`),
     /// for a syncer in another process to see; see [`Store::bulk_finished`].
@@ -383,8 +386,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 
     /// Whether `bulk_operations/finish` arrived for `operation_id`.
-    async fn bulk_finished(&self, tenant: &TenantId, operation_id: &str)
-    -> Result<bool, StoreError>;
+    async fn bulk_finished(
+        &self,
+        tenant: &TenantId,
+        operation_id: &str,
+    ) -> Result<bool, StoreError>;
 
     /// Replaces a product's variants in the tenant's catalogue (none: the product is gone).
     async fn put_product(

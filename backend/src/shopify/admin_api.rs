@@ -263,7 +263,8 @@ impl ReqwestShopify {
                     .and_then(|answer| answer.pointer("/extensions/cost/requestedQueryCost"))
                     .and_then(Value::as_f64)
                     .unwrap_or(f64::from(cost));
-                let wait = retry_after.unwrap_or_else(|| throttled_wait(requested, throttle_status));
+                let wait =
+                    retry_after.unwrap_or_else(|| throttled_wait(requested, throttle_status));
                 tracing::info!(shop = %shop, wait_ms = wait.as_millis() as u64, "throttled by Shopify; waiting");
                 tokio::time::sleep(wait).await;
                 continue;
@@ -403,7 +404,6 @@ fn content_range(value: &str) -> Option<(Option<u64>, Option<u64>)> {
     Some((start, total))
 }
 
-
 #[derive(Deserialize)]
 struct GrantBody {
     access_token: String,
@@ -522,9 +522,9 @@ impl ShopifyClient for ReqwestShopify {
                 cost::BULK_ORDERS_RUN,
             )
             .await?;
-        let payload = data.bulk_operation_run_query.ok_or_else(|| {
-            ShopifyError::Protocol("bulkOperationRunQuery answered null".into())
-        })?;
+        let payload = data
+            .bulk_operation_run_query
+            .ok_or_else(|| ShopifyError::Protocol("bulkOperationRunQuery answered null".into()))?;
         if let Some(error) = payload.user_errors.first() {
             let message = error.message.clone();
             return Ok(match &error.code {
@@ -533,7 +533,9 @@ impl ShopifyClient for ReqwestShopify {
             });
         }
         let operation = payload.bulk_operation.ok_or_else(|| {
-            ShopifyError::Protocol("bulkOperationRunQuery gave neither an operation nor errors".into())
+            ShopifyError::Protocol(
+                "bulkOperationRunQuery gave neither an operation nor errors".into(),
+            )
         })?;
         Ok(BulkStart::Started { id: operation.id })
     }
@@ -637,7 +639,9 @@ impl ShopifyClient for ReqwestShopify {
             // Signed storage URLs answer 400, 403, 404 or 410 once expired.
             400 | 403 | 404 | 410 => return Err(ShopifyError::ResultExpired(status)),
             status if status >= 500 || status == 429 => {
-                return Err(ShopifyError::Unreachable(format!("download: HTTP {status}")));
+                return Err(ShopifyError::Unreachable(format!(
+                    "download: HTTP {status}"
+                )));
             }
             status => {
                 return Err(ShopifyError::Refused {
@@ -675,7 +679,9 @@ impl ShopifyClient for ReqwestShopify {
         let mut orders = Vec::with_capacity(data.orders.nodes.len());
         for node in data.orders.nodes {
             let order_id = gid_number(&node.id, "Order")
-                .ok_or_else(|| ShopifyError::Protocol(format!("order id {} is not an Order GID", node.id)))?
+                .ok_or_else(|| {
+                    ShopifyError::Protocol(format!("order id {} is not an Order GID", node.id))
+                })?
                 .to_owned();
             let mut lines = Vec::with_capacity(node.line_items.nodes.len());
             for item in &node.line_items.nodes {
@@ -683,8 +689,14 @@ impl ShopifyClient for ReqwestShopify {
             }
             let page = &node.line_items.page_info;
             if page.has_next_page {
-                self.more_line_items(shop, access_token, &node.id, page.end_cursor.clone(), &mut lines)
-                    .await?;
+                self.more_line_items(
+                    shop,
+                    access_token,
+                    &node.id,
+                    page.end_cursor.clone(),
+                    &mut lines,
+                )
+                .await?;
             }
             let location_id = node
                 .retail_location
@@ -747,7 +759,10 @@ mod tests {
 
     #[test]
     fn content_ranges_give_start_and_total() {
-        assert_eq!(content_range("bytes 100-199/1000"), Some((Some(100), Some(1000))));
+        assert_eq!(
+            content_range("bytes 100-199/1000"),
+            Some((Some(100), Some(1000)))
+        );
         assert_eq!(content_range("bytes */1000"), Some((None, Some(1000))));
         assert_eq!(content_range("bytes 0-9/*"), Some((Some(0), None)));
         assert_eq!(content_range("items 1-2/3"), None);

@@ -114,7 +114,9 @@ pub fn throttled_wait(requested: f64, status: Option<ThrottleStatus>) -> Duratio
     let (available, rate) = status.map_or((0.0, 50.0), |status| {
         (status.currently_available, status.restore_rate)
     });
-    Duration::from_secs_f64(((requested - available).max(0.0) / rate).clamp(0.05, MAX_WAIT.as_secs_f64()))
+    Duration::from_secs_f64(
+        ((requested - available).max(0.0) / rate).clamp(0.05, MAX_WAIT.as_secs_f64()),
+    )
 }
 
 /// Backoff before retry `attempt` (1-based) after a 5xx or a network error: full jitter over an
