@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what is missing and runs every check and test: formatting, clippy (warnings are errors),
-# unit and integration tests (the AWS adapters' against moto, which this starts and stops).
+# cfn-lint on the AWS template, unit and integration tests (the AWS adapters' against moto, which this starts and stops).
 # CI runs exactly this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +24,10 @@ cargo fmt --all --check
 
 step "cargo clippy -D warnings"
 cargo clippy --locked --workspace --all-targets -- -D warnings
+
+step "cfn-lint infra/template.yaml"
+# Installs cfn-lint (pinned, PyPI) into a cache venv the first time; fails on errors and warnings.
+infra/lint.sh
 
 step "moto (AWS APIs on loopback for the EventBridge/SQS tests)"
 # Starts moto on a free port (installing it into a cache venv the first time) and exports

@@ -148,7 +148,15 @@ pub async fn worker(cli: &Cli, args: &WorkerArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(cli)?;
     let dyn_store: Arc<dyn Store> = store.clone();
     let shopify = shopify_lifecycle(cli, &args.shopify, Arc::clone(&dyn_store))?;
-    let consumer = Arc::new(Consumer::new(Arc::clone(&dyn_store), shopify, None));
+    // Orders the worker applies make their tenant's forecasts stale: it refits them itself, after
+    // the same debounce as `serve`, so the cloud path keeps forecasts as fresh as the local one.
+    let refresher = Refresher::new(Arc::clone(&dyn_store));
+    let refresh_loop = tokio::spawn(Arc::clone(&refresher).run(FORECAST_DEBOUNCE));
+    let consumer = Arc::new(Consumer::new(
+        Arc::clone(&dyn_store),
+        shopify,
+        Some(refresher),
+    ));
     let queue = SqsQueue::from_env(args.queue_url.clone()).await;
     let worker = Worker::new(queue, move |event| {
         let consumer = Arc::clone(&consumer);
@@ -162,6 +170,7 @@ pub async fn worker(cli: &Cli, args: &WorkerArgs) -> anyhow::Result<ExitCode> {
     });
     tracing::info!(queue = %args.queue_url, "worker consuming");
     let stats = worker.run(shutdown_signal()).await;
+    refresh_loop.abort();
     store.close().await;
     let stats = stats.context("consuming the queue")?;
     tracing::info!(?stats, "worker stopped");

@@ -144,6 +144,16 @@ async fn a_delivery_goes_through_eventbridge_and_sqs_to_the_worker_and_becomes_s
     );
     let units = total_units(&store, &tenant).await;
     assert_eq!(units, 1.0);
+    // The worker refits the tenant's forecasts after its debounce, as `serve` does locally.
+    let mut forecast = None;
+    for _ in 0..1500 {
+        forecast = store.oldest_forecast(&tenant).await.unwrap();
+        if forecast.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(forecast.is_some(), "the worker refreshed the forecasts");
     worker.kill().unwrap();
     worker.wait().unwrap();
     drop(server);
