@@ -50,6 +50,7 @@ fn main() -> ExitCode {
             Command::Compliance(command) => cli::compliance(&cli, command).await,
             Command::Webhooks(command) => cli::webhooks::run(&cli, command).await,
             Command::Worker(args) => wiring::worker(&cli, args).await,
+            Command::Sync(args) => cli::sync(&cli, args).await,
         }
     });
     match result {

@@ -100,6 +100,17 @@ pub struct SyncStatus {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+impl SyncStatus {
+    /// The status as the API and the CLI show it: without the spool's resume bookkeeping.
+    pub fn public_view(&self) -> serde_json::Value {
+        let mut view = serde_json::to_value(self).unwrap_or_default();
+        if let Some(fields) = view.as_object_mut() {
+            fields.remove("spool_lengths");
+        }
+        view
+    }
+}
+
 /// What applying a batch of order versions did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrdersApplied {

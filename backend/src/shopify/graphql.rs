@@ -89,19 +89,22 @@ pub struct OrderLineItems;
 )]
 pub struct OrderRefunds;
 
-/// Requested cost of each operation we send, as Shopify computes it (checked by a test).
+/// Requested cost of each operation we send, as Shopify computes it (recomputed from the
+/// documents by a test): objects 1, connections 2 + `first` × (1 + the node's fields), scalars and
+/// enums 0, mutation fields 10; a list of objects with `first` is counted `first` times (an upper
+/// bound). Shopify refuses a query over 1,000 (`MAX_COST_EXCEEDED`).
 pub mod cost {
     /// `ShopInfo`: the `shop` object.
     pub const SHOP_INFO: u32 = 1;
-    /// `BulkOrdersRun`: a mutation.
+    /// `BulkOrdersRun`: a mutation field.
     pub const BULK_ORDERS_RUN: u32 = 10;
     /// `BulkOperationById`: one object.
     pub const BULK_OPERATION: u32 = 1;
-    /// `OrdersUpdatedSince`.
-    pub const ORDERS_UPDATED_SINCE: u32 = 773;
-    /// `OrderLineItems`.
-    pub const ORDER_LINE_ITEMS: u32 = 604;
-    /// `OrderRefunds`.
+    /// `OrdersUpdatedSince`: 2 + 5 × (1 + 1 + (2 + 20 × 7)).
+    pub const ORDERS_UPDATED_SINCE: u32 = 722;
+    /// `OrderLineItems`: 1 + 2 + 100 × 7.
+    pub const ORDER_LINE_ITEMS: u32 = 703;
+    /// `OrderRefunds`: 1 + 5 × (1 + 2 + 50 × 2).
     pub const ORDER_REFUNDS: u32 = 516;
 }
 
@@ -124,4 +127,200 @@ pub fn search_time(field: &str, at: chrono::DateTime<chrono::Utc>) -> String {
         "{field}:>='{}'",
         at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use graphql_parser::query::{Definition, OperationDefinition, Selection, SelectionSet, Value};
+    use graphql_parser::schema::{Type, TypeDefinition};
+
+    const SCHEMA: &str = include_str!("../../graphql/admin-2026-10.graphql");
+
+    /// Field name → (type name, is a list), per object type.
+    fn object_fields() -> HashMap<String, HashMap<String, (String, bool)>> {
+        fn named(ty: &Type<'_, String>) -> (String, bool) {
+            match ty {
+                Type::NamedType(name) => (name.clone(), false),
+                Type::NonNullType(inner) => named(inner),
+                Type::ListType(inner) => (named(inner).0, true),
+            }
+        }
+        let schema = graphql_parser::parse_schema::<String>(SCHEMA).unwrap();
+        let mut objects = HashMap::new();
+        for definition in schema.definitions {
+            if let graphql_parser::schema::Definition::TypeDefinition(TypeDefinition::Object(
+                object,
+            )) = definition
+            {
+                let fields = object
+                    .fields
+                    .iter()
+                    .map(|field| (field.name.clone(), named(&field.field_type)))
+                    .collect();
+                objects.insert(object.name, fields);
+            }
+        }
+        objects
+    }
+
+    struct Costing<'a> {
+        objects: HashMap<String, HashMap<String, (String, bool)>>,
+        fragments: HashMap<String, &'a SelectionSet<'a, String>>,
+    }
+
+    impl<'a> Costing<'a> {
+        fn fields(
+            &self,
+            set: &'a SelectionSet<'a, String>,
+        ) -> Vec<&'a graphql_parser::query::Field<'a, String>> {
+            let mut fields = Vec::new();
+            for item in &set.items {
+                match item {
+                    Selection::Field(field) => fields.push(field),
+                    Selection::FragmentSpread(spread) => {
+                        fields.extend(self.fields(self.fragments[&spread.fragment_name]));
+                    }
+                    Selection::InlineFragment(inline) => {
+                        fields.extend(self.fields(&inline.selection_set));
+                    }
+                }
+            }
+            fields
+        }
+
+        fn first(field: &graphql_parser::query::Field<'a, String>) -> u64 {
+            field
+                .arguments
+                .iter()
+                .find(|(name, _)| name == "first")
+                .map(|(_, value)| match value {
+                    Value::Int(number) => number.as_i64().unwrap() as u64,
+                    other => panic!("page size {other} is not a literal"),
+                })
+                .unwrap_or(0)
+        }
+
+        fn set(&self, set: &'a SelectionSet<'a, String>, parent: &str) -> u64 {
+            self.fields(set)
+                .into_iter()
+                .map(|field| {
+                    let (type_name, list) = self.objects[parent]
+                        .get(&field.name)
+                        .unwrap_or_else(|| panic!("{parent}.{} not in the schema", field.name))
+                        .clone();
+                    if !self.objects.contains_key(&type_name) {
+                        return 0;
+                    }
+                    if type_name.ends_with("Connection") {
+                        let node = self.objects[&type_name]["nodes"].0.clone();
+                        let item: u64 = self
+                            .fields(&field.selection_set)
+                            .into_iter()
+                            .map(|inner| match inner.name.as_str() {
+                                "nodes" => 1 + self.set(&inner.selection_set, &node),
+                                "edges" => self
+                                    .fields(&inner.selection_set)
+                                    .into_iter()
+                                    .filter(|edge| edge.name == "node")
+                                    .map(|edge| 1 + self.set(&edge.selection_set, &node))
+                                    .sum(),
+                                _ => 0,
+                            })
+                            .sum();
+                        return 2 + Self::first(field) * item;
+                    }
+                    let one = 1 + self.set(&field.selection_set, &type_name);
+                    if list {
+                        Self::first(field).max(1) * one
+                    } else {
+                        one
+                    }
+                })
+                .sum()
+        }
+    }
+
+    fn requested_cost(document: &str) -> u64 {
+        let document = graphql_parser::parse_query::<String>(document).unwrap();
+        let mut fragments = HashMap::new();
+        let mut operation = None;
+        for definition in &document.definitions {
+            match definition {
+                Definition::Fragment(fragment) => {
+                    fragments.insert(fragment.name.clone(), &fragment.selection_set);
+                }
+                Definition::Operation(definition) => operation = Some(definition),
+            }
+        }
+        let costing = Costing {
+            objects: object_fields(),
+            fragments,
+        };
+        match operation.unwrap() {
+            OperationDefinition::Query(query) => costing.set(&query.selection_set, "QueryRoot"),
+            OperationDefinition::Mutation(mutation) => {
+                10 * costing.fields(&mutation.selection_set).len() as u64
+            }
+            other => panic!("unexpected operation {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_query_requests_its_declared_cost_and_stays_under_shopifys_limit() {
+        let cases = [
+            (
+                include_str!("../../graphql/shop_info.graphql"),
+                super::cost::SHOP_INFO,
+            ),
+            (
+                include_str!("../../graphql/bulk_orders_run.graphql"),
+                super::cost::BULK_ORDERS_RUN,
+            ),
+            (
+                include_str!("../../graphql/bulk_operation.graphql"),
+                super::cost::BULK_OPERATION,
+            ),
+            (
+                include_str!("../../graphql/orders_updated_since.graphql"),
+                super::cost::ORDERS_UPDATED_SINCE,
+            ),
+            (
+                include_str!("../../graphql/order_line_items.graphql"),
+                super::cost::ORDER_LINE_ITEMS,
+            ),
+            (
+                include_str!("../../graphql/order_refunds.graphql"),
+                super::cost::ORDER_REFUNDS,
+            ),
+        ];
+        for (document, declared) in cases {
+            let cost = requested_cost(document);
+            assert_eq!(cost, u64::from(declared), "{document}");
+            assert!(
+                cost <= 800,
+                "{cost} leaves too little margin under 1,000: {document}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_bulk_query_filters_by_creation_date_or_not_at_all() {
+        let since = chrono::DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let query = super::bulk_orders_query(Some(since));
+        assert!(
+            query.contains(r#"orders(query: "created_at:>='2026-01-02T03:04:05Z'")"#),
+            "{query}"
+        );
+        let all = super::bulk_orders_query(None);
+        assert!(all.contains("orders {"), "{all}");
+        assert!(!all.contains("created_at"), "{all}");
+        // A connection inside a list field is refused by bulk queries.
+        assert!(!all.contains("refundLineItems"));
+        graphql_parser::parse_query::<String>(&query).unwrap();
+        graphql_parser::parse_query::<String>(&all).unwrap();
+    }
 }

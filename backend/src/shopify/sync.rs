@@ -230,6 +230,11 @@ impl Syncer {
         }
     }
 
+    /// The store it writes to.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     /// The signals `bulk_operations/finish` deliveries go to.
     pub fn signals(&self) -> &Arc<BulkSignals> {
         &self.signals
@@ -854,28 +859,6 @@ impl Syncer {
         }
         run.status.watermark = Some(pass_started - overlap);
         Ok(())
-    }
-
-    /// Reconciles every installed shop that completed a sync before (the schedule in `serve`);
-    /// returns how many shops were reconciled.
-    ///
-    /// # Errors
-    /// When the store fails; a shop's own failure is recorded in its status and logged.
-    pub async fn reconcile_all(&self, shops: &[ShopDomain]) -> Result<usize, StoreError> {
-        let mut reconciled = 0;
-        for shop in shops {
-            let request = SyncRequest {
-                shop: shop.clone(),
-                since: None,
-                full: false,
-            };
-            match self.sync(&request, &|_| {}).await {
-                Ok(_) => reconciled += 1,
-                Err(SyncError::Store(error)) => return Err(error),
-                Err(error) => tracing::warn!(shop = %shop, %error, "scheduled order sync failed"),
-            }
-        }
-        Ok(reconciled)
     }
 }
 
