@@ -1,6 +1,8 @@
 //! The GraphQL Admin API endpoint: access-token check, version fall-forward, cost throttling.
 
 pub mod cost;
+pub mod demand;
+pub mod orders;
 pub mod schema;
 pub mod seed;
 
@@ -20,13 +22,20 @@ use schema::{AdminSchema, RequestContext};
 pub(crate) struct Admin {
     pub schema: AdminSchema,
     pub cost: CostModel,
+    pub shape: crate::bulk::Shape,
 }
 
 impl Admin {
     pub fn new() -> Self {
         let schema = schema::build();
-        let cost = CostModel::from_sdl(&schema.sdl());
-        Self { schema, cost }
+        let sdl = schema.sdl();
+        let cost = CostModel::from_sdl(&sdl);
+        let shape = crate::bulk::Shape::from_sdl(&sdl);
+        Self {
+            schema,
+            cost,
+            shape,
+        }
     }
 }
 
@@ -70,11 +79,13 @@ pub(crate) async fn graphql(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (delay, failure) = {
+    let (delay, failure, throttled) = {
         let mut state = shared.lock();
         let failure = (!state.faults.graphql_failures.is_empty())
             .then(|| state.faults.graphql_failures.remove(0));
-        (state.faults.graphql_delay, failure)
+        let throttled = (failure.is_none() && !state.faults.graphql_throttles.is_empty())
+            .then(|| state.faults.graphql_throttles.remove(0));
+        (state.faults.graphql_delay, failure, throttled)
     };
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
@@ -128,13 +139,21 @@ pub(crate) async fn graphql(
             subscriptions: record.webhook_subscriptions.clone(),
             now,
             shared: Arc::clone(&shared),
+            api_version: served.clone(),
+            bulk: None,
         };
         (context, served)
     };
     let (context, served) = prepared;
-    let mut response = run(&shared, &shop, context, &headers, &body)
-        .await
-        .into_response();
+    let mut response = match throttled {
+        Some(status) => throttled_response(&shared, &shop, now, status),
+        None => {
+            let response = run(&shared, &shop, context, &headers, &body).await;
+            // Bulk queries accepted by this request start once it is answered.
+            crate::bulk::start_pending(&shared);
+            response.into_response()
+        }
+    };
     if let Ok(value) = HeaderValue::from_str(&served) {
         response
             .headers_mut()
@@ -263,6 +282,35 @@ async fn run(
         }
     }
     axum::Json(body)
+}
+
+/// A `THROTTLED` answer armed by [`crate::Faults::throttle_graphql`], with HTTP 200 or 429 as Shopify
+/// may send either.
+fn throttled_response(
+    shared: &Shared,
+    shop: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    status: u16,
+) -> Response {
+    let throttle = throttle_status(shared, shop, now, 0.0);
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+    let mut response = (
+        status,
+        axum::Json(json!({
+            "errors": [{
+                "message": "Throttled",
+                "extensions": {"code": "THROTTLED", "documentation": "https://shopify.dev/api/usage/rate-limits"},
+            }],
+            "extensions": {"cost": {"requestedQueryCost": null, "actualQueryCost": null, "throttleStatus": throttle}},
+        })),
+    )
+        .into_response();
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        response
+            .headers_mut()
+            .insert("retry-after", HeaderValue::from_static("1"));
+    }
+    response
 }
 
 /// Refunds `refund` points and reports `throttleStatus`.

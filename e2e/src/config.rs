@@ -35,6 +35,15 @@ pub struct SimConfig {
     /// After [`crate::Simulator::rotate_secret`], webhooks keep being signed with the previous secret for
     /// this long (Shopify: "can take up to an hour"); zero signs with the new one at once.
     pub webhook_signing_lag: Duration,
+    /// Simulated time a bulk query spends `RUNNING` before it completes (at least as long as writing its
+    /// result takes in real time).
+    pub bulk_operation_duration: Duration,
+    /// Life of a bulk operation's `url` and `partialDataUrl` (Shopify: seven days).
+    pub bulk_url_ttl: Duration,
+    /// Topics declared in `shopify.app.toml` (`[[webhooks.subscriptions]]`), e.g.
+    /// `bulk_operations/finish`: the simulator delivers them by itself to `app_url + webhook_path`.
+    /// Subscriptions made through the Admin API are delivered to their own URI.
+    pub app_webhook_topics: Vec<String>,
 }
 
 impl SimConfig {
@@ -60,6 +69,9 @@ impl SimConfig {
                 .to_vec(),
             retry_delays: shopify_retry_delays(),
             webhook_signing_lag: Duration::ZERO,
+            bulk_operation_duration: Duration::from_secs(1),
+            bulk_url_ttl: Duration::from_secs(7 * 24 * 3600),
+            app_webhook_topics: Vec::new(),
         }
     }
 }
@@ -142,6 +154,35 @@ pub struct ShopSeed {
     pub plan: Plan,
     /// Overrides the plan's throttle limits (tests use tiny buckets).
     pub throttle: Option<ThrottleLimits>,
+    /// Orders generated from a seed instead of the 14 hand-made ones.
+    pub synthetic_orders: Option<SyntheticOrders>,
+}
+
+/// A shop history generated lazily from `(seed, index)`: any size (a million orders are never all in
+/// memory), the same orders on every run for the same settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntheticOrders {
+    /// Random seed; the same seed gives the same orders.
+    pub seed: u64,
+    /// How many orders.
+    pub n_orders: u64,
+    /// Days of history the orders spread over, ending at `ends_at`.
+    pub days: u32,
+    /// When the history ends; `None` means when the shop is added to the simulator (use a fixed time
+    /// for orders that do not depend on the wall clock).
+    pub ends_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl SyntheticOrders {
+    /// `n_orders` orders over the last 365 days.
+    pub fn new(seed: u64, n_orders: u64) -> Self {
+        Self {
+            seed,
+            n_orders,
+            days: 365,
+            ends_at: None,
+        }
+    }
 }
 
 impl ShopSeed {
@@ -170,6 +211,7 @@ impl ShopSeed {
             shop_id,
             plan: Plan::Basic,
             throttle: None,
+            synthetic_orders: None,
         }
     }
 

@@ -77,8 +77,32 @@ impl Faults {
         }
     }
 
+    /// The next `n` GraphQL requests answer `THROTTLED` whatever the bucket holds, with HTTP `status`
+    /// (Shopify sends 200 or 429; 429 carries `Retry-After`).
+    pub fn throttle_graphql(&self, n: usize, status: u16) {
+        self.shared
+            .lock()
+            .faults
+            .graphql_throttles
+            .extend(std::iter::repeat_n(status, n));
+    }
+
+    /// The next bulk query started (on any shop) goes wrong as `fault` says; several armed faults apply
+    /// to successive operations.
+    pub fn fail_next_bulk_query(&self, fault: crate::BulkFault) {
+        self.shared.lock().bulk.arm(fault);
+    }
+
+    /// The next `n` downloads of a bulk result close the connection after `after_bytes` bytes of body
+    /// (a following `Range` request works).
+    pub fn cut_bulk_downloads(&self, n: usize, after_bytes: u64) {
+        self.shared.lock().bulk.cut_downloads(n, after_bytes);
+    }
+
     /// Disarms every fault.
     pub fn clear(&self) {
-        self.shared.lock().faults = crate::state::FaultState::default();
+        let mut state = self.shared.lock();
+        state.faults = crate::state::FaultState::default();
+        state.bulk.clear_faults();
     }
 }

@@ -14,13 +14,18 @@
 //!   lifecycle and compliance topics ([`webhook`]);
 //! - fault injection ([`Faults`]), a freezable clock ([`Clock`]) and introspection of issued tokens.
 //!
+//! - bulk queries ([`bulk`]): `bulkOperationRunQuery` over the same schema, JSONL results with
+//!   `__parentId`, `bulk_operations/finish`, result URLs that expire and resume with `Range`, and faults;
+//! - synthetic order histories of any size generated from a seed ([`SyntheticOrders`]) and the demand a
+//!   correct import must find in them ([`admin::demand`]).
+//!
 //! It is used as a library by tests and as the `shopify-sim` binary. It never talks to the real Shopify.
-//! Bulk operations are not simulated yet.
 
 // The `app/uninstalled` payload is one large `json!` literal.
 #![recursion_limit = "256"]
 
 pub mod admin;
+pub mod bulk;
 mod clock;
 mod config;
 pub mod crypto;
@@ -31,8 +36,13 @@ mod simulator;
 mod state;
 pub mod webhook;
 
+pub use admin::demand::{Demand, DemandKey};
+pub use admin::seed::{LineItemRow, OrderRow, RefundLineRow, RefundRow, RestockType};
+pub use bulk::{BulkFault, BulkOperationStatus, BulkOperationView};
 pub use clock::Clock;
-pub use config::{Plan, ShopSeed, SimConfig, ThrottleLimits, shopify_retry_delays};
+pub use config::{
+    Plan, ShopSeed, SimConfig, SyntheticOrders, ThrottleLimits, shopify_retry_delays,
+};
 pub use fault::Faults;
 pub use simulator::{IssuedToken, Simulator};
 pub use state::TokenKind;

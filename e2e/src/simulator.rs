@@ -1,5 +1,6 @@
 //! The [`Simulator`] handle: starts the HTTP server and lets tests drive and inspect it.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
@@ -9,7 +10,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use tokio::task::JoinHandle;
 
+use crate::admin::demand::{self, Demand, DemandKey};
+use crate::admin::seed::{OrderRow, ShopData};
 use crate::admin::{self, Admin};
+use crate::bulk::{self, BulkOperationStatus, BulkOperationView};
 use crate::clock::Clock;
 use crate::config::{ShopSeed, SimConfig};
 use crate::crypto::host_param;
@@ -88,6 +92,7 @@ impl Simulator {
                 tokens: Vec::new(),
                 token_requests: Vec::new(),
                 faults: FaultState::default(),
+                bulk: crate::bulk::BulkState::new(),
             }),
             clock: Clock::default(),
             base_url: format!("http://{local}"),
@@ -104,6 +109,10 @@ impl Simulator {
             .route(
                 "/shops/{shop}/admin/api/{version}/graphql.json",
                 post(admin::graphql),
+            )
+            .route(
+                "/storage/{bucket}/{folder}/{name}",
+                get(crate::bulk::download),
             )
             .with_state(Arc::clone(&shared));
         let server = tokio::spawn(async move {
@@ -453,6 +462,105 @@ impl Simulator {
             .get(shop)
             .map(|record| record.data.orders.iter().map(|order| order.id).collect())
             .unwrap_or_default()
+    }
+
+    /// Every order of `shop`, ascending id (generated ones included: keep this to small shops).
+    pub fn orders(&self, shop: &str) -> Vec<OrderRow> {
+        self.shop_data(shop)
+            .map(|data| data.orders.iter().collect())
+            .unwrap_or_default()
+    }
+
+    /// One order of `shop` by numeric id.
+    pub fn order(&self, shop: &str, id: u64) -> Option<OrderRow> {
+        self.shop_data(shop)?.orders.get(id)
+    }
+
+    fn shop_data(&self, shop: &str) -> Option<Arc<ShopData>> {
+        self.shared
+            .lock()
+            .shops
+            .get(shop)
+            .map(|record| Arc::clone(&record.data))
+    }
+
+    /// Changes an order of a running shop as a merchant's edit, refund or cancellation would, and bumps
+    /// its `updatedAt` to now (later than before), so reconciliation by `updated_at` finds it. Bulk
+    /// operations already running keep the data they started with. Returns the new version.
+    pub fn update_order(
+        &self,
+        shop: &str,
+        id: u64,
+        edit: impl FnOnce(&mut OrderRow),
+    ) -> Option<OrderRow> {
+        let now = self.shared.clock.now();
+        let mut state = self.shared.lock();
+        let record = state.shops.get_mut(shop)?;
+        let mut order = record.data.orders.get(id)?;
+        let previous = order.updated_at;
+        edit(&mut order);
+        order.id = id;
+        order.updated_at = now.max(previous + chrono::Duration::seconds(1));
+        Arc::make_mut(&mut record.data).orders.insert(order.clone());
+        Some(order)
+    }
+
+    /// Places a new order on `shop` now (the next id and number; for a synthetic shop a copy of the last
+    /// generated order's lines, otherwise no lines) after `edit` shapes it. Returns it.
+    pub fn add_order(&self, shop: &str, edit: impl FnOnce(&mut OrderRow)) -> Option<OrderRow> {
+        let now = self.shared.clock.now();
+        let mut state = self.shared.lock();
+        let record = state.shops.get_mut(shop)?;
+        let mut order = record.data.orders.template(now);
+        let id = order.id;
+        edit(&mut order);
+        order.id = id;
+        Arc::make_mut(&mut record.data).orders.insert(order.clone());
+        Some(order)
+    }
+
+    /// The demand a correct import of `shop`'s orders must find, by shop-local day, SKU and location
+    /// (the rule is documented in [`crate::admin::demand`]).
+    pub fn ground_truth(&self, shop: &str) -> BTreeMap<DemandKey, Demand> {
+        let Some(seed) = self.shop(shop) else {
+            return BTreeMap::new();
+        };
+        let Some(data) = self.shop_data(shop) else {
+            return BTreeMap::new();
+        };
+        let timezone = seed.iana_timezone.parse().unwrap_or(chrono_tz::UTC);
+        demand::daily_demand(data.orders.iter(), timezone)
+    }
+
+    /// The bulk operations of `shop`, oldest first, as they are now.
+    pub fn bulk_operations(&self, shop: &str) -> Vec<BulkOperationView> {
+        bulk::views(&self.shared, |view| view.shop == shop)
+    }
+
+    /// Waits (real time, at most `limit`) until bulk operation `id` is no longer created, running or
+    /// cancelling; returns it as it is then. Advance the simulated clock past
+    /// `SimConfig::bulk_operation_duration` first when it is frozen.
+    pub async fn wait_for_bulk_operation(
+        &self,
+        id: u64,
+        limit: std::time::Duration,
+    ) -> Option<BulkOperationView> {
+        let started = std::time::Instant::now();
+        loop {
+            let view = bulk::views(&self.shared, |view| view.id == id)
+                .into_iter()
+                .next()?;
+            let active = matches!(
+                view.status,
+                BulkOperationStatus::Created
+                    | BulkOperationStatus::Running
+                    | BulkOperationStatus::Canceling
+            );
+            if !active || started.elapsed() >= limit {
+                return Some(view);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     /// Serves until the server task ends (it runs until the process stops).

@@ -35,6 +35,7 @@ pub(crate) struct SimState {
     pub tokens: Vec<TokenRecord>,
     pub token_requests: Vec<(String, String)>,
     pub faults: FaultState,
+    pub bulk: crate::bulk::BulkState,
 }
 
 impl SimState {
@@ -182,6 +183,8 @@ pub(crate) struct FaultState {
     pub token_delay: Option<Duration>,
     pub graphql_failures: Vec<u16>,
     pub graphql_delay: Option<Duration>,
+    /// HTTP statuses (200 or 429) of the next `THROTTLED` answers.
+    pub graphql_throttles: Vec<u16>,
 }
 
 /// Splits a comma-separated scope list.

@@ -55,6 +55,8 @@ pub struct DeliveryOptions {
     pub duplicate: bool,
     /// Header names to use.
     pub header_family: HeaderFamily,
+    /// Where to deliver; `app_url + webhook_path` when absent (an API subscription's URI otherwise).
+    pub url: Option<String>,
 }
 
 /// One HTTP attempt.
@@ -112,7 +114,9 @@ pub(crate) async fn deliver(
             Signature::Missing => None,
         };
         (
-            format!("{}{}", state.config.app_url, state.config.webhook_path),
+            options.url.clone().unwrap_or_else(|| {
+                format!("{}{}", state.config.app_url, state.config.webhook_path)
+            }),
             state.config.api_version.clone(),
             state.config.retry_delays.clone(),
             secret,

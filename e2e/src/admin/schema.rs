@@ -13,7 +13,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 
-use super::seed::{LineItemRow, LocationRow, OrderRow, ProductRow, ShopData, VariantRow, decimal};
+use super::seed::{
+    LineItemRow, LocationRow, OrderRow, ProductRow, RefundLineRow, RefundRow, RestockType,
+    ShopData, VariantRow, decimal,
+};
+use crate::bulk::{
+    self, BulkOperationErrorCode, BulkOperationStatus, BulkOperationType,
+    BulkOperationUserErrorCode, BulkOperationView,
+};
 use crate::config::ShopSeed;
 use crate::state::{Shared, WebhookSubscriptionRecord};
 
@@ -38,6 +45,28 @@ pub(crate) struct RequestContext {
     /// Simulated time.
     pub(crate) now: DateTime<Utc>,
     pub(crate) shared: Arc<Shared>,
+    /// The API version serving the request (after fall-forward).
+    pub(crate) api_version: String,
+    /// Set when a bulk operation runs the query: connections are not limited to 250 items.
+    pub(crate) bulk: Option<BulkPaging>,
+}
+
+/// How a bulk operation pages through its top-level connection; nested connections return everything.
+pub(crate) struct BulkPaging {
+    /// Items per page of the top-level connection.
+    pub(crate) page_size: usize,
+    /// Cursor of the last item already written.
+    pub(crate) after: Option<String>,
+    /// Set by the top-level connection: whether more follows, and the cursor of its last item.
+    pub(crate) outcome: PageOutcome,
+}
+
+/// Where a bulk page's top-level connection stopped: whether more follows, and its last cursor.
+pub(crate) type PageOutcome = Arc<std::sync::Mutex<Option<(bool, Option<String>)>>>;
+
+/// Whether `version` is at least `2026-01` (`unstable` counts as the newest).
+pub(crate) fn from_2026_01(version: &str) -> bool {
+    version == "unstable" || version >= "2026-01"
 }
 
 macro_rules! string_scalar {
@@ -129,12 +158,22 @@ fn require_scope(ctx: &Context<'_>, field: &str, scope: &str) -> Result<()> {
     }))
 }
 
-/// Pages `items` like a Relay connection; Shopify requires `first` or `last` and caps them at 250.
-fn paginate<T: async_graphql::OutputType>(
-    items: Vec<T>,
+/// The page size and cursor a connection serves: the arguments, checked as Shopify does (`first` required,
+/// at most 250), or under a bulk operation the bulk page for the top-level connection and everything for
+/// nested ones.
+fn window(
+    ctx: &Context<'_>,
     first: Option<i32>,
     after: Option<String>,
-) -> Result<Connection<String, T>> {
+    top: bool,
+) -> Result<(usize, Option<String>)> {
+    if let Some(bulk) = &request(ctx)?.bulk {
+        return Ok(if top {
+            (bulk.page_size, bulk.after.clone())
+        } else {
+            (usize::MAX, None)
+        });
+    }
     let Some(first) = first else {
         return Err(Error::new("you must provide one of first or last"));
     };
@@ -145,6 +184,28 @@ fn paginate<T: async_graphql::OutputType>(
             "The 'first' argument must be between 0 and 250.",
         ));
     }
+    Ok((first, after))
+}
+
+/// Tells a running bulk operation where its top-level connection stopped.
+fn record_page(ctx: &Context<'_>, top: bool, has_next: bool, end_cursor: Option<String>) {
+    if let (true, Ok(Some(bulk))) = (top, request(ctx).map(|request| request.bulk.as_ref())) {
+        *bulk
+            .outcome
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((has_next, end_cursor));
+    }
+}
+
+/// Pages `items` like a Relay connection (see [`window`]); `top` marks a field of `QueryRoot`.
+fn paginate<T: async_graphql::OutputType>(
+    ctx: &Context<'_>,
+    items: Vec<T>,
+    first: Option<i32>,
+    after: Option<String>,
+    top: bool,
+) -> Result<Connection<String, T>> {
+    let (first, after) = window(ctx, first, after, top)?;
     let start = match after {
         Some(cursor) => {
             decode_cursor(&cursor)
@@ -154,7 +215,7 @@ fn paginate<T: async_graphql::OutputType>(
         None => 0,
     };
     let total = items.len();
-    let end = (start + first).min(total);
+    let end = start.saturating_add(first).min(total);
     let mut connection = Connection::new(start > 0, end < total);
     for (index, item) in items
         .into_iter()
@@ -164,6 +225,8 @@ fn paginate<T: async_graphql::OutputType>(
     {
         connection.edges.push(Edge::new(encode_cursor(index), item));
     }
+    let end_cursor = connection.edges.last().map(|edge| edge.cursor.clone());
+    record_page(ctx, top, end < total, end_cursor);
     Ok(connection)
 }
 
@@ -216,7 +279,7 @@ impl QueryRoot {
             .iter()
             .map(WebhookSubscription::from)
             .collect();
-        paginate(items, first, after)
+        paginate(ctx, items, first, after, true)
     }
 
     /// The shop's locations.
@@ -233,7 +296,7 @@ impl QueryRoot {
             .iter()
             .map(Location::from)
             .collect();
-        paginate(items, first, after)
+        paginate(ctx, items, first, after, true)
     }
 
     /// One location by GID.
@@ -263,7 +326,7 @@ impl QueryRoot {
             .iter()
             .map(Product::from)
             .collect();
-        paginate(items, first, after)
+        paginate(ctx, items, first, after, true)
     }
 
     /// One product by GID.
@@ -278,7 +341,9 @@ impl QueryRoot {
             .map(Product::from))
     }
 
-    /// Orders; without `read_all_orders` only the last 60 days are visible, as on Shopify.
+    /// Orders; without `read_all_orders` only the last 60 days are visible, as on Shopify. Cursors hold
+    /// the last item's sort value and id (as Shopify's do), so an order updated between two pages is
+    /// neither skipped nor repeated when sorting by `ID`.
     async fn orders(
         &self,
         ctx: &Context<'_>,
@@ -290,43 +355,168 @@ impl QueryRoot {
     ) -> Result<Connection<String, Order>> {
         require_scope(ctx, "orders", "read_orders")?;
         let request = request(ctx)?;
+        let had_cursor = after.is_some();
+        let (limit, after) = window(ctx, first, after, true)?;
+        let cursor = match after {
+            Some(text) => Some(
+                OrderCursor::decode(&text)
+                    .ok_or_else(|| Error::new("Invalid cursor for current pagination."))?,
+            ),
+            None => None,
+        };
         let filter = OrderFilter::parse(query.as_deref().unwrap_or_default());
-        let mut rows: Vec<&OrderRow> = visible_orders(request)
-            .filter(|order| filter.matches(order))
-            .collect();
-        match sort_key.unwrap_or(OrderSortKeys::Id) {
-            OrderSortKeys::Id => rows.sort_by_key(|order| order.id),
-            OrderSortKeys::CreatedAt => rows.sort_by_key(|order| (order.created_at, order.id)),
-            OrderSortKeys::UpdatedAt => rows.sort_by_key(|order| (order.updated_at, order.id)),
-            OrderSortKeys::ProcessedAt => rows.sort_by_key(|order| (order.processed_at, order.id)),
+        let sort_key = sort_key.unwrap_or(OrderSortKeys::Id);
+        let reverse = reverse.unwrap_or(false);
+        let wanted = |order: &OrderRow| is_visible(request, order) && filter.matches(order);
+        let mut rows: Vec<OrderRow> = if sort_key == OrderSortKeys::Id {
+            request
+                .data
+                .orders
+                .iter_from(cursor.as_ref().map(|cursor| cursor.last_id), reverse)
+                .filter(|order| wanted(order))
+                .take(limit.saturating_add(1))
+                .collect()
+        } else {
+            // Only keys are kept while sorting, so a large shop is never all in memory.
+            let mut keys: Vec<(DateTime<Utc>, u64)> = request
+                .data
+                .orders
+                .iter()
+                .filter(|order| wanted(order))
+                .map(|order| (sort_key.value(&order), order.id))
+                .collect();
+            keys.sort_unstable();
+            if reverse {
+                keys.reverse();
+            }
+            let bound = cursor
+                .as_ref()
+                .map(|cursor| (cursor.time().unwrap_or_default(), cursor.last_id));
+            keys.into_iter()
+                .filter(|key| match bound {
+                    None => true,
+                    Some(bound) if reverse => *key < bound,
+                    Some(bound) => *key > bound,
+                })
+                .take(limit.saturating_add(1))
+                .filter_map(|(_, id)| request.data.orders.get(id))
+                .collect()
+        };
+        let has_next = rows.len() > limit;
+        rows.truncate(limit);
+        let mut connection = Connection::new(had_cursor, has_next);
+        for row in rows {
+            let cursor = OrderCursor {
+                last_id: row.id,
+                last_value: sort_key.text(&row),
+            }
+            .encode();
+            connection.edges.push(Edge::new(cursor, Order::from(&row)));
         }
-        if reverse.unwrap_or(false) {
-            rows.reverse();
-        }
-        paginate(rows.into_iter().map(Order::from).collect(), first, after)
+        let end_cursor = connection.edges.last().map(|edge| edge.cursor.clone());
+        record_page(ctx, true, has_next, end_cursor);
+        Ok(connection)
     }
 
     /// One order by GID.
     async fn order(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Order>> {
         require_scope(ctx, "order", "read_orders")?;
-        let wanted = parse_gid(&id, "Order");
-        Ok(visible_orders(request(ctx)?)
-            .find(|order| Some(order.id) == wanted)
-            .map(Order::from))
+        let request = request(ctx)?;
+        Ok(parse_gid(&id, "Order")
+            .and_then(|wanted| request.data.orders.get(wanted))
+            .filter(|order| is_visible(request, order))
+            .map(|order| Order::from(&order)))
+    }
+
+    /// A bulk operation of this app by GID (API 2026-01 and later).
+    async fn bulk_operation(&self, ctx: &Context<'_>, id: ID) -> Result<Option<BulkOperation>> {
+        let request = request(ctx)?;
+        require_version(request, "bulkOperation")?;
+        Ok(parse_gid(&id, "BulkOperation")
+            .and_then(|wanted| bulk::view(request, wanted))
+            .map(BulkOperation::from))
+    }
+
+    /// The app's most recent bulk operation of `type` on this shop.
+    async fn current_bulk_operation(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "type", default_with = "BulkOperationType::Query")]
+        operation_type: BulkOperationType,
+    ) -> Result<Option<BulkOperation>> {
+        Ok(bulk::current(request(ctx)?, operation_type).map(BulkOperation::from))
+    }
+
+    /// The app's bulk operations on this shop, oldest first (API 2026-01 and later). `query` understands
+    /// `status:RUNNING` and `operation_type:QUERY`.
+    async fn bulk_operations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        query: Option<String>,
+        reverse: Option<bool>,
+    ) -> Result<Connection<String, BulkOperation>> {
+        let request = request(ctx)?;
+        require_version(request, "bulkOperations")?;
+        let mut items: Vec<BulkOperation> = bulk::list(request, query.as_deref().unwrap_or(""))
+            .into_iter()
+            .map(BulkOperation::from)
+            .collect();
+        if reverse.unwrap_or(false) {
+            items.reverse();
+        }
+        paginate(ctx, items, first, after, true)
     }
 }
 
-fn visible_orders(request: &RequestContext) -> impl Iterator<Item = &OrderRow> {
-    let all = request
+/// Refuses a field that only exists from API 2026-01 on, as an older schema would.
+fn require_version(request: &RequestContext, field: &str) -> Result<()> {
+    if from_2026_01(&request.api_version) {
+        Ok(())
+    } else {
+        Err(
+            Error::new(format!("Field '{field}' doesn't exist on type 'QueryRoot'"))
+                .extend_with(|_, extensions| extensions.set("code", "undefinedField")),
+        )
+    }
+}
+
+fn is_visible(request: &RequestContext, order: &OrderRow) -> bool {
+    request
         .scopes
         .iter()
-        .any(|scope| scope == "read_all_orders");
-    let since = request.now - Duration::days(60);
-    request
-        .data
-        .orders
-        .iter()
-        .filter(move |order| all || order.created_at >= since)
+        .any(|scope| scope == "read_all_orders")
+        || order.created_at >= request.now - Duration::days(60)
+}
+
+/// An order cursor: base64 of `{"last_id":…,"last_value":"…"}`, the shape Shopify's cursors decode to.
+struct OrderCursor {
+    last_id: u64,
+    last_value: String,
+}
+
+impl OrderCursor {
+    fn encode(&self) -> String {
+        STANDARD.encode(
+            serde_json::json!({"last_id": self.last_id, "last_value": self.last_value}).to_string(),
+        )
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        let bytes = STANDARD.decode(text).ok()?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        Some(Self {
+            last_id: value.get("last_id")?.as_u64()?,
+            last_value: value.get("last_value")?.as_str()?.to_owned(),
+        })
+    }
+
+    fn time(&self) -> Option<DateTime<Utc>> {
+        DateTime::parse_from_rfc3339(&self.last_value)
+            .ok()
+            .map(|at| at.to_utc())
+    }
 }
 
 /// Order sort keys (a subset of Shopify's `OrderSortKeys`).
@@ -340,6 +530,25 @@ pub enum OrderSortKeys {
     UpdatedAt,
     /// By sale time.
     ProcessedAt,
+}
+
+impl OrderSortKeys {
+    fn value(self, order: &OrderRow) -> DateTime<Utc> {
+        match self {
+            Self::Id | Self::CreatedAt => order.created_at,
+            Self::UpdatedAt => order.updated_at,
+            Self::ProcessedAt => order.processed_at,
+        }
+    }
+
+    fn text(self, order: &OrderRow) -> String {
+        match self {
+            Self::Id => order.id.to_string(),
+            _ => self
+                .value(order)
+                .to_rfc3339_opts(SecondsFormat::Nanos, true),
+        }
+    }
 }
 
 /// The supported part of Shopify's order search syntax: `created_at`, `updated_at`, `processed_at` with
@@ -563,7 +772,7 @@ impl Location {
             .filter(|level| level.location_id == self.row_id)
             .map(InventoryLevel::from)
             .collect();
-        paginate(items, first, after)
+        paginate(ctx, items, first, after, false)
     }
 }
 
@@ -613,13 +822,16 @@ impl Product {
     /// The product's variants.
     async fn variants(
         &self,
+        ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<String, ProductVariant>> {
         paginate(
+            ctx,
             self.row.variants.iter().map(ProductVariant::from).collect(),
             first,
             after,
+            false,
         )
     }
 }
@@ -709,7 +921,7 @@ impl InventoryItem {
             .filter(|level| level.inventory_item_id == self.row_id)
             .map(InventoryLevel::from)
             .collect();
-        paginate(items, first, after)
+        paginate(ctx, items, first, after, false)
     }
 }
 
@@ -857,6 +1069,49 @@ impl Order {
         ))
     }
 
+    /// Current total after refunds and removals.
+    async fn current_total_price_set(&self, ctx: &Context<'_>) -> Result<MoneyBag> {
+        Ok(MoneyBag::new(
+            self.row.total_cents(),
+            &request(ctx)?.data.currency,
+        ))
+    }
+
+    /// Money refunded so far.
+    async fn total_refunded_set(&self, ctx: &Context<'_>) -> Result<MoneyBag> {
+        Ok(MoneyBag::new(
+            self.row.refunded_cents(),
+            &request(ctx)?.data.currency,
+        ))
+    }
+
+    /// Discounts on the order's lines.
+    async fn total_discounts_set(&self, ctx: &Context<'_>) -> Result<MoneyBag> {
+        let cents = self
+            .row
+            .line_items
+            .iter()
+            .map(LineItemRow::total_discount_cents)
+            .sum();
+        Ok(MoneyBag::new(cents, &request(ctx)?.data.currency))
+    }
+
+    /// The order's refunds: a list, not a connection (so a bulk query cannot reach `refundLineItems`).
+    async fn refunds(&self, first: Option<i32>) -> Vec<Refund> {
+        let limit = first.and_then(|first| usize::try_from(first).ok());
+        self.row
+            .refunds
+            .iter()
+            .take(limit.unwrap_or(usize::MAX))
+            .map(|refund| Refund {
+                id: gid("Refund", refund.id),
+                created_at: time(refund.created_at),
+                row: refund.clone(),
+                lines: self.row.line_items.clone(),
+            })
+            .collect()
+    }
+
     /// The POS location where the sale happened.
     async fn retail_location(&self, ctx: &Context<'_>) -> Result<Option<Location>> {
         let data = &request(ctx)?.data;
@@ -870,13 +1125,16 @@ impl Order {
     /// The order's line items.
     async fn line_items(
         &self,
+        ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<Connection<String, LineItem>> {
         paginate(
+            ctx,
             self.row.line_items.iter().map(LineItem::from).collect(),
             first,
             after,
+            false,
         )
     }
 }
@@ -887,9 +1145,11 @@ impl Order {
 pub struct LineItem {
     id: ID,
     title: String,
+    name: String,
     sku: Option<String>,
     quantity: i64,
     current_quantity: i64,
+    is_gift_card: bool,
     #[graphql(skip)]
     row: LineItemRow,
 }
@@ -899,11 +1159,131 @@ impl From<&LineItemRow> for LineItem {
         Self {
             id: gid("LineItem", row.id),
             title: row.title.clone(),
+            name: row.title.clone(),
             sku: (!row.sku.is_empty()).then(|| row.sku.clone()),
             quantity: row.quantity,
             current_quantity: row.current_quantity,
+            is_gift_card: row.gift_card,
             row: row.clone(),
         }
+    }
+}
+
+/// A discount's share of a line.
+#[derive(SimpleObject)]
+pub struct DiscountAllocation {
+    allocated_amount_set: MoneyBag,
+}
+
+/// A refund.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct Refund {
+    id: ID,
+    created_at: DateTimeScalar,
+    #[graphql(skip)]
+    row: RefundRow,
+    #[graphql(skip)]
+    lines: Vec<LineItemRow>,
+}
+
+#[ComplexObject]
+impl Refund {
+    /// Money refunded.
+    async fn total_refunded_set(&self, ctx: &Context<'_>) -> Result<MoneyBag> {
+        Ok(MoneyBag::new(
+            self.row.total_cents(),
+            &request(ctx)?.data.currency,
+        ))
+    }
+
+    /// The refunded lines.
+    async fn refund_line_items(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, RefundLineItem>> {
+        let items = self
+            .row
+            .lines
+            .iter()
+            .filter_map(|refund_line| {
+                self.lines
+                    .iter()
+                    .find(|line| line.id == refund_line.line_item_id)
+                    .map(|line| RefundLineItem {
+                        id: gid("RefundLineItem", refund_line.id),
+                        quantity: refund_line.quantity,
+                        restock_type: refund_line.restock_type.into(),
+                        restocked: refund_line.restock_type != RestockType::NoRestock,
+                        row: refund_line.clone(),
+                        line: line.clone(),
+                    })
+            })
+            .collect();
+        paginate(ctx, items, first, after, false)
+    }
+}
+
+/// What happened to refunded stock.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum RefundLineItemRestockType {
+    /// Returned.
+    Return,
+    /// Cancelled.
+    Cancel,
+    /// Restocked the old way.
+    LegacyRestock,
+    /// Not restocked.
+    NoRestock,
+}
+
+impl From<RestockType> for RefundLineItemRestockType {
+    fn from(restock: RestockType) -> Self {
+        match restock {
+            RestockType::Return => Self::Return,
+            RestockType::Cancel => Self::Cancel,
+            RestockType::NoRestock => Self::NoRestock,
+        }
+    }
+}
+
+/// Units of a line given back in a refund.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct RefundLineItem {
+    id: ID,
+    quantity: i64,
+    restock_type: RefundLineItemRestockType,
+    restocked: bool,
+    #[graphql(skip)]
+    row: RefundLineRow,
+    #[graphql(skip)]
+    line: LineItemRow,
+}
+
+#[ComplexObject]
+impl RefundLineItem {
+    /// The refunded line.
+    async fn line_item(&self) -> LineItem {
+        LineItem::from(&self.line)
+    }
+
+    /// Money refunded for these units.
+    async fn subtotal_set(&self, ctx: &Context<'_>) -> Result<MoneyBag> {
+        Ok(MoneyBag::new(
+            self.row.subtotal_cents,
+            &request(ctx)?.data.currency,
+        ))
+    }
+
+    /// Unit price refunded.
+    async fn price_set(&self, ctx: &Context<'_>) -> Result<MoneyBag> {
+        Ok(MoneyBag::new(
+            self.line.unit_price_cents - self.line.discount_per_unit_cents,
+            &request(ctx)?.data.currency,
+        ))
     }
 }
 
@@ -935,6 +1315,33 @@ impl LineItem {
             self.row.unit_price_cents,
             &request(ctx)?.data.currency,
         ))
+    }
+
+    /// Unit price after the line's discounts.
+    async fn discounted_unit_price_set(&self, ctx: &Context<'_>) -> Result<MoneyBag> {
+        Ok(MoneyBag::new(
+            self.row.unit_price_cents - self.row.discount_per_unit_cents,
+            &request(ctx)?.data.currency,
+        ))
+    }
+
+    /// The line's whole discount.
+    async fn total_discount_set(&self, ctx: &Context<'_>) -> Result<MoneyBag> {
+        Ok(MoneyBag::new(
+            self.row.total_discount_cents(),
+            &request(ctx)?.data.currency,
+        ))
+    }
+
+    /// Discounts applied to the line (one allocation here).
+    async fn discount_allocations(&self, ctx: &Context<'_>) -> Result<Vec<DiscountAllocation>> {
+        let currency = &request(ctx)?.data.currency;
+        Ok((self.row.discount_per_unit_cents > 0)
+            .then(|| DiscountAllocation {
+                allocated_amount_set: MoneyBag::new(self.row.total_discount_cents(), currency),
+            })
+            .into_iter()
+            .collect())
     }
 }
 
@@ -1055,4 +1462,116 @@ impl MutationRoot {
             user_errors: Vec::new(),
         })
     }
+
+    /// Starts a bulk query (<https://shopify.dev/docs/api/usage/bulk-operations/queries>). `groupObjects`
+    /// defaults to `false` from API 2026-01 and to `true` before.
+    async fn bulk_operation_run_query(
+        &self,
+        ctx: &Context<'_>,
+        query: String,
+        group_objects: Option<bool>,
+    ) -> Result<BulkOperationRunQueryPayload> {
+        Ok(match bulk::run_query(request(ctx)?, query, group_objects) {
+            Ok(view) => BulkOperationRunQueryPayload {
+                bulk_operation: Some(BulkOperation::from(view)),
+                user_errors: Vec::new(),
+            },
+            Err(error) => BulkOperationRunQueryPayload {
+                bulk_operation: None,
+                user_errors: vec![error.into()],
+            },
+        })
+    }
+
+    /// Asks a running bulk operation to stop (`CANCELING`, then `CANCELED`).
+    async fn bulk_operation_cancel(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<BulkOperationCancelPayload> {
+        let request = request(ctx)?;
+        let wanted = parse_gid(&id, "BulkOperation").unwrap_or_default();
+        Ok(match bulk::cancel(request, wanted) {
+            Ok(view) => BulkOperationCancelPayload {
+                bulk_operation: Some(BulkOperation::from(view)),
+                user_errors: Vec::new(),
+            },
+            Err(error) => BulkOperationCancelPayload {
+                bulk_operation: bulk::view(request, wanted).map(BulkOperation::from),
+                user_errors: vec![UserError {
+                    field: Some(vec!["id".into()]),
+                    message: error.message,
+                }],
+            },
+        })
+    }
+}
+
+/// An asynchronous bulk query and its result.
+#[derive(SimpleObject)]
+pub struct BulkOperation {
+    id: ID,
+    status: BulkOperationStatus,
+    error_code: Option<BulkOperationErrorCode>,
+    created_at: DateTimeScalar,
+    completed_at: Option<DateTimeScalar>,
+    object_count: UnsignedInt64,
+    root_object_count: UnsignedInt64,
+    file_size: Option<UnsignedInt64>,
+    url: Option<Url>,
+    partial_data_url: Option<Url>,
+    query: String,
+    #[graphql(name = "type")]
+    operation_type: BulkOperationType,
+}
+
+impl From<BulkOperationView> for BulkOperation {
+    fn from(view: BulkOperationView) -> Self {
+        Self {
+            id: gid("BulkOperation", view.id),
+            status: view.status,
+            error_code: view.error_code,
+            created_at: time(view.created_at),
+            completed_at: view.completed_at.map(time),
+            object_count: UnsignedInt64(view.object_count.to_string()),
+            root_object_count: UnsignedInt64(view.root_object_count.to_string()),
+            file_size: view.file_size.map(|size| UnsignedInt64(size.to_string())),
+            url: view.url.map(Url),
+            partial_data_url: view.partial_data_url.map(Url),
+            query: view.query,
+            operation_type: BulkOperationType::Query,
+        }
+    }
+}
+
+/// A problem with a bulk operation's input.
+#[derive(SimpleObject)]
+pub struct BulkOperationUserError {
+    field: Option<Vec<String>>,
+    message: String,
+    code: Option<BulkOperationUserErrorCode>,
+}
+
+impl From<bulk::BulkUserError> for BulkOperationUserError {
+    fn from(error: bulk::BulkUserError) -> Self {
+        Self {
+            field: error.field.map(|field| vec![field.to_owned()]),
+            message: error.message,
+            code: error.code,
+        }
+    }
+}
+
+/// Payload of `bulkOperationRunQuery`.
+#[derive(SimpleObject)]
+pub struct BulkOperationRunQueryPayload {
+    bulk_operation: Option<BulkOperation>,
+    user_errors: Vec<BulkOperationUserError>,
+}
+
+/// Payload of `bulkOperationCancel`.
+#[derive(SimpleObject)]
+pub struct BulkOperationCancelPayload {
+    bulk_operation: Option<BulkOperation>,
+    user_errors: Vec<UserError>,
 }

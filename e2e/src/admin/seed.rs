@@ -1,8 +1,11 @@
 //! The data a simulated shop starts with: a few locations, products with variants, inventory levels and
-//! orders spread over four months (some older than the 60 days `read_all_orders` guards).
+//! orders. By default 14 hand-made orders spread over four months (some older than the 60 days
+//! `read_all_orders` guards); with [`crate::SyntheticOrders`] any number of orders generated lazily from
+//! a seed (see [`super::orders`]).
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::orders::{OrderGenerator, Orders};
 use crate::config::ShopSeed;
 
 /// A shop's catalogue, stock and order history.
@@ -14,8 +17,8 @@ pub struct ShopData {
     pub products: Vec<ProductRow>,
     /// Stock of each inventory item at each location.
     pub inventory_levels: Vec<InventoryLevelRow>,
-    /// Orders, oldest first.
-    pub orders: Vec<OrderRow>,
+    /// Orders by id (ascending id is oldest first).
+    pub orders: Orders,
     /// ISO 4217 currency of every amount.
     pub currency: String,
 }
@@ -103,6 +106,8 @@ pub struct OrderRow {
     pub location_id: Option<u64>,
     /// Line items.
     pub line_items: Vec<LineItemRow>,
+    /// Refunds, oldest first (a cancellation's refund included).
+    pub refunds: Vec<RefundRow>,
 }
 
 /// A line item.
@@ -122,27 +127,119 @@ pub struct LineItemRow {
     pub variant_id: Option<u64>,
     /// Product, absent for custom items.
     pub product_id: Option<u64>,
-    /// Unit price in minor units.
+    /// Unit price in minor units, before discounts.
     pub unit_price_cents: i64,
+    /// Discount on each unit in minor units (the line's total discount is this times `quantity`, so
+    /// every amount stays a whole number of cents).
+    pub discount_per_unit_cents: i64,
+    /// A gift card sale: money, not demand.
+    pub gift_card: bool,
+}
+
+impl LineItemRow {
+    /// The line's whole discount in minor units.
+    pub fn total_discount_cents(&self) -> i64 {
+        self.discount_per_unit_cents * self.quantity
+    }
+}
+
+/// A refund of some units of an order.
+#[derive(Debug, Clone)]
+pub struct RefundRow {
+    /// Numeric id.
+    pub id: u64,
+    /// When the refund was made.
+    pub created_at: DateTime<Utc>,
+    /// Refunded lines.
+    pub lines: Vec<RefundLineRow>,
+}
+
+impl RefundRow {
+    /// Money refunded in minor units.
+    pub fn total_cents(&self) -> i64 {
+        self.lines.iter().map(|line| line.subtotal_cents).sum()
+    }
+}
+
+/// Units of one line item given back in a refund.
+#[derive(Debug, Clone)]
+pub struct RefundLineRow {
+    /// Numeric id.
+    pub id: u64,
+    /// The refunded line item.
+    pub line_item_id: u64,
+    /// Units refunded.
+    pub quantity: i64,
+    /// What happened to the stock.
+    pub restock_type: RestockType,
+    /// Money refunded for these units in minor units (after the line's discount).
+    pub subtotal_cents: i64,
+}
+
+/// Shopify's `RefundLineItemRestockType`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestockType {
+    /// Returned to stock.
+    Return,
+    /// Cancelled before fulfilment; back in stock.
+    Cancel,
+    /// Not restocked.
+    NoRestock,
 }
 
 impl OrderRow {
-    /// Sum of line prices in minor units.
+    /// Sum of the current lines' discounted prices in minor units (after refunds and removals).
     pub fn total_cents(&self) -> i64 {
         self.line_items
             .iter()
-            .map(|line| line.unit_price_cents * line.current_quantity)
+            .map(|line| {
+                (line.unit_price_cents - line.discount_per_unit_cents) * line.current_quantity
+            })
             .sum()
+    }
+
+    /// Money refunded in minor units.
+    pub fn refunded_cents(&self) -> i64 {
+        self.refunds.iter().map(RefundRow::total_cents).sum()
     }
 }
 
 const N_ORDERS: u64 = 14;
 /// 2^53: order and line-item ids start above it.
-const ABOVE_F64_INTEGERS: u64 = 9_007_199_254_740_992;
+pub(crate) const ABOVE_F64_INTEGERS: u64 = 9_007_199_254_740_992;
 
 impl ShopData {
-    /// Deterministic data for `seed`, with orders placed relative to `now`.
+    /// Deterministic data for `seed`, with orders placed relative to `now` (synthetic orders end at
+    /// their `ends_at`, or `now` when it is not set).
     pub fn generate(seed: &ShopSeed, now: DateTime<Utc>) -> Self {
+        let mut data = Self::classic(seed, now);
+        if let Some(synthetic) = &seed.synthetic_orders {
+            let offset = (seed.shop_id % 997) * 10_000;
+            data.locations.push(LocationRow {
+                id: 70_000_000_000 + offset + 3,
+                name: "Harbour kiosk".into(),
+                active: true,
+            });
+            let variants = data
+                .products
+                .iter()
+                .flat_map(|product| product.variants.iter().cloned())
+                .collect();
+            let retail_locations = vec![data.locations[1].id, data.locations[2].id];
+            let generator = OrderGenerator::new(
+                synthetic,
+                seed.shop_id,
+                synthetic.ends_at.unwrap_or(now),
+                variants,
+                retail_locations,
+            );
+            data.orders = Orders::generated(generator);
+        }
+        data
+    }
+
+    /// The hand-made shop: two locations, three products, five variants, 14 orders.
+    fn classic(seed: &ShopSeed, now: DateTime<Utc>) -> Self {
         let offset = (seed.shop_id % 997) * 10_000;
         let created = now - Duration::days(400);
         let locations = vec![
@@ -218,7 +315,7 @@ impl ShopData {
                 });
             }
         }
-        let mut orders = Vec::new();
+        let mut orders = Orders::default();
         for index in 0..N_ORDERS {
             // Oldest first: order 0 is about 117 days old, the last one a few hours.
             let processed_at =
@@ -240,6 +337,8 @@ impl ShopData {
                         variant_id: None,
                         product_id: None,
                         unit_price_cents: 300,
+                        discount_per_unit_cents: 0,
+                        gift_card: false,
                     });
                     continue;
                 }
@@ -258,9 +357,27 @@ impl ShopData {
                     variant_id: Some(variant.id),
                     product_id: Some(variant.product_id),
                     unit_price_cents: variant.price_cents,
+                    discount_per_unit_cents: 0,
+                    gift_card: false,
                 });
             }
-            orders.push(OrderRow {
+            let refunds = line_items
+                .iter()
+                .filter(|line| line.current_quantity < line.quantity)
+                .map(|line| RefundRow {
+                    id: ABOVE_F64_INTEGERS + 7_000_000 + offset + index * 10,
+                    created_at: processed_at + Duration::minutes(30),
+                    lines: vec![RefundLineRow {
+                        id: ABOVE_F64_INTEGERS + 8_000_000 + offset + index * 10,
+                        line_item_id: line.id,
+                        quantity: line.quantity - line.current_quantity,
+                        restock_type: RestockType::Return,
+                        subtotal_cents: line.unit_price_cents
+                            * (line.quantity - line.current_quantity),
+                    }],
+                })
+                .collect();
+            orders.insert(OrderRow {
                 id: order_id,
                 number: 1001 + index,
                 created_at: processed_at,
@@ -271,6 +388,7 @@ impl ShopData {
                 source_name: if pos { "pos".into() } else { "web".into() },
                 location_id: pos.then_some(locations[1].id),
                 line_items,
+                refunds,
             });
         }
         Self {

@@ -1,7 +1,7 @@
 //! `shopify-sim`: runs the Shopify Admin simulator until Ctrl-C.
 
 use clap::Parser;
-use ordernimbus_e2e::{ShopSeed, SimConfig, Simulator};
+use ordernimbus_e2e::{ShopSeed, SimConfig, Simulator, SyntheticOrders};
 
 /// Serves simulated Shopify shops for local development and end-to-end tests.
 #[derive(Debug, Parser)]
@@ -22,6 +22,23 @@ struct Args {
     /// A shop to simulate, e.g. `acme.myshopify.com` (repeatable).
     #[arg(long = "shop", default_value = "acme.myshopify.com")]
     shops: Vec<String>,
+    /// Give every shop this many synthetic orders (generated lazily; a million is fine) instead of the
+    /// 14 hand-made ones.
+    #[arg(long)]
+    orders: Option<u64>,
+    /// Seed of the synthetic orders.
+    #[arg(long, default_value_t = 1)]
+    order_seed: u64,
+    /// Days of history the synthetic orders spread over.
+    #[arg(long, default_value_t = 365)]
+    order_days: u32,
+    /// A topic the app declares in `shopify.app.toml`, delivered to `{app_url}/webhooks` by the
+    /// simulator itself, e.g. `bulk_operations/finish` (repeatable).
+    #[arg(long = "webhook-topic")]
+    webhook_topics: Vec<String>,
+    /// Seconds a bulk query stays RUNNING before it completes.
+    #[arg(long, default_value_t = 1)]
+    bulk_seconds: u64,
 }
 
 #[tokio::main]
@@ -30,10 +47,17 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let args = Args::parse();
-    let config = SimConfig::new(&args.api_key, &args.api_secret, &args.app_url);
+    let mut config = SimConfig::new(&args.api_key, &args.api_secret, &args.app_url);
+    config.app_webhook_topics = args.webhook_topics.clone();
+    config.bulk_operation_duration = std::time::Duration::from_secs(args.bulk_seconds);
     let simulator = Simulator::start_on(&args.addr, config).await?;
     for shop in &args.shops {
-        simulator.add_shop(ShopSeed::new(shop));
+        let mut seed = ShopSeed::new(shop);
+        seed.synthetic_orders = args.orders.map(|n_orders| SyntheticOrders {
+            days: args.order_days,
+            ..SyntheticOrders::new(args.order_seed, n_orders)
+        });
+        simulator.add_shop(seed);
     }
     println!("admin URL template: {}", simulator.admin_url_template());
     for shop in &args.shops {

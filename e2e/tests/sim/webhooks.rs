@@ -14,14 +14,14 @@ use serde_json::{Value, json};
 use crate::support::{Harness, SECRET, SHOP, Setup};
 
 #[derive(Clone, Default)]
-struct Receiver {
+pub struct Receiver {
     statuses: Arc<Mutex<Vec<u16>>>,
     received: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
 }
 
 impl Receiver {
     /// Answers `statuses` in turn, then 200; returns the app URL.
-    async fn start(statuses: &[u16]) -> (Self, String) {
+    pub async fn start(statuses: &[u16]) -> (Self, String) {
         let receiver = Self {
             statuses: Arc::new(Mutex::new(statuses.to_vec())),
             ..Self::default()
@@ -42,7 +42,7 @@ impl Receiver {
         (receiver, url)
     }
 
-    fn received(&self) -> Vec<(HeaderMap, Bytes)> {
+    pub fn received(&self) -> Vec<(HeaderMap, Bytes)> {
         self.received
             .lock()
             .expect("the receiver lock is not poisoned")
@@ -75,7 +75,7 @@ async fn harness_with_receiver(statuses: &[u16]) -> (Harness, Receiver) {
     (harness, receiver)
 }
 
-fn signature(secret: &str, body: &[u8]) -> String {
+pub fn signature(secret: &str, body: &[u8]) -> String {
     let mut mac =
         Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
     mac.update(body);
