@@ -57,7 +57,7 @@ async fn settled(app: &Harness) -> Value {
 
 async fn tenant(app: &Harness) -> TenantId {
     app.store()
-        .shop_install(&BULK_SHOP.parse().unwrap())
+        .shop_install(&ordernimbus_backend::shopify::shop::ShopDomain::parse(BULK_SHOP).unwrap())
         .await
         .unwrap()
         .unwrap()
@@ -163,7 +163,10 @@ async fn reconciliation_heals_orders_changed_after_the_backfill_and_counts_nothi
         })
         .unwrap();
     assert_ne!(stored_demand(&app).await, app.sim.ground_truth(BULK_SHOP));
-    assert_eq!(run_sync_cli(&app, &[]).await, std::process::ExitCode::SUCCESS);
+    assert_eq!(
+        run_sync_cli(&app, &[]).await,
+        std::process::ExitCode::SUCCESS
+    );
     let status = sync_status(&app).await;
     assert_eq!(status["kind"], "reconcile", "{status}");
     assert_eq!(status["state"], "completed", "{status}");
@@ -223,7 +226,9 @@ async fn failed_timed_out_and_expired_operations_are_started_again() {
 #[tokio::test]
 async fn access_denied_fails_the_sync_with_a_clear_error() {
     let app = app_with_shop(100).await;
-    app.sim.faults().fail_next_bulk_query(BulkFault::AccessDenied);
+    app.sim
+        .faults()
+        .fail_next_bulk_query(BulkFault::AccessDenied);
     app.tenant_of(BULK_SHOP).await;
     let status = settled(&app).await;
     assert_eq!(status["state"], "failed", "{status}");
@@ -268,7 +273,11 @@ async fn an_uninstall_mid_sync_stops_it_cleanly() {
     let status = status.expect("the sync stopped");
     assert_eq!(status.state, ordernimbus_backend::domain::SyncState::Failed);
     assert!(
-        status.last_error.as_deref().unwrap().contains("uninstalled"),
+        status
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("uninstalled"),
         "{status:?}"
     );
     app.stop().await;
@@ -278,7 +287,12 @@ async fn an_uninstall_mid_sync_stops_it_cleanly() {
 async fn the_cli_names_bad_input() {
     let app = app_with_shop(10).await;
     let cli = |args: &[&str]| {
-        let mut all = vec!["ordernimbus", "--data-dir", app.data_dir.path().to_str().unwrap(), "sync"];
+        let mut all = vec![
+            "ordernimbus",
+            "--data-dir",
+            app.data_dir.path().to_str().unwrap(),
+            "sync",
+        ];
         all.extend_from_slice(args);
         Cli::try_parse_from(all)
     };
