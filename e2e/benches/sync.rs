@@ -1,4 +1,4 @@
-//! Order-sync benchmark: a synthetic shop of `SYNC_BENCH_ORDERS` orders (default 1,000,000) in a
+//! Order-sync benchmark: a synthetic shop of `--orders N` orders (default 1,000,000) in a
 //! `shopify-sim` process on loopback, backfilled by the real `Syncer` (the same adapters `serve`
 //! wires: `ReqwestShopify`, `SqliteStore`) into a fresh store. Prints the time from the result being
 //! ready to the last order applied, lines/s, orders/s and MB/s, the peak RSS of this process, and the
@@ -44,11 +44,17 @@ fn peak_rss_mb() -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
-    let n_orders: u64 = std::env::var("SYNC_BENCH_ORDERS")
-        .ok()
-        .map(|value| value.parse())
-        .transpose()?
-        .unwrap_or(1_000_000);
+    // `cargo bench` passes `--bench`; ours is `--orders N`.
+    let mut n_orders: u64 = 1_000_000;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--orders" {
+            let value = args.next().unwrap_or_default();
+            n_orders = value
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--orders: \"{value}\" is not a whole number"))?;
+        }
+    }
     let mut sim = Command::new(env!("CARGO_BIN_EXE_shopify-sim"))
         .args([
             "--addr",
