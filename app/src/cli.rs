@@ -20,9 +20,10 @@ use ordernimbus_backend::shopify::compliance;
 use ordernimbus_backend::shopify::shop::ShopDomain;
 
 use crate::config::{
-    Cli, ComplianceCommand, ForecastArgs, ForecastFormat, ImportArgs, InventoryArgs, TenantsCommand,
+    Cli, ComplianceCommand, ForecastArgs, ForecastFormat, ImportArgs, InventoryArgs, SyncArgs,
+    TenantsCommand,
 };
-use crate::wiring::open_store;
+use crate::wiring::{open_store, shopify_lifecycle};
 
 /// `ordernimbus tenants …`.
 pub async fn tenants(cli: &Cli, command: &TenantsCommand) -> anyhow::Result<ExitCode> {
@@ -356,4 +357,117 @@ pub async fn compliance(cli: &Cli, command: &ComplianceCommand) -> anyhow::Resul
     store.close().await;
     println!("{}", serde_json::to_string_pretty(&result?)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `ordernimbus sync --shop SHOP [--since DATE] [--full]`: syncs the shop's orders (a progress bar
+/// on a terminal) and prints the final status as JSON. Exits 1 when the sync failed.
+pub async fn sync(cli: &Cli, args: &SyncArgs) -> anyhow::Result<ExitCode> {
+    use ordernimbus_backend::domain::SyncStatus;
+    use ordernimbus_backend::shopify::sync::{
+        BulkSignals, SyncError, SyncOptions, SyncRequest, Syncer,
+    };
+
+    let shop = ShopDomain::parse(&args.shop).context("--shop")?;
+    let since = webhooks::parse_time("since", args.since.as_deref())?;
+    let store = open_store(cli)?;
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let result = async {
+        let (lifecycle, client) = shopify_lifecycle(cli, &args.shopify, Arc::clone(&dyn_store))?
+            .context("syncing needs the Shopify app: set SHOPIFY_API_KEY, SHOPIFY_API_SECRET and SHOPIFY_APP_URL")?;
+        let options = SyncOptions {
+            poll_interval: std::time::Duration::from_secs(args.poll_seconds),
+            ..SyncOptions::default()
+        };
+        let syncer = Syncer::new(
+            Arc::clone(&dyn_store),
+            client,
+            lifecycle,
+            cli.sync_spool_path(),
+            Arc::new(BulkSignals::default()),
+            options,
+        );
+        let bar = if std::io::stderr().is_terminal() {
+            ProgressBar::new_spinner()
+        } else {
+            ProgressBar::hidden()
+        };
+        let progress_bar = bar.clone();
+        let progress = move |status: &SyncStatus| show_sync_progress(&progress_bar, status);
+        let request = SyncRequest {
+            shop: shop.clone(),
+            since,
+            full: args.full,
+        };
+        let outcome = syncer.sync(&request, &progress).await;
+        bar.finish_and_clear();
+        match outcome {
+            Ok(status) => Ok((status, ExitCode::SUCCESS)),
+            Err(SyncError::NotInstalled(shop)) => {
+                anyhow::bail!("the app is not installed on {shop}: install it from Shopify Admin first")
+            }
+            Err(SyncError::AlreadyRunning(message)) => anyhow::bail!(message),
+            Err(SyncError::Store(error)) => Err(anyhow::Error::from(error).context("the store failed")),
+            Err(error) => {
+                eprintln!("{shop}: {error}");
+                let tenant = dyn_store
+                    .shop_install(&shop)
+                    .await?
+                    .map(|install| install.tenant)
+                    .context("the shop's install vanished")?;
+                let status = dyn_store
+                    .sync_status(&tenant)
+                    .await?
+                    .context("the sync recorded no status")?;
+                Ok((status, ExitCode::FAILURE))
+            }
+        }
+    }
+    .await;
+    store.close().await;
+    let (status, code) = result?;
+    println!("{}", serde_json::to_string(&status.public_view())?);
+    Ok(code)
+}
+
+fn show_sync_progress(bar: &ProgressBar, status: &ordernimbus_backend::domain::SyncStatus) {
+    use ordernimbus_backend::domain::SyncPhase;
+    match status.phase {
+        SyncPhase::Downloading => {
+            if let Some(total) = status.bytes_total {
+                if bar.length() != Some(total) {
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "downloading [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                    );
+                    bar.set_length(total);
+                }
+                bar.set_position(status.bytes_committed);
+            } else {
+                bar.set_message(format!("downloading: {} bytes", status.bytes_committed));
+            }
+        }
+        SyncPhase::Applying => {
+            let buckets = status.spool_lengths.len() as u64;
+            if bar.length() != Some(buckets) {
+                bar.set_style(
+                    ProgressStyle::with_template("applying [{bar:40}] {pos}/{len} {msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                );
+                bar.set_length(buckets);
+            }
+            bar.set_position(u64::from(status.buckets_applied));
+            bar.set_message(format!("{} orders, {} lines", status.orders, status.lines));
+        }
+        phase => {
+            bar.set_message(format!(
+                "{phase:?}: {} orders, {} lines",
+                status.orders, status.lines
+            ));
+            bar.tick();
+        }
+    }
 }

@@ -87,6 +87,29 @@ pub enum Command {
     /// Create or upgrade the store's schema: the SQLite database, or the DynamoDB table with its
     /// indexes and TTL (for development against an emulator; in AWS, infra/ creates the table).
     Migrate,
+    /// Sync a shop's Shopify orders: backfill through a bulk operation (first sync, `--since`,
+    /// `--full`), else reconcile the orders updated since the last sync; prints a JSON report.
+    Sync(SyncArgs),
+}
+
+/// `ordernimbus sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The shop (`acme.myshopify.com`).
+    #[arg(long)]
+    pub shop: String,
+    /// Backfill the orders created on or after this date (YYYY-MM-DD, midnight UTC, or RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Backfill every order again, even after a completed sync.
+    #[arg(long, conflicts_with = "since")]
+    pub full: bool,
+    /// Seconds between `bulkOperation(id:)` polls while no `bulk_operations/finish` arrived.
+    #[arg(long, env = "ORDERNIMBUS_SYNC_POLL_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub poll_seconds: u64,
+    /// The Shopify app.
+    #[command(flatten)]
+    pub shopify: ShopifyArgs,
 }
 
 /// Where `serve` publishes stored deliveries.
@@ -331,6 +354,16 @@ pub struct ServeArgs {
         default_value = "ordernimbus"
     )]
     pub event_bus_name: String,
+    /// Seconds between scheduled order reconciliations of synced shops (0: never).
+    #[arg(
+        long,
+        env = "ORDERNIMBUS_SYNC_INTERVAL_SECONDS",
+        default_value_t = 3600
+    )]
+    pub sync_interval_seconds: u64,
+    /// Seconds between `bulkOperation(id:)` polls while no `bulk_operations/finish` arrived.
+    #[arg(long, env = "ORDERNIMBUS_SYNC_POLL_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub sync_poll_seconds: u64,
     /// The Shopify app.
     #[command(flatten)]
     pub shopify: ShopifyArgs,
@@ -377,6 +410,11 @@ impl Cli {
     /// The generated token-encryption key inside the data directory.
     pub fn encryption_key_path(&self) -> PathBuf {
         self.data_dir.join("encryption.key")
+    }
+
+    /// Where order syncs spool bulk results (inside the data directory).
+    pub fn sync_spool_path(&self) -> PathBuf {
+        self.data_dir.join("sync")
     }
 
     /// The database file inside the data directory.

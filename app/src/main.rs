@@ -51,6 +51,7 @@ fn main() -> ExitCode {
             Command::Webhooks(command) => cli::webhooks::run(&cli, command).await,
             Command::Worker(args) => wiring::worker(&cli, args).await,
             Command::Migrate => wiring::migrate(&cli).await,
+            Command::Sync(args) => cli::sync(&cli, args).await,
         }
     });
     match result {

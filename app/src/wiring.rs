@@ -16,7 +16,10 @@ use ordernimbus_backend::bus::EventBus;
 use ordernimbus_backend::shopify::Secret;
 use ordernimbus_backend::shopify::admin_api::ReqwestShopify;
 use ordernimbus_backend::shopify::cipher::TokenCipher;
+use ordernimbus_backend::shopify::client::ShopifyClient;
 use ordernimbus_backend::shopify::install::{Lifecycle, ShopifyConfig};
+use ordernimbus_backend::shopify::shop::ShopDomain;
+use ordernimbus_backend::shopify::sync::{BulkSignals, SyncOptions, SyncRequest, Syncer};
 use ordernimbus_webhooks::bus::local::LocalBus;
 use ordernimbus_webhooks::consumer::{ConsumeError, Consumer};
 use ordernimbus_webhooks::eventbridge::EventBridgeBus;
@@ -149,8 +152,37 @@ pub async fn serve_on(
     for tenant in stale_tenants(dyn_store.as_ref()).await? {
         refresher.mark_stale(&tenant);
     }
-    let shopify = shopify_lifecycle(cli, &args.shopify, Arc::clone(&dyn_store))?;
+    let shopify_parts = shopify_lifecycle(cli, &args.shopify, Arc::clone(&dyn_store))?;
+    let shopify = shopify_parts
+        .as_ref()
+        .map(|(lifecycle, _)| Arc::clone(lifecycle));
     let refresh_loop = tokio::spawn(Arc::clone(&refresher).run(FORECAST_DEBOUNCE));
+    // Order syncs: the first after each install, then reconciliation on a schedule.
+    let signals = Arc::new(BulkSignals::default());
+    let syncer = shopify_parts.map(|(lifecycle, client)| {
+        let options = SyncOptions {
+            poll_interval: std::time::Duration::from_secs(args.sync_poll_seconds),
+            ..SyncOptions::default()
+        };
+        let syncer = Arc::new(Syncer::new(
+            Arc::clone(&dyn_store),
+            client,
+            Arc::clone(&lifecycle),
+            cli.sync_spool_path(),
+            Arc::clone(&signals),
+            options,
+        ));
+        lifecycle.set_install_hook(install_hook(&syncer, &refresher));
+        syncer
+    });
+    let sync_loop = syncer.clone().map(|syncer| {
+        tokio::spawn(reconcile_loop(
+            syncer,
+            Arc::clone(&dyn_store),
+            Arc::clone(&refresher),
+            std::time::Duration::from_secs(args.sync_interval_seconds),
+        ))
+    });
     // The webhook pipeline: receiver → delivery log → outbox → bus → consumers. On the local bus
     // the consumers run here; on EventBridge, `ordernimbus worker` runs them.
     let stored = Arc::new(Notify::new());
@@ -166,11 +198,14 @@ pub async fn serve_on(
                 let bus = Arc::new(LocalBus::open(&bus_dir).with_context(|| {
                     format!("opening the local event bus {}", bus_dir.display())
                 })?);
-                let consumer = Arc::new(Consumer::new(
-                    Arc::clone(&dyn_store),
-                    shopify.clone(),
-                    Some(Arc::clone(&refresher)),
-                ));
+                let consumer = Arc::new(
+                    Consumer::new(
+                        Arc::clone(&dyn_store),
+                        shopify.clone(),
+                        Some(Arc::clone(&refresher)),
+                    )
+                    .with_bulk_signals(Arc::clone(&signals)),
+                );
                 let consumer_loop = tokio::spawn(
                     consumer.run_local(Arc::clone(&bus), stopped(pipeline_stopped.clone())),
                 );
@@ -221,6 +256,9 @@ pub async fn serve_on(
         let _ = consumer_loop.await;
     }
     refresh_loop.abort();
+    if let Some(sync_loop) = sync_loop {
+        sync_loop.abort();
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
@@ -231,7 +269,8 @@ pub async fn serve_on(
 pub async fn worker(cli: &Cli, args: &WorkerArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(cli).await?;
     let dyn_store: Arc<dyn Store> = store.shared();
-    let shopify = shopify_lifecycle(cli, &args.shopify, Arc::clone(&dyn_store))?;
+    let shopify = shopify_lifecycle(cli, &args.shopify, Arc::clone(&dyn_store))?
+        .map(|(lifecycle, _)| lifecycle);
     // Orders the worker applies make their tenant's forecasts stale: it refits them itself, after
     // the same debounce as `serve`, so the cloud path keeps forecasts as fresh as the local one.
     let refresher = Refresher::new(Arc::clone(&dyn_store));
@@ -261,12 +300,15 @@ pub async fn worker(cli: &Cli, args: &WorkerArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The Shopify lifecycle when `SHOPIFY_API_KEY` is set (with its secret and app URL).
-fn shopify_lifecycle(
+/// The install lifecycle and the Admin API client of the configured Shopify app.
+pub type ShopifyParts = (Arc<Lifecycle>, Arc<dyn ShopifyClient>);
+
+/// The Shopify lifecycle and client when `SHOPIFY_API_KEY` is set (with its secret and app URL).
+pub fn shopify_lifecycle(
     cli: &Cli,
     args: &ShopifyArgs,
     store: Arc<dyn Store>,
-) -> anyhow::Result<Option<Arc<Lifecycle>>> {
+) -> anyhow::Result<Option<ShopifyParts>> {
     let Some(api_key) = args.api_key.as_deref().filter(|key| !key.is_empty()) else {
         return Ok(None);
     };
@@ -306,12 +348,115 @@ fn shopify_lifecycle(
     let client = ReqwestShopify::new(api_key, Secret::new(api_secret), &args.admin_url_template)
         .context("building the Shopify client")?;
     let cipher = token_cipher(cli, args)?;
-    Ok(Some(Arc::new(Lifecycle::new(
-        config,
-        store,
-        Arc::new(client),
-        cipher,
-    ))))
+    let client: Arc<dyn ShopifyClient> = Arc::new(client);
+    let lifecycle = Arc::new(Lifecycle::new(config, store, Arc::clone(&client), cipher));
+    Ok(Some((lifecycle, client)))
+}
+
+/// After an install, the shop's first order sync runs in the background.
+fn install_hook(
+    syncer: &Arc<Syncer>,
+    refresher: &Arc<Refresher>,
+) -> ordernimbus_backend::shopify::install::InstallHook {
+    // Weak: the lifecycle holds the hook, and the syncer holds the lifecycle.
+    let syncer = Arc::downgrade(syncer);
+    let refresher = Arc::clone(refresher);
+    let runtime = tokio::runtime::Handle::current();
+    Arc::new(move |shop: &ShopDomain| {
+        let Some(syncer) = syncer.upgrade() else {
+            return;
+        };
+        let refresher = Arc::clone(&refresher);
+        let request = SyncRequest {
+            shop: shop.clone(),
+            since: None,
+            full: false,
+        };
+        runtime.spawn(async move {
+            match syncer.sync(&request, &|_| {}).await {
+                Ok(status) if status.orders > 0 => {
+                    if let Ok(Some(install)) = syncer_store_install(&syncer, &request.shop).await {
+                        refresher.mark_stale(&install);
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(shop = %request.shop, %error, "first order sync failed");
+                }
+            }
+        });
+    })
+}
+
+async fn syncer_store_install(
+    syncer: &Syncer,
+    shop: &ShopDomain,
+) -> Result<Option<TenantId>, ordernimbus_backend::store::StoreError> {
+    Ok(syncer
+        .store()
+        .shop_install(shop)
+        .await?
+        .map(|install| install.tenant))
+}
+
+/// Reconciles the orders of every synced shop every `interval` (never when zero).
+async fn reconcile_loop(
+    syncer: Arc<Syncer>,
+    store: Arc<dyn Store>,
+    refresher: Arc<Refresher>,
+    interval: std::time::Duration,
+) {
+    if interval.is_zero() {
+        return;
+    }
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate: a restart after an outage reconciles at once.
+    loop {
+        ticks.tick().await;
+        let shops = match synced_shops(store.as_ref()).await {
+            Ok(shops) => shops,
+            Err(error) => {
+                tracing::warn!(%error, "listing synced shops failed");
+                continue;
+            }
+        };
+        for (shop, tenant) in shops {
+            let request = SyncRequest {
+                shop: shop.clone(),
+                since: None,
+                full: false,
+            };
+            match syncer.sync(&request, &|_| {}).await {
+                Ok(status) if status.orders > 0 => refresher.mark_stale(&tenant),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(shop = %shop, %error, "scheduled order sync failed"),
+            }
+        }
+    }
+}
+
+/// Installed shops that completed a sync before (so reconciliation has a watermark).
+async fn synced_shops(
+    store: &dyn Store,
+) -> Result<Vec<(ShopDomain, TenantId)>, ordernimbus_backend::store::StoreError> {
+    let mut shops = Vec::new();
+    for tenant in store.tenants().await? {
+        let Some(install) = store.shop_of_tenant(&tenant.id).await? else {
+            continue;
+        };
+        if install.state != ordernimbus_backend::domain::InstallState::Installed {
+            continue;
+        }
+        let synced = store
+            .sync_status(&tenant.id)
+            .await?
+            .is_some_and(|status| status.watermark.is_some());
+        if synced {
+            shops.push((install.shop, tenant.id));
+        }
+    }
+    Ok(shops)
 }
 
 /// The key sealing access tokens: `ORDERNIMBUS_ENCRYPTION_KEY`, else the data directory's own key

@@ -6,6 +6,7 @@ mod forecast;
 mod install;
 mod inventory;
 mod sales;
+mod sync;
 mod tenant;
 
 pub use delivery::{
@@ -25,6 +26,7 @@ pub use inventory::{
 pub use sales::{
     DayRange, Granularity, LineIdentity, Location, SalesDay, SalesLine, SalesQuery, Sku, SkuSummary,
 };
+pub use sync::{OrdersApplied, SyncKind, SyncPhase, SyncState, SyncStatus};
 pub use tenant::{ApiKey, NewTenant, Tenant, TenantId, Timezone};
 
 /// A value that failed validation, with a message that names the problem.

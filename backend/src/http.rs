@@ -70,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/skus", get(sales::list_skus))
         .route("/shop", get(shopify::show_shop))
+        .route("/sync", get(shopify::show_sync))
         .route("/webhooks", get(webhooks::list_deliveries))
         .route(
             "/webhooks/{webhook_id}/replay",

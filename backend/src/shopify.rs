@@ -12,15 +12,19 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 pub mod admin_api;
+pub mod bulk;
 pub mod catalogue;
 pub mod cipher;
 pub mod client;
 pub mod compliance;
+pub mod graphql;
 pub mod install;
 pub mod oauth;
 pub mod order;
 pub mod session_token;
 pub mod shop;
+pub mod sync;
+pub mod throttle;
 
 /// A Shopify id from a JSON payload as text: ids are integers beyond 2^53, so they are never read
 /// through f64. Numbers and non-empty strings; anything else is no id.
@@ -30,6 +34,18 @@ pub fn id_text(value: Option<&serde_json::Value>) -> Option<String> {
         serde_json::Value::String(text) if !text.is_empty() => Some(text.clone()),
         _ => None,
     }
+}
+
+/// The number inside a GraphQL global id of `kind` (`gid://shopify/Order/123` → `123`); `None` for
+/// another kind or anything not ending in digits. Ids are compared as text, never through f64.
+pub fn gid_number<'a>(gid: &'a str, kind: &str) -> Option<&'a str> {
+    let rest = gid
+        .strip_prefix("gid://shopify/")?
+        .strip_prefix(kind)?
+        .strip_prefix('/')?;
+    // A GID may carry parameters (`…/123?x=y`); the id ends there.
+    let digits = rest.split_once('?').map_or(rest, |(digits, _)| digits);
+    (!digits.is_empty() && digits.bytes().all(|byte| byte.is_ascii_digit())).then_some(digits)
 }
 
 /// The Admin API version every call and webhook subscription uses (as in `shopify.app.toml`).
@@ -99,6 +115,22 @@ mod tests {
         assert!(!signed_by_any(b"message", &tag, &[]));
         assert!(!signed_by_any(b"message", &tag[..31], &[b"current"]));
         assert!(!signed_by_any(b"massage", &tag, &[b"current"]));
+    }
+
+    #[test]
+    fn gids_give_their_digits_only_for_their_kind() {
+        assert_eq!(
+            gid_number("gid://shopify/Order/9007199254740993", "Order"),
+            Some("9007199254740993")
+        );
+        assert_eq!(
+            gid_number("gid://shopify/LineItem/12?x=1", "LineItem"),
+            Some("12")
+        );
+        assert_eq!(gid_number("gid://shopify/LineItem/12", "Order"), None);
+        assert_eq!(gid_number("gid://shopify/Order/", "Order"), None);
+        assert_eq!(gid_number("gid://shopify/Order/1a", "Order"), None);
+        assert_eq!(gid_number("12", "Order"), None);
     }
 
     #[test]

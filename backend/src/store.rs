@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{
     CatalogueVariant, ComplianceEntry, DataRequest, DayRange, DeliveryFilter, DeliveryOutcome,
     DeliveryReceipt, DeliveryRecord, DeliveryStatus, EraseOutcome, Location, NewDelivery,
-    NewInstall, NewTenant, OrderApplied, OrderVersion, SalesDay, SalesLine, SalesQuery,
-    SealedCredentials, SeriesForecast, SeriesHistory, ShopInstall, Sku, SkuSummary, StockLevel,
-    Tenant, TenantId, UninstallOutcome,
+    NewInstall, NewTenant, OrderApplied, OrderVersion, OrdersApplied, SalesDay, SalesLine,
+    SalesQuery, SealedCredentials, SeriesForecast, SeriesHistory, ShopInstall, Sku, SkuSummary,
+    StockLevel, SyncStatus, Tenant, TenantId, UninstallOutcome,
 };
 use crate::shopify::shop::ShopDomain;
 
@@ -358,6 +358,40 @@ pub trait Store: Send + Sync + 'static {
         tenant: &TenantId,
         order: &OrderVersion,
     ) -> Result<OrderApplied, StoreError>;
+
+    /// Applies many order versions at once, each as [`Store::apply_order`] would (newer
+    /// `updated_at` wins; a repeated order in the batch counts once, its newest version). For
+    /// backfills: the adapter may write them in one transaction.
+    async fn apply_orders(
+        &self,
+        tenant: &TenantId,
+        orders: Vec<OrderVersion>,
+    ) -> Result<OrdersApplied, StoreError>;
+
+    /// The tenant's order-sync status, if it ever synced.
+    async fn sync_status(&self, tenant: &TenantId) -> Result<Option<SyncStatus>, StoreError>;
+
+    /// Replaces the tenant's order-sync status.
+    async fn put_sync_status(
+        &self,
+        tenant: &TenantId,
+        status: &SyncStatus,
+    ) -> Result<(), StoreError>;
+
+    /// Records that Shopify said bulk operation `operation_id` finished (`bulk_operations/finish`),
+    /// for a syncer in another process to see; see [`Store::bulk_finished`].
+    async fn signal_bulk_finished(
+        &self,
+        tenant: &TenantId,
+        operation_id: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Whether `bulk_operations/finish` arrived for `operation_id`.
+    async fn bulk_finished(
+        &self,
+        tenant: &TenantId,
+        operation_id: &str,
+    ) -> Result<bool, StoreError>;
 
     /// Replaces a product's variants in the tenant's catalogue (none: the product is gone).
     async fn put_product(

@@ -21,6 +21,7 @@ use ordernimbus_backend::shopify::install::{
 };
 use ordernimbus_backend::shopify::order::order_version;
 use ordernimbus_backend::shopify::shop::ShopDomain;
+use ordernimbus_backend::shopify::sync::BulkSignals;
 use ordernimbus_backend::store::{Store, StoreError};
 use serde_json::Value;
 
@@ -62,6 +63,7 @@ pub struct Consumer {
     store: Arc<dyn Store>,
     lifecycle: Option<Arc<Lifecycle>>,
     refresher: Option<Arc<Refresher>>,
+    bulk_signals: Option<Arc<BulkSignals>>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -81,7 +83,15 @@ impl Consumer {
             store,
             lifecycle,
             refresher,
+            bulk_signals: None,
         }
+    }
+
+    /// Also wakes this process's order syncs when `bulk_operations/finish` arrives.
+    #[must_use]
+    pub fn with_bulk_signals(mut self, signals: Arc<BulkSignals>) -> Self {
+        self.bulk_signals = Some(signals);
+        self
     }
 
     /// Applies one event and returns what happened in a word (`applied`, `stale`, `ignored: …`).
@@ -119,6 +129,7 @@ impl Consumer {
                 self.apply_product(&shop, topic, &payload).await
             }
             "inventory_levels/update" => self.apply_inventory_level(&shop, &payload).await,
+            "bulk_operations/finish" => self.bulk_finished(&shop, &payload).await,
             "refunds/create" => {
                 Ok("ignored: the refund reaches sales through the order's next version".to_owned())
             }
@@ -179,6 +190,38 @@ impl Consumer {
         Ok(format!(
             "applied: product {product_id} with {count} variants"
         ))
+    }
+
+    /// Records that a bulk operation finished, for the syncer waiting on it (here or in another
+    /// process); the syncer reads the operation's status and URL itself.
+    async fn bulk_finished(
+        &self,
+        shop: &ShopDomain,
+        payload: &Value,
+    ) -> Result<String, ConsumeError> {
+        let operation_id = payload
+            .get("admin_graphql_api_id")
+            .and_then(Value::as_str)
+            .filter(|id| id.starts_with("gid://shopify/BulkOperation/"))
+            .ok_or_else(|| {
+                ConsumeError::Permanent(
+                    "bulk_operations/finish without a BulkOperation admin_graphql_api_id".into(),
+                )
+            })?;
+        let Some(tenant) = self.tenant_of(shop).await? else {
+            return Ok("ignored: shop not installed".to_owned());
+        };
+        self.store
+            .signal_bulk_finished(&tenant.id, operation_id)
+            .await?;
+        if let Some(signals) = &self.bulk_signals {
+            signals.finished(operation_id);
+        }
+        let status = payload
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown");
+        Ok(format!("signalled: bulk operation {operation_id} {status}"))
     }
 
     async fn apply_inventory_level(

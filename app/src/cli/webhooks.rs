@@ -72,7 +72,7 @@ pub async fn run(cli: &Cli, command: &WebhooksCommand) -> anyhow::Result<ExitCod
     result.map(|()| ExitCode::SUCCESS)
 }
 
-fn parse_time(flag: &str, value: Option<&str>) -> anyhow::Result<Option<DateTime<Utc>>> {
+pub(crate) fn parse_time(flag: &str, value: Option<&str>) -> anyhow::Result<Option<DateTime<Utc>>> {
     let Some(value) = value else { return Ok(None) };
     if let Ok(time) = DateTime::parse_from_rfc3339(value) {
         return Ok(Some(time.with_timezone(&Utc)));

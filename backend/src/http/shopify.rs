@@ -1,5 +1,6 @@
 //! Shopify install and embedded entry points: `GET /auth`, `GET /auth/callback`,
-//! `GET /auth/session-token` (the bounce page), `GET /app` and `GET /api/v1/shop`.
+//! `GET /auth/session-token` (the bounce page), `GET /app`, `GET /api/v1/shop` and
+//! `GET /api/v1/sync`.
 //!
 //! Follows shopify.dev: "Implement authorization code grant manually" (query HMAC, nonce, shop
 //! validation), "Set up embedded app authorization" / "Session tokens" (bounce page,
@@ -297,6 +298,23 @@ pub(super) async fn show_shop(
         "scopes": install.scopes,
         "installed_at": install.installed_at,
     })))
+}
+
+/// `GET /api/v1/sync`: the shop's order sync (state, phase, counts, last error, watermark).
+pub(super) async fn show_sync(
+    State(state): State<AppState>,
+    Authenticated(tenant): Authenticated,
+) -> Result<Json<Value>, ApiError> {
+    let install = install_of(&state, &tenant).await?;
+    let status = state
+        .store
+        .sync_status(&tenant.id)
+        .await?
+        .unwrap_or_else(|| crate::domain::SyncStatus {
+            shop: install.shop.to_string(),
+            ..crate::domain::SyncStatus::default()
+        });
+    Ok(Json(status.public_view()))
 }
 
 /// The Shopify install owning the tenant; 404 for a tenant that is not a shop (a CSV retailer).

@@ -4,8 +4,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures_util::stream::BoxStream;
 
 use super::Secret;
+use super::order::OrderParts;
 use super::shop::ShopDomain;
 
 /// Tokens Shopify granted: an access token and, for an expiring offline token, its refresh token.
@@ -54,6 +57,109 @@ pub enum ShopifyError {
     /// Shopify answered something that does not follow its documented shape.
     #[error("unexpected answer from Shopify: {0}")]
     Protocol(String),
+    /// A bulk operation's result URL no longer serves the file (URLs expire after 7 days).
+    #[error("the bulk operation result has expired (HTTP {0})")]
+    ResultExpired(u16),
+}
+
+/// Status of a bulk operation (`BulkOperationStatus`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BulkStatus {
+    /// Created, not running yet.
+    Created,
+    /// Running.
+    Running,
+    /// Completed: `url` holds the result (none when nothing matched).
+    Completed,
+    /// Failed: see `error_code`.
+    Failed,
+    /// Being canceled.
+    Canceling,
+    /// Canceled.
+    Canceled,
+    /// The result URL expired.
+    Expired,
+    /// A status this version does not know.
+    Other(String),
+}
+
+impl BulkStatus {
+    /// Whether the operation will change no more.
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Self::Created | Self::Running | Self::Canceling)
+    }
+}
+
+/// A bulk operation as `bulkOperation(id:)` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkOperation {
+    /// `gid://shopify/BulkOperation/…`.
+    pub id: String,
+    /// Its status.
+    pub status: BulkStatus,
+    /// Why it failed: `ACCESS_DENIED`, `INTERNAL_SERVER_ERROR`, `TIMEOUT`.
+    pub error_code: Option<String>,
+    /// Objects processed so far.
+    pub object_count: u64,
+    /// Size of the result file.
+    pub file_size: Option<u64>,
+    /// The JSONL result of a completed operation.
+    pub url: Option<String>,
+    /// The partial JSONL result of a failed one.
+    pub partial_data_url: Option<String>,
+}
+
+/// What `bulkOperationRunQuery` answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BulkStart {
+    /// The operation was created.
+    Started {
+        /// Its id.
+        id: String,
+    },
+    /// Another bulk query runs for this app and shop (`OPERATION_IN_PROGRESS`, `LIMIT_REACHED`).
+    Busy(String),
+    /// Shopify refused the query (`INVALID` and others): the message says why.
+    Refused(String),
+}
+
+/// A result file being downloaded.
+pub struct ResultDownload {
+    /// Byte offset of the first byte of `body` in the file (the `Range` asked for, or zero when
+    /// the server sent the whole file).
+    pub offset: u64,
+    /// Size of the whole file, when the server said.
+    pub total: Option<u64>,
+    /// The bytes, as they arrive.
+    pub body: BoxStream<'static, Result<bytes::Bytes, ShopifyError>>,
+}
+
+impl std::fmt::Debug for ResultDownload {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ResultDownload")
+            .field("offset", &self.offset)
+            .field("total", &self.total)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One page of orders updated since a time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrdersPage {
+    /// The orders, oldest change first, each with all its line items.
+    pub orders: Vec<SyncedOrder>,
+    /// The cursor of the next page, if any.
+    pub next: Option<String>,
+}
+
+/// An order read through GraphQL, reduced to what demand needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncedOrder {
+    /// The order.
+    pub parts: OrderParts,
+    /// Whether it has refunds (whose line items [`ShopifyClient::order_refunds`] reads).
+    pub refunded: bool,
 }
 
 /// The calls OrderNimbus makes to Shopify for a shop.
@@ -86,4 +192,45 @@ pub trait ShopifyClient: Send + Sync + 'static {
         shop: &ShopDomain,
         access_token: &Secret,
     ) -> Result<ShopInfo, ShopifyError>;
+
+    /// Starts the orders bulk query (`bulkOperationRunQuery`, `groupObjects: false`) over orders
+    /// created at or after `since` (all when `None`).
+    async fn start_bulk_orders(
+        &self,
+        shop: &ShopDomain,
+        access_token: &Secret,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<BulkStart, ShopifyError>;
+
+    /// Reads a bulk operation (`bulkOperation(id:)`); `None` when Shopify does not know it.
+    async fn bulk_operation(
+        &self,
+        shop: &ShopDomain,
+        access_token: &Secret,
+        id: &str,
+    ) -> Result<Option<BulkOperation>, ShopifyError>;
+
+    /// Downloads a bulk result from byte `from` on (HTTP `Range`), streaming.
+    ///
+    /// # Errors
+    /// `ResultExpired` when the URL no longer serves the file.
+    async fn download(&self, url: &str, from: u64) -> Result<ResultDownload, ShopifyError>;
+
+    /// One page of orders updated at or after `since` (`orders(query:, sortKey: UPDATED_AT)`),
+    /// each with all its line items.
+    async fn orders_updated_since(
+        &self,
+        shop: &ShopDomain,
+        access_token: &Secret,
+        since: DateTime<Utc>,
+        after: Option<&str>,
+    ) -> Result<OrdersPage, ShopifyError>;
+
+    /// Units refunded per line item id (digits) over an order's refunds.
+    async fn order_refunds(
+        &self,
+        shop: &ShopDomain,
+        access_token: &Secret,
+        order_id: &str,
+    ) -> Result<std::collections::HashMap<String, f64>, ShopifyError>;
 }

@@ -161,7 +161,12 @@ pub struct Lifecycle {
     cipher: TokenCipher,
     /// One lock per shop: a refresh or token exchange runs once while other requests wait for it.
     in_flight: Mutex<HashMap<ShopDomain, Arc<tokio::sync::Mutex<()>>>>,
+    /// Called after each install (the first order sync starts there).
+    on_install: std::sync::OnceLock<InstallHook>,
 }
+
+/// What runs after a shop is installed (or reinstalled); it must not block.
+pub type InstallHook = Arc<dyn Fn(&ShopDomain) + Send + Sync>;
 
 impl std::fmt::Debug for Lifecycle {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -186,7 +191,13 @@ impl Lifecycle {
             client,
             cipher,
             in_flight: Mutex::new(HashMap::new()),
+            on_install: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Sets what runs after each install (once; later calls are ignored).
+    pub fn set_install_hook(&self, hook: InstallHook) {
+        let _ = self.on_install.set(hook);
     }
 
     /// The app's settings.
@@ -256,6 +267,9 @@ impl Lifecycle {
             .install_shop(&install, &TenantId::generate())
             .await?;
         tracing::info!(shop = %shop, tenant_id = %stored.tenant, "installed");
+        if let Some(hook) = self.on_install.get() {
+            hook(shop);
+        }
         Ok(stored)
     }
 
@@ -329,6 +343,37 @@ impl Lifecycle {
         if fresh(&credentials) {
             return self.open(shop, "access", &credentials.access_token);
         }
+        self.refresh_locked(shop, &credentials, true).await
+    }
+
+    /// A new access token after Shopify refused `rejected` (revoked or expired early): refreshes
+    /// unless another caller already replaced it. The caller retries its call once with it.
+    ///
+    /// # Errors
+    /// As [`Self::access_token`]; `ReauthorizeNeeded` when the token cannot be refreshed.
+    pub async fn renew_access_token(
+        &self,
+        shop: &ShopDomain,
+        rejected: &Secret,
+    ) -> Result<Secret, AccessError> {
+        let lock = self.lock_for(shop);
+        let _guard = lock.lock().await;
+        let credentials = self.credentials(shop).await?;
+        let current = self.open(shop, "access", &credentials.access_token)?;
+        if current.expose() != rejected.expose() {
+            return Ok(current);
+        }
+        self.refresh_locked(shop, &credentials, false).await
+    }
+
+    /// Refreshes the token pair while holding the shop's lock. With `fallback`, a refresh that
+    /// cannot reach Shopify returns the current token while it has not expired.
+    async fn refresh_locked(
+        &self,
+        shop: &ShopDomain,
+        credentials: &SealedCredentials,
+        fallback: bool,
+    ) -> Result<Secret, AccessError> {
         let refresh_usable = credentials.refresh_token.is_some()
             && credentials
                 .refresh_expires_at
@@ -362,9 +407,10 @@ impl Lifecycle {
             }
             Err(error) => {
                 // Shopify is unreachable: the current token may still have a few minutes left.
-                let still_valid = credentials
-                    .access_expires_at
-                    .is_none_or(|expires| expires > Utc::now());
+                let still_valid = fallback
+                    && credentials
+                        .access_expires_at
+                        .is_none_or(|expires| expires > Utc::now());
                 if still_valid {
                     self.open(shop, "access", &credentials.access_token)
                 } else {

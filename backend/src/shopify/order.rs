@@ -12,6 +12,52 @@ use super::id_text;
 
 use crate::domain::{InvalidValue, LineIdentity, Location, OrderVersion, SalesLine, Sku, Timezone};
 
+/// An order reduced to what demand needs, whichever API it came from (REST payloads here, GraphQL
+/// rows in [`super::bulk`]): both become sales lines through [`version_of`], so a webhook and a bulk
+/// row for the same order version give the same lines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderParts {
+    /// The order id, digits.
+    pub order_id: String,
+    /// Its `updated_at`.
+    pub updated_at: DateTime<Utc>,
+    /// When it sold: `processed_at`, else `created_at`.
+    pub sold_at: DateTime<Utc>,
+    /// Cancelled or test: sells nothing.
+    pub void: bool,
+    /// The POS location id, digits.
+    pub location_id: Option<String>,
+    /// Its line items.
+    pub lines: Vec<LineParts>,
+}
+
+/// A line item reduced to what demand needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineParts {
+    /// The line item id, digits.
+    pub line_id: String,
+    /// The SKU as sold (may be empty).
+    pub sku: Option<String>,
+    /// The variant id, digits.
+    pub variant_id: Option<String>,
+    /// The product id, digits.
+    pub product_id: Option<String>,
+    /// The line's title.
+    pub title: Option<String>,
+    /// Units ordered.
+    pub quantity: f64,
+    /// Units after refunds and edits, when the payload says.
+    pub current_quantity: Option<f64>,
+    /// Units refunded (used only without `current_quantity`).
+    pub refunded: f64,
+    /// Unit price before discounts.
+    pub price: f64,
+    /// Discount over the whole line.
+    pub discount: f64,
+    /// A gift card: not demand.
+    pub gift_card: bool,
+}
+
 /// Reads an order payload.
 ///
 /// # Errors
@@ -21,6 +67,14 @@ pub fn order_version(
     shop: &str,
     timezone: Timezone,
 ) -> Result<OrderVersion, InvalidValue> {
+    version_of(&order_parts(payload)?, shop, timezone)
+}
+
+/// The parts of a REST order payload.
+///
+/// # Errors
+/// As [`order_version`].
+pub fn order_parts(payload: &Value) -> Result<OrderParts, InvalidValue> {
     let order_id = id_text(payload.get("id"))
         .ok_or_else(|| InvalidValue::new("order payload without an id"))?;
     let updated_at = time(payload, "updated_at")?
@@ -30,15 +84,10 @@ pub fn order_version(
         None => time(payload, "created_at")?
             .ok_or_else(|| InvalidValue::new("order payload without processed_at or created_at"))?,
     };
-    let date = sold_at.with_timezone(&timezone.tz()).date_naive();
     let void = payload.get("test").and_then(Value::as_bool) == Some(true)
         || payload
             .get("cancelled_at")
             .is_some_and(|value| !value.is_null());
-    let location = match id_text(payload.get("location_id")) {
-        Some(id) => super::catalogue::location_of(&id)?,
-        None => Location::default(),
-    };
     let refunded = refunded_quantities(payload);
     let mut lines = Vec::new();
     for item in payload
@@ -47,60 +96,102 @@ pub fn order_version(
         .into_iter()
         .flatten()
     {
-        if item.get("gift_card").and_then(Value::as_bool) == Some(true) {
-            continue;
-        }
         let Some(line_id) = id_text(item.get("id")) else {
             return Err(InvalidValue::new("line item without an id"));
         };
-        let quantity = item.get("quantity").and_then(Value::as_f64).unwrap_or(0.0);
-        let units = if void {
+        lines.push(LineParts {
+            sku: item.get("sku").and_then(Value::as_str).map(str::to_owned),
+            variant_id: id_text(item.get("variant_id")),
+            product_id: id_text(item.get("product_id")),
+            title: item.get("title").and_then(Value::as_str).map(str::to_owned),
+            quantity: item.get("quantity").and_then(Value::as_f64).unwrap_or(0.0),
+            current_quantity: item.get("current_quantity").and_then(Value::as_f64),
+            refunded: refunded.get(&line_id).copied().unwrap_or(0.0),
+            price: money(item.get("price")),
+            discount: money(item.get("total_discount")),
+            gift_card: item.get("gift_card").and_then(Value::as_bool) == Some(true),
+            line_id,
+        });
+    }
+    Ok(OrderParts {
+        order_id,
+        updated_at,
+        sold_at,
+        void,
+        location_id: id_text(payload.get("location_id")),
+        lines,
+    })
+}
+
+/// The sales lines of an order: one per line item but gift cards, dated by the sale time in the
+/// shop's zone, with units after refunds and edits (none when void) and revenue after discounts.
+///
+/// # Errors
+/// When a SKU or location cannot be named.
+pub fn version_of(
+    parts: &OrderParts,
+    shop: &str,
+    timezone: Timezone,
+) -> Result<OrderVersion, InvalidValue> {
+    let date = parts.sold_at.with_timezone(&timezone.tz()).date_naive();
+    let location = match &parts.location_id {
+        Some(id) => super::catalogue::location_of(id)?,
+        None => Location::default(),
+    };
+    let mut lines = Vec::with_capacity(parts.lines.len());
+    for item in &parts.lines {
+        if item.gift_card {
+            continue;
+        }
+        let units = if parts.void {
             0.0
         } else {
-            match item.get("current_quantity").and_then(Value::as_f64) {
-                Some(current) => current,
-                None => quantity - refunded.get(&line_id).copied().unwrap_or(0.0),
-            }
-            .max(0.0)
+            item.current_quantity
+                .unwrap_or(item.quantity - item.refunded)
+                .max(0.0)
         };
-        let price = money(item.get("price"));
-        let discount = money(item.get("total_discount"));
-        let discount_per_unit = if quantity > 0.0 {
-            discount / quantity
+        let discount_per_unit = if item.quantity > 0.0 {
+            item.discount / item.quantity
         } else {
             0.0
         };
         lines.push(SalesLine {
-            identity: LineIdentity::of(&[b"shopify-line", shop.as_bytes(), line_id.as_bytes()]),
+            identity: LineIdentity::of(&[
+                b"shopify-line",
+                shop.as_bytes(),
+                item.line_id.as_bytes(),
+            ]),
             date,
-            sku: sku_of(item, &line_id)?,
+            sku: sku_of(item)?,
             location: location.clone(),
-            product: item.get("title").and_then(Value::as_str).map(str::to_owned),
+            product: item.title.clone(),
             units,
-            revenue: units * (price - discount_per_unit),
+            revenue: units * (item.price - discount_per_unit),
         });
     }
     Ok(OrderVersion {
-        order_id,
-        updated_at,
+        order_id: parts.order_id.clone(),
+        updated_at: parts.updated_at,
         lines,
     })
 }
 
 /// Demand is keyed by SKU; a line without one falls back to its variant, then product, then line.
-fn sku_of(item: &Value, line_id: &str) -> Result<Sku, InvalidValue> {
+fn sku_of(item: &LineParts) -> Result<Sku, InvalidValue> {
     if let Some(sku) = item
-        .get("sku")
-        .and_then(Value::as_str)
+        .sku
+        .as_deref()
         .map(str::trim)
         .filter(|sku| !sku.is_empty())
     {
         return Sku::parse(sku);
     }
-    let fallback = id_text(item.get("variant_id"))
+    let fallback = item
+        .variant_id
+        .as_ref()
         .map(|id| format!("variant-{id}"))
-        .or_else(|| id_text(item.get("product_id")).map(|id| format!("product-{id}")))
-        .unwrap_or_else(|| format!("line-{line_id}"));
+        .or_else(|| item.product_id.as_ref().map(|id| format!("product-{id}")))
+        .unwrap_or_else(|| format!("line-{}", item.line_id));
     Sku::parse(&fallback)
 }
 
@@ -128,7 +219,8 @@ fn refunded_quantities(payload: &Value) -> std::collections::HashMap<String, f64
     refunded
 }
 
-fn money(value: Option<&Value>) -> f64 {
+/// A money amount: REST's `"81.30"`, GraphQL's `"81.3"` or a bare number.
+pub fn money(value: Option<&Value>) -> f64 {
     match value {
         Some(Value::String(text)) => text.parse().unwrap_or(0.0),
         Some(Value::Number(number)) => number.as_f64().unwrap_or(0.0),

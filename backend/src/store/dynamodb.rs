@@ -19,6 +19,7 @@
 mod deliveries;
 mod sales;
 mod shops;
+mod sync;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -42,8 +43,8 @@ use super::{ImportReport, SalesWrite, Store, StoreError, UploadId};
 use crate::domain::{
     CatalogueVariant, ComplianceEntry, DataRequest, DayRange, DeliveryFilter, DeliveryOutcome,
     DeliveryReceipt, DeliveryRecord, EraseOutcome, Location, NewDelivery, NewInstall, NewTenant,
-    OrderApplied, OrderVersion, SalesDay, SalesLine, SalesQuery, SealedCredentials, SeriesForecast,
-    SeriesHistory, ShopInstall, Sku, SkuSummary, StockLevel, Tenant, TenantId, Timezone,
+    OrderApplied, OrderVersion, OrdersApplied, SalesDay, SalesLine, SalesQuery, SealedCredentials, SeriesForecast,
+    SeriesHistory, ShopInstall, Sku, SkuSummary, StockLevel, SyncStatus, Tenant, TenantId, Timezone,
     UninstallOutcome,
 };
 use crate::shopify::shop::ShopDomain;
@@ -334,6 +335,18 @@ impl DynamoStore {
             Err(error) if error.code() == Some("ConditionalCheckFailedException") => Ok(false),
             Err(error) => Err(self.sdk("PutItem", error)),
         }
+    }
+
+    /// Puts one item, replacing any item with its key.
+    async fn put(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|error| self.sdk("PutItem", error))
     }
 
     /// Updates one item; `Ok(None)` when the condition failed, else its new attributes.
@@ -1311,6 +1324,42 @@ impl Store for DynamoStore {
         order: &OrderVersion,
     ) -> Result<OrderApplied, StoreError> {
         sales::apply_order(self, tenant, order).await
+    }
+
+    async fn apply_orders(
+        &self,
+        tenant: &TenantId,
+        orders: Vec<OrderVersion>,
+    ) -> Result<OrdersApplied, StoreError> {
+        sync::apply_orders(self, tenant, orders).await
+    }
+
+    async fn sync_status(&self, tenant: &TenantId) -> Result<Option<SyncStatus>, StoreError> {
+        sync::sync_status(self, tenant).await
+    }
+
+    async fn put_sync_status(
+        &self,
+        tenant: &TenantId,
+        status: &SyncStatus,
+    ) -> Result<(), StoreError> {
+        sync::put_sync_status(self, tenant, status).await
+    }
+
+    async fn signal_bulk_finished(
+        &self,
+        tenant: &TenantId,
+        operation_id: &str,
+    ) -> Result<(), StoreError> {
+        sync::signal_bulk_finished(self, tenant, operation_id).await
+    }
+
+    async fn bulk_finished(
+        &self,
+        tenant: &TenantId,
+        operation_id: &str,
+    ) -> Result<bool, StoreError> {
+        sync::bulk_finished(self, tenant, operation_id).await
     }
 
     async fn put_product(

@@ -27,9 +27,9 @@ use super::{ImportReport, SalesWrite, Store, StoreError, UploadId};
 use crate::domain::{
     CatalogueVariant, ComplianceEntry, DataRequest, DeliveryFilter, DeliveryOutcome,
     DeliveryReceipt, DeliveryRecord, EraseOutcome, Location, NewDelivery, NewInstall, NewTenant,
-    OrderApplied, OrderVersion, SalesDay, SalesLine, SalesQuery, SealedCredentials, SeriesForecast,
-    SeriesHistory, ShopInstall, Sku, SkuSummary, StockLevel, Tenant, TenantId, Timezone,
-    UninstallOutcome,
+    OrderApplied, OrderVersion, OrdersApplied, SalesDay, SalesLine, SalesQuery, SealedCredentials,
+    SeriesForecast, SeriesHistory, ShopInstall, Sku, SkuSummary, StockLevel, SyncStatus, Tenant,
+    TenantId, Timezone, UninstallOutcome,
 };
 use crate::shopify::shop::ShopDomain;
 
@@ -892,6 +892,56 @@ impl Store for SqliteStore {
         let tenant = tenant.clone();
         let order = order.clone();
         self.write(move |writer| sales::apply_order(writer, &tenant, &order))
+            .await
+    }
+
+    async fn apply_orders(
+        &self,
+        tenant: &TenantId,
+        orders: Vec<OrderVersion>,
+    ) -> Result<OrdersApplied, StoreError> {
+        let tenant = tenant.clone();
+        // A batch of a backfill is a bulk write: alone in its transaction, like a CSV batch.
+        self.write_exclusive(move |writer| sales::apply_orders(writer, &tenant, orders))
+            .await
+    }
+
+    async fn sync_status(&self, tenant: &TenantId) -> Result<Option<SyncStatus>, StoreError> {
+        let tenant = tenant.clone();
+        self.read(move |connection| sales::sync_status(connection, &tenant))
+            .await
+    }
+
+    async fn put_sync_status(
+        &self,
+        tenant: &TenantId,
+        status: &SyncStatus,
+    ) -> Result<(), StoreError> {
+        let tenant = tenant.clone();
+        let status = status.clone();
+        self.write(move |writer| sales::put_sync_status(writer, &tenant, &status))
+            .await
+    }
+
+    async fn signal_bulk_finished(
+        &self,
+        tenant: &TenantId,
+        operation_id: &str,
+    ) -> Result<(), StoreError> {
+        let tenant = tenant.clone();
+        let operation_id = operation_id.to_owned();
+        self.write(move |writer| sales::signal_bulk_finished(writer, &tenant, &operation_id))
+            .await
+    }
+
+    async fn bulk_finished(
+        &self,
+        tenant: &TenantId,
+        operation_id: &str,
+    ) -> Result<bool, StoreError> {
+        let tenant = tenant.clone();
+        let operation_id = operation_id.to_owned();
+        self.read(move |connection| sales::bulk_finished(connection, &tenant, &operation_id))
             .await
     }
 

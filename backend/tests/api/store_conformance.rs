@@ -815,6 +815,84 @@ pub async fn order_versions_apply_newest_first_and_drop_missing_lines(store: &dy
     );
 }
 
+pub async fn order_batches_sync_status_and_bulk_signals_are_per_tenant(store: &dyn Store) {
+    use ordernimbus_backend::domain::{OrdersApplied, SyncState, SyncStatus};
+    let tenant = tenant(store).await;
+    let base = Utc::now() - chrono::Duration::hours(1);
+    let at = |minutes: i64| base + chrono::Duration::minutes(minutes);
+    let version = |id: &str, minutes: i64, units: f64| OrderVersion {
+        order_id: id.into(),
+        updated_at: at(minutes),
+        lines: vec![order_line(id, "1", "A", units)],
+    };
+    // One batch: order 1 twice (the newer counts, the older is stale) and order 2.
+    let batch = vec![version("1", 10, 5.0), version("2", 10, 1.0), version("1", 20, 3.0)];
+    assert_eq!(
+        store.apply_orders(&tenant, batch).await.unwrap(),
+        OrdersApplied {
+            applied: 2,
+            stale: 1,
+            lines_imported: 2,
+            lines_updated: 0
+        }
+    );
+    assert_eq!(units(store, &tenant).await, [("2024-03-01 A".into(), 4.0)]);
+    // A webhook's version of order 2 no newer than the batch's changes nothing; a newer one wins.
+    assert_eq!(
+        store.apply_order(&tenant, &version("2", 10, 9.0)).await.unwrap(),
+        OrderApplied::Stale
+    );
+    let again = vec![version("1", 15, 7.0), version("2", 30, 2.0)];
+    assert_eq!(
+        store.apply_orders(&tenant, again).await.unwrap(),
+        OrdersApplied {
+            applied: 1,
+            stale: 1,
+            lines_imported: 0,
+            lines_updated: 1
+        }
+    );
+    assert_eq!(units(store, &tenant).await, [("2024-03-01 A".into(), 5.0)]);
+
+    // Sync status: none until written, then the last one written, per tenant.
+    let other = tenant_with_sales(store).await;
+    assert_eq!(store.sync_status(&tenant).await.unwrap(), None);
+    let mut status = SyncStatus {
+        shop: "acme.myshopify.com".into(),
+        state: SyncState::default(),
+        orders: 12,
+        bulk_operation_id: Some("gid://shopify/BulkOperation/1".into()),
+        watermark: Some(at(0)),
+        ..SyncStatus::default()
+    };
+    store.put_sync_status(&tenant, &status).await.unwrap();
+    status.orders = 40;
+    status.last_error = Some("THROTTLED".into());
+    store.put_sync_status(&tenant, &status).await.unwrap();
+    assert_eq!(store.sync_status(&tenant).await.unwrap(), Some(status));
+    assert_eq!(store.sync_status(&other).await.unwrap(), None);
+
+    // Bulk-finished signals: idempotent, per tenant and operation.
+    let operation = "gid://shopify/BulkOperation/7";
+    assert!(!store.bulk_finished(&tenant, operation).await.unwrap());
+    store.signal_bulk_finished(&tenant, operation).await.unwrap();
+    store.signal_bulk_finished(&tenant, operation).await.unwrap();
+    assert!(store.bulk_finished(&tenant, operation).await.unwrap());
+    assert!(!store.bulk_finished(&other, operation).await.unwrap());
+    assert!(
+        !store
+            .bulk_finished(&tenant, "gid://shopify/BulkOperation/8")
+            .await
+            .unwrap()
+    );
+    // Unknown tenants are refused.
+    let unknown = TenantId::generate();
+    assert!(matches!(
+        store.put_sync_status(&unknown, &SyncStatus::default()).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
 fn level(sku: &str, location: &str, on_hand: f64) -> StockLevel {
     StockLevel::new(
         Sku::parse(sku).unwrap(),
@@ -1211,6 +1289,7 @@ conformance!(
     sales_are_read_by_sku_location_days_and_week_with_summaries_and_histories,
     tenants_are_listed_oldest_first_and_unknown_tenants_are_not_found,
     order_versions_apply_newest_first_and_drop_missing_lines,
+    order_batches_sync_status_and_bulk_signals_are_per_tenant,
     stock_levels_and_catalogue_lookups_are_replaced_per_key,
     webhook_deliveries_are_stored_once_counted_listed_and_recorded,
     erasure_takes_the_shops_keys_and_deliveries_but_keeps_its_compliance_log,

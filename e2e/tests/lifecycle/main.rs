@@ -8,4 +8,5 @@ mod compliance;
 mod harness;
 mod install;
 mod orders;
+mod sync;
 mod uninstall;

@@ -213,6 +213,23 @@ const MIGRATIONS: &[Migration] = &[
     CREATE INDEX shopify_variants_by_product ON shopify_variants (tenant_id, product_id);
     ",
     ),
+    // 7: order sync (bulk backfill, reconciliation) status per tenant, and bulk operations
+    // Shopify said finished (`bulk_operations/finish`), which a syncer in another process polls.
+    Migration::Sql(
+        r"
+    CREATE TABLE shopify_syncs (
+        tenant_id       INTEGER PRIMARY KEY,
+        state           TEXT NOT NULL,
+        status          TEXT NOT NULL
+    );
+    CREATE TABLE shopify_bulk_finished (
+        tenant_id       INTEGER NOT NULL,
+        operation_id    TEXT NOT NULL,
+        at              TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, operation_id)
+    ) WITHOUT ROWID;
+    ",
+    ),
 ];
 
 /// Applies the migrations this database has not seen yet, each in its own transaction.

@@ -844,3 +844,178 @@ pub(super) fn apply_order(
         updated: written.updated,
     })
 }
+
+/// Applies many order versions in one transaction: each is looked up once, the lines of all the
+/// newer ones are merged into the pages in one pass (as `apply_order` does for one).
+pub(super) fn apply_orders(
+    writer: &mut Writer,
+    tenant: &TenantId,
+    mut orders: Vec<crate::domain::OrderVersion>,
+) -> Result<crate::domain::OrdersApplied, StoreError> {
+    use crate::domain::{LineIdentity, Location, OrdersApplied, Sku};
+    let tenant_key = writer.tenant_key(tenant)?;
+    // The newest version of each order in the batch, the others are stale.
+    orders.sort_by(|left, right| {
+        (left.order_id.as_str(), right.updated_at).cmp(&(right.order_id.as_str(), left.updated_at))
+    });
+    let before = orders.len();
+    orders.dedup_by(|later, kept| later.order_id == kept.order_id);
+    let mut outcome = OrdersApplied {
+        stale: (before - orders.len()) as u64,
+        ..OrdersApplied::default()
+    };
+    let mut lines: Vec<SalesLine> = Vec::new();
+    let mut rows: Vec<(String, String, String)> = Vec::with_capacity(orders.len());
+    {
+        let mut lookup = writer
+            .connection
+            .prepare_cached(
+                "SELECT updated_at, lines FROM shopify_orders WHERE tenant_id = ?1 AND order_id = ?2",
+            )
+            .map_err(unavailable)?;
+        for order in orders {
+            let stored: Option<(String, String)> = lookup
+                .query_row(params![tenant_key, order.order_id], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()
+                .map_err(unavailable)?;
+            if let Some((updated_at, previous)) = stored {
+                if super::parse_time(&updated_at)? >= order.updated_at {
+                    outcome.stale += 1;
+                    continue;
+                }
+                let previous: Vec<OrderLineRef> =
+                    serde_json::from_str(&previous).map_err(StoreError::unavailable)?;
+                for old in previous {
+                    let kept = order
+                        .lines
+                        .iter()
+                        .any(|line| line.identity.key(0) == old.key && line.date == old.date);
+                    if !kept {
+                        lines.push(SalesLine {
+                            identity: LineIdentity::from_key(old.key),
+                            date: old.date,
+                            sku: Sku::parse(&old.sku).map_err(StoreError::unavailable)?,
+                            location: Location::parse(&old.location)
+                                .map_err(StoreError::unavailable)?,
+                            product: None,
+                            units: 0.0,
+                            revenue: 0.0,
+                        });
+                    }
+                }
+            }
+            let refs: Vec<OrderLineRef> = order
+                .lines
+                .iter()
+                .map(|line| OrderLineRef {
+                    key: line.identity.key(0),
+                    date: line.date,
+                    sku: line.sku.as_str().to_owned(),
+                    location: line.location.as_str().to_owned(),
+                })
+                .collect();
+            rows.push((
+                order.order_id,
+                order.updated_at.to_rfc3339(),
+                serde_json::to_string(&refs).map_err(StoreError::unavailable)?,
+            ));
+            lines.extend(order.lines);
+            outcome.applied += 1;
+        }
+    }
+    let written = write_lines(writer, tenant_key, ORDER_LINES, &lines, true)?;
+    outcome.lines_imported = written.imported;
+    outcome.lines_updated = written.updated;
+    let mut upsert = writer
+        .connection
+        .prepare_cached(
+            "INSERT INTO shopify_orders (tenant_id, order_id, updated_at, lines) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (tenant_id, order_id) DO UPDATE SET updated_at = excluded.updated_at,
+                 lines = excluded.lines",
+        )
+        .map_err(unavailable)?;
+    for (order_id, updated_at, refs) in rows {
+        upsert
+            .execute(params![tenant_key, order_id, updated_at, refs])
+            .map_err(unavailable)?;
+    }
+    Ok(outcome)
+}
+
+pub(super) fn put_sync_status(
+    writer: &mut Writer,
+    tenant: &TenantId,
+    status: &crate::domain::SyncStatus,
+) -> Result<(), StoreError> {
+    let tenant_key = writer.tenant_key(tenant)?;
+    let text = serde_json::to_string(status).map_err(StoreError::unavailable)?;
+    let state = serde_json::to_value(status.state)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    writer
+        .connection
+        .prepare_cached(
+            "INSERT INTO shopify_syncs (tenant_id, state, status) VALUES (?1, ?2, ?3)
+             ON CONFLICT (tenant_id) DO UPDATE SET state = excluded.state, status = excluded.status",
+        )
+        .and_then(|mut statement| statement.execute(params![tenant_key, state, text]))
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+pub(super) fn sync_status(
+    connection: &Connection,
+    tenant: &TenantId,
+) -> Result<Option<crate::domain::SyncStatus>, StoreError> {
+    let tenant_key = read_tenant_key(connection, tenant)?;
+    let text: Option<String> = connection
+        .prepare_cached("SELECT status FROM shopify_syncs WHERE tenant_id = ?1")
+        .and_then(|mut statement| {
+            statement
+                .query_row([tenant_key], |row| row.get(0))
+                .optional()
+        })
+        .map_err(unavailable)?;
+    text.map(|text| serde_json::from_str(&text).map_err(StoreError::unavailable))
+        .transpose()
+}
+
+pub(super) fn signal_bulk_finished(
+    writer: &mut Writer,
+    tenant: &TenantId,
+    operation_id: &str,
+) -> Result<(), StoreError> {
+    let tenant_key = writer.tenant_key(tenant)?;
+    writer
+        .connection
+        .prepare_cached(
+            "INSERT INTO shopify_bulk_finished (tenant_id, operation_id, at) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+        )
+        .and_then(|mut statement| {
+            statement.execute(params![
+                tenant_key,
+                operation_id,
+                chrono::Utc::now().to_rfc3339()
+            ])
+        })
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+pub(super) fn bulk_finished(
+    connection: &Connection,
+    tenant: &TenantId,
+    operation_id: &str,
+) -> Result<bool, StoreError> {
+    let tenant_key = read_tenant_key(connection, tenant)?;
+    connection
+        .prepare_cached(
+            "SELECT 1 FROM shopify_bulk_finished WHERE tenant_id = ?1 AND operation_id = ?2",
+        )
+        .and_then(|mut statement| statement.exists(params![tenant_key, operation_id]))
+        .map_err(unavailable)
+}

@@ -289,6 +289,8 @@ const TENANT_TABLES: &[&str] = &[
     "stock_levels",
     "shopify_orders",
     "shopify_variants",
+    "shopify_syncs",
+    "shopify_bulk_finished",
     "series",
 ];
 
