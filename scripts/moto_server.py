@@ -7,11 +7,11 @@ moto's server answers each request on its own thread, and its DynamoDB backend h
 - TransactWriteItems deep-copies every table it touches before it starts and, when the transaction
   is cancelled, puts that copy back: the writes other clients made meanwhile are lost, and the copy
   costs time in proportion to the table's size (minutes per thousand transactions on a large table);
-- a Query on the table sorts every item of the table to pick one partition's.
+- a Query sorts every item of the table before it picks the partition's (or the index's) items.
 
 Here every DynamoDB request runs under one lock (DynamoDB serializes writes to one item and isolates
 transactions; a single lock is stricter, never weaker), and a transaction saves and restores only
-the items it touches, and a Query on the table (not an index) reads its partition only. SQS and
+the items it touches, and a Query reads its partition only (on an index: every item, unsorted). SQS and
 EventBridge keep their own threads (long polls wait concurrently).
 Usage: python moto_server.py [moto_server's arguments].
 """
@@ -100,12 +100,16 @@ _query = Table.query
 
 def _query_one_partition(self, hash_key, *args, **kwargs):
     index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
-    if index_name is not None or hash_key is None or not self.range_key_attr:
+    if not self.range_key_attr:
         return _query(self, hash_key, *args, **kwargs)
-    # moto's query picks the partition's items out of `all_items()`: hand it the partition only
-    # (under the lock, no other request sees this instance attribute).
-    partition = list(self.items.get(hash_key, {}).values())
-    self.all_items = lambda: partition
+    # moto's query picks the partition's items out of `all_items()`, which sorts the whole table:
+    # hand it the partition only, or for an index every item unsorted (it sorts what it picks).
+    # Under the lock, no other request sees this instance attribute.
+    if index_name is None:
+        candidates = list(self.items.get(hash_key, {}).values())
+    else:
+        candidates = [item for partition in self.items.values() for item in partition.values()]
+    self.all_items = lambda: candidates
     try:
         return _query(self, hash_key, *args, **kwargs)
     finally:

@@ -96,7 +96,7 @@ struct RunArgs {
     #[arg(long, env = "LOAD_DLQ_URL")]
     dlq_url: String,
     /// Distinct orders, one delivery each.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = 1000)]
     orders: usize,
     /// Requests in flight at once.
     #[arg(long, default_value_t = 32)]
@@ -111,7 +111,7 @@ struct RunArgs {
     #[arg(long, default_value_t = 0.05)]
     same_version: f64,
     /// Longest wait for the workers after the last send, in seconds.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = 1800)]
     wait_timeout: u64,
     /// Seed of the order in which deliveries are sent.
     #[arg(long, default_value_t = 7)]
