@@ -5,7 +5,10 @@
 #   eval "$(scripts/moto.sh)"     # starts it; prints AWS_ENDPOINT_URL, AWS_REGION, credentials, MOTO_PID
 #   kill "$MOTO_PID"              # stops it
 #
-# MOTO_PORT picks the port (default: a free one); MOTO_VENV the venv; MOTO_VERSION the moto release.
+# MOTO_PORT picks the port (default: a free one); MOTO_VENV the venv; MOTO_VERSION the moto release;
+# MOTO_SERIALIZE_DYNAMODB=1 runs scripts/moto_server.py instead of moto_server: the same server with
+# DynamoDB requests serialized and transactions rolled back item by item (see that file: moto's own
+# DynamoDB loses writes under concurrent clients, and its transactions slow down as the table grows).
 # Everything but the export lines goes to stderr, so the output can be eval'ed.
 set -euo pipefail
 
@@ -32,7 +35,11 @@ endpoint="http://127.0.0.1:$port"
 log="$(dirname "$MOTO_VENV")/moto-$port.log"
 
 # Output goes to a log file: a child still holding our stdout would keep `$(…)` waiting forever.
-nohup "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+server=("$MOTO_VENV/bin/moto_server")
+if [[ -n "${MOTO_SERIALIZE_DYNAMODB:-}" ]]; then
+  server=("$python" "$(cd "$(dirname "$0")" && pwd)/moto_server.py")
+fi
+nohup "${server[@]}" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 pid=$!
 
 for _ in $(seq 1 100); do

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use futures_util::FutureExt;
 use ordernimbus_backend::bus::Event;
 use ordernimbus_backend::domain::{
     DEFAULT_LEAD_TIME_DAYS, DEFAULT_SERVICE_LEVEL, DeliveryOutcome, DeliveryStatus, InstallState,
@@ -379,6 +380,11 @@ impl Consumer {
             }
         };
         loop {
+            // A backlog does not hold shutdown up: the next start resumes from the committed
+            // position.
+            if (&mut shutdown).now_or_never().is_some() {
+                return;
+            }
             let batch = match bus.read(position, 64) {
                 Ok(batch) => batch,
                 Err(error) => {

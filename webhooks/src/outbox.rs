@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use ordernimbus_backend::bus::{Event, EventBus, EventDetail};
 use ordernimbus_backend::domain::{DeliveryOutcome, DeliveryRecord, DeliveryStatus};
 use ordernimbus_backend::store::{Store, StoreError};
@@ -151,6 +152,11 @@ impl Outbox {
             let failing = match self.run_once().await {
                 Ok(round) if round.retried == 0 && round.published + round.dead > 0 => {
                     backoff = Duration::from_millis(100);
+                    // A backlog does not hold shutdown up: what is still pending stays pending
+                    // and is published at the next start.
+                    if (&mut shutdown).now_or_never().is_some() {
+                        return;
+                    }
                     continue;
                 }
                 Ok(round) => round.retried > 0,
@@ -243,6 +249,40 @@ mod tests {
             headers: vec![],
             body: br#"{"id": 1}"#.to_vec(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_backlog_does_not_hold_up_shutdown() {
+        let directory = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(directory.path().join("s.sqlite3")).unwrap());
+        for index in 0..(BATCH * 3) {
+            store
+                .put_delivery(&delivery(&format!("w{index}")))
+                .await
+                .unwrap();
+        }
+        let bus = Arc::new(FlakyBus::default());
+        let outbox = Arc::new(Outbox::new(
+            Arc::clone(&store),
+            bus.clone(),
+            Arc::new(Notify::new()),
+            true,
+        ));
+        // Shutdown was asked for before the loop started: it stops after the round in progress.
+        tokio::time::timeout(Duration::from_secs(10), outbox.run(std::future::ready(())))
+            .await
+            .unwrap();
+        assert_eq!(bus.accepted.lock().unwrap().len(), BATCH as usize);
+        assert_eq!(
+            store
+                .pending_deliveries(u32::MAX, false)
+                .await
+                .unwrap()
+                .len(),
+            (BATCH * 2) as usize,
+            "the rest stays pending for the next start"
+        );
     }
 
     #[tokio::test]
