@@ -369,8 +369,8 @@ pub async fn sync(cli: &Cli, args: &SyncArgs) -> anyhow::Result<ExitCode> {
 
     let shop = ShopDomain::parse(&args.shop).context("--shop")?;
     let since = webhooks::parse_time("since", args.since.as_deref())?;
-    let store = open_store(cli)?;
-    let dyn_store: Arc<dyn Store> = store.clone();
+    let store = open_store(cli).await?;
+    let dyn_store: Arc<dyn Store> = store.shared();
     let result = async {
         let (lifecycle, client) = shopify_lifecycle(cli, &args.shopify, Arc::clone(&dyn_store))?
             .context("syncing needs the Shopify app: set SHOPIFY_API_KEY, SHOPIFY_API_SECRET and SHOPIFY_APP_URL")?;

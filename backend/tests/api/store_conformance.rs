@@ -826,7 +826,11 @@ pub async fn order_batches_sync_status_and_bulk_signals_are_per_tenant(store: &d
         lines: vec![order_line(id, "1", "A", units)],
     };
     // One batch: order 1 twice (the newer counts, the older is stale) and order 2.
-    let batch = vec![version("1", 10, 5.0), version("2", 10, 1.0), version("1", 20, 3.0)];
+    let batch = vec![
+        version("1", 10, 5.0),
+        version("2", 10, 1.0),
+        version("1", 20, 3.0),
+    ];
     assert_eq!(
         store.apply_orders(&tenant, batch).await.unwrap(),
         OrdersApplied {
@@ -839,7 +843,10 @@ pub async fn order_batches_sync_status_and_bulk_signals_are_per_tenant(store: &d
     assert_eq!(units(store, &tenant).await, [("2024-03-01 A".into(), 4.0)]);
     // A webhook's version of order 2 no newer than the batch's changes nothing; a newer one wins.
     assert_eq!(
-        store.apply_order(&tenant, &version("2", 10, 9.0)).await.unwrap(),
+        store
+            .apply_order(&tenant, &version("2", 10, 9.0))
+            .await
+            .unwrap(),
         OrderApplied::Stale
     );
     let again = vec![version("1", 15, 7.0), version("2", 30, 2.0)];
@@ -875,8 +882,14 @@ pub async fn order_batches_sync_status_and_bulk_signals_are_per_tenant(store: &d
     // Bulk-finished signals: idempotent, per tenant and operation.
     let operation = "gid://shopify/BulkOperation/7";
     assert!(!store.bulk_finished(&tenant, operation).await.unwrap());
-    store.signal_bulk_finished(&tenant, operation).await.unwrap();
-    store.signal_bulk_finished(&tenant, operation).await.unwrap();
+    store
+        .signal_bulk_finished(&tenant, operation)
+        .await
+        .unwrap();
+    store
+        .signal_bulk_finished(&tenant, operation)
+        .await
+        .unwrap();
     assert!(store.bulk_finished(&tenant, operation).await.unwrap());
     assert!(!store.bulk_finished(&other, operation).await.unwrap());
     assert!(
@@ -888,7 +901,9 @@ pub async fn order_batches_sync_status_and_bulk_signals_are_per_tenant(store: &d
     // Unknown tenants are refused.
     let unknown = TenantId::generate();
     assert!(matches!(
-        store.put_sync_status(&unknown, &SyncStatus::default()).await,
+        store
+            .put_sync_status(&unknown, &SyncStatus::default())
+            .await,
         Err(StoreError::NotFound { .. })
     ));
 }
