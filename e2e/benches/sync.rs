@@ -74,14 +74,17 @@ fn main() -> anyhow::Result<()> {
         .stderr(Stdio::null())
         .spawn()?;
     let stdout = sim.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
     let mut template = None;
-    for line in BufReader::new(stdout).lines() {
+    for line in lines.by_ref() {
         let line = line?;
         if let Some(found) = line.strip_prefix("admin URL template: ") {
             template = Some(found.to_owned());
             break;
         }
     }
+    // Keep reading: a closed pipe would end the simulator at its next line of output.
+    std::thread::spawn(move || lines.for_each(drop));
     let template = template.ok_or_else(|| anyhow::anyhow!("shopify-sim printed no admin URL"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -135,9 +138,13 @@ async fn run(n_orders: u64, template: &str) -> anyhow::Result<()> {
         },
     );
     let ready_at: Mutex<Option<Instant>> = Mutex::new(None);
+    let applying_at: Mutex<Option<Instant>> = Mutex::new(None);
     let progress = |status: &SyncStatus| {
         if status.phase == SyncPhase::Downloading {
             ready_at.lock().unwrap().get_or_insert_with(Instant::now);
+        }
+        if status.phase == SyncPhase::Applying {
+            applying_at.lock().unwrap().get_or_insert_with(Instant::now);
         }
     };
     let shop = ShopDomain::parse(SHOP)?;
@@ -151,6 +158,7 @@ async fn run(n_orders: u64, template: &str) -> anyhow::Result<()> {
     let finished = Instant::now();
     let rss = peak_rss_mb();
     let ready = ready_at.lock().unwrap().unwrap_or(started);
+    let applying = applying_at.lock().unwrap().unwrap_or(ready);
     let wait = ready - started;
     let ingest = finished - ready;
     let bytes = status.bytes_committed as f64;
@@ -203,6 +211,11 @@ async fn run(n_orders: u64, template: &str) -> anyhow::Result<()> {
         lines / secs,
         orders / secs,
         mb / secs
+    );
+    println!(
+        "  of which                {:.2} s download + partition, {:.2} s join + apply",
+        (applying - ready).as_secs_f64(),
+        (finished - applying).as_secs_f64()
     );
     println!(
         "end to end                {:.2} s; peak RSS {rss:.0} MB",

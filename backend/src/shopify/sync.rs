@@ -75,8 +75,8 @@ impl Default for SyncOptions {
             busy_wait: Duration::from_secs(30),
             busy_tries: 20,
             download_attempts: 6,
-            commit_bytes: 8 << 20,
-            batch_orders: 8192,
+            commit_bytes: 32 << 20,
+            batch_orders: 16_384,
             stale_after: Duration::from_secs(120),
         }
     }
@@ -726,22 +726,35 @@ impl Syncer {
         run.status.spool_lengths = checkpoint.lengths;
     }
 
-    /// Applies the spooled buckets not applied yet; the next bucket is read and joined while the
-    /// store writes the current one.
+    /// Applies the spooled buckets not applied yet; the next bucket is read, joined and converted
+    /// on a blocking thread while the store writes the current one.
     async fn apply_spool(&self, run: &mut Run<'_>, id: &str) -> Result<(), Stop> {
         let dir = self.spool_dir(&run.shop, id);
         let buckets = run.status.spool_lengths.len();
         let start = usize::try_from(run.status.buckets_applied).unwrap_or(usize::MAX);
+        let (shop, timezone) = (run.shop.to_string(), run.tenant.timezone);
         let read = |index: usize| {
             let path = bulk::bucket_path(&dir, index);
+            let shop = shop.clone();
             tokio::task::spawn_blocking(move || {
-                std::fs::read(&path).map(|bytes| bulk::join_bucket(&bytes))
+                std::fs::read(&path).map(|bytes| {
+                    let joined = bulk::join_bucket(&bytes);
+                    drop(bytes);
+                    let converted = convert(joined.orders, &shop, timezone);
+                    (
+                        joined.rejected,
+                        joined.errors,
+                        joined.orphan_lines,
+                        joined.orphan_orders,
+                        converted,
+                    )
+                })
             })
         };
         let mut next = (start < buckets).then(|| read(start));
         for index in start..buckets {
             let Some(reading) = next.take() else { break };
-            let joined = reading
+            let (rejected, errors, orphan_lines, orphan_orders, converted) = reading
                 .await
                 .map_err(|error| Stop::Failed(format!("joining a spool bucket: {error}")))?
                 .map_err(io_stop("reading the spool"))?;
@@ -749,37 +762,34 @@ impl Syncer {
                 next = Some(read(index + 1));
             }
             self.check_installed(&run.shop).await?;
-            for message in &joined.errors {
+            for message in &errors {
                 tracing::warn!(shop = %run.shop, %message, "bulk result row rejected");
             }
-            if joined.orphan_lines > 0 {
+            if orphan_lines > 0 {
                 tracing::warn!(
-                    shop = %run.shop, lines = joined.orphan_lines,
-                    orders = ?joined.orphan_orders.iter().take(5).collect::<Vec<_>>(),
+                    shop = %run.shop, lines = orphan_lines,
+                    orders = ?orphan_orders.iter().take(5).collect::<Vec<_>>(),
                     "bulk result line items without their order"
                 );
             }
-            run.status.rows_rejected += joined.rejected + joined.orphan_lines;
-            self.apply(run, joined.orders).await?;
+            run.status.rows_rejected += rejected + orphan_lines;
+            self.apply(run, converted).await?;
             run.status.buckets_applied = u32::try_from(index + 1).unwrap_or(u32::MAX);
             self.save(run).await?;
         }
         Ok(())
     }
 
-    /// Completes refunded orders whose lines lack `currentQuantity`, converts and applies them.
-    async fn apply(&self, run: &mut Run<'_>, mut orders: Vec<SyncedOrder>) -> Result<(), Stop> {
+    /// Completes refunded orders whose lines lack `currentQuantity` with their refund line items,
+    /// then applies every version in batches.
+    async fn apply(&self, run: &mut Run<'_>, converted: Converted) -> Result<(), Stop> {
         let shop = run.shop.clone();
-        for order in &mut orders {
-            let incomplete = order.refunded
-                && order
-                    .parts
-                    .lines
-                    .iter()
-                    .any(|line| line.current_quantity.is_none());
-            if !incomplete {
-                continue;
-            }
+        let Converted {
+            mut versions,
+            incomplete,
+            mut rejected,
+        } = converted;
+        for mut order in incomplete {
             let order_id = order.parts.order_id.clone();
             let refunded = self
                 .call(&shop, |token| {
@@ -790,32 +800,15 @@ impl Syncer {
             for line in &mut order.parts.lines {
                 line.refunded = refunded.get(&line.line_id).copied().unwrap_or(0.0);
             }
+            match version_of(&order.parts, shop.as_str(), run.tenant.timezone) {
+                Ok(version) => versions.push(version),
+                Err(error) => rejected.push(format!("order {order_id}: {error}")),
+            }
         }
-        let timezone = run.tenant.timezone;
-        let shop_name = shop.to_string();
-        let (versions, rejected) = tokio::task::spawn_blocking(move || {
-            let mut rejected = Vec::new();
-            let versions: Vec<OrderVersion> = orders
-                .iter()
-                .filter_map(
-                    |order| match version_of(&order.parts, &shop_name, timezone) {
-                        Ok(version) => Some(version),
-                        Err(error) => {
-                            rejected.push(format!("order {}: {error}", order.parts.order_id));
-                            None
-                        }
-                    },
-                )
-                .collect();
-            (versions, rejected)
-        })
-        .await
-        .map_err(|error| Stop::Failed(format!("converting orders: {error}")))?;
         for message in &rejected {
             tracing::warn!(shop = %shop, %message, "order rejected");
         }
         run.status.rows_rejected += rejected.len() as u64;
-        let mut versions = versions;
         while !versions.is_empty() {
             let rest = versions.split_off(versions.len().min(self.options.batch_orders));
             let lines: u64 = versions
@@ -850,7 +843,8 @@ impl Syncer {
                     }
                 })
                 .await?;
-            self.apply(run, page.orders).await?;
+            let converted = convert(page.orders, run.shop.as_str(), run.tenant.timezone);
+            self.apply(run, converted).await?;
             self.save(run).await?;
             match page.next {
                 Some(next) => cursor = Some(next),
@@ -860,6 +854,42 @@ impl Syncer {
         run.status.watermark = Some(pass_started - overlap);
         Ok(())
     }
+}
+
+/// Orders converted to versions, apart from those that need their refund line items first.
+struct Converted {
+    versions: Vec<OrderVersion>,
+    incomplete: Vec<SyncedOrder>,
+    rejected: Vec<String>,
+}
+
+/// Converts orders by the REST path's rules; a refunded order with a line lacking
+/// `currentQuantity` waits for its refund line items.
+fn convert(orders: Vec<SyncedOrder>, shop: &str, timezone: crate::domain::Timezone) -> Converted {
+    let mut converted = Converted {
+        versions: Vec::with_capacity(orders.len()),
+        incomplete: Vec::new(),
+        rejected: Vec::new(),
+    };
+    for order in orders {
+        let incomplete = order.refunded
+            && order
+                .parts
+                .lines
+                .iter()
+                .any(|line| line.current_quantity.is_none());
+        if incomplete {
+            converted.incomplete.push(order);
+            continue;
+        }
+        match version_of(&order.parts, shop, timezone) {
+            Ok(version) => converted.versions.push(version),
+            Err(error) => converted
+                .rejected
+                .push(format!("order {}: {error}", order.parts.order_id)),
+        }
+    }
+    converted
 }
 
 fn access_stop(error: AccessError) -> Stop {
