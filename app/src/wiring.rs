@@ -466,24 +466,31 @@ fn token_cipher(cli: &Cli, args: &ShopifyArgs) -> anyhow::Result<TokenCipher> {
         return TokenCipher::from_base64(key).context("reading ORDERNIMBUS_ENCRYPTION_KEY");
     }
     let path = cli.encryption_key_path();
-    match std::fs::read_to_string(&path) {
-        Ok(text) => TokenCipher::from_base64(text.trim())
-            .with_context(|| format!("reading the encryption key {}", path.display())),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let key = TokenCipher::generate_key_base64();
-            write_private(&path, &key)
-                .with_context(|| format!("writing the encryption key {}", path.display()))?;
-            tracing::info!(path = %path.display(), "generated a token encryption key");
-            TokenCipher::from_base64(&key).context("reading the generated encryption key")
-        }
-        Err(error) => {
-            Err(error).with_context(|| format!("reading the encryption key {}", path.display()))
-        }
-    }
+    let text = read_or_create_key(&path, TokenCipher::generate_key_base64)
+        .with_context(|| format!("reading the encryption key {}", path.display()))?;
+    TokenCipher::from_base64(text.trim())
+        .with_context(|| format!("reading the encryption key {}", path.display()))
 }
 
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+/// The key text in `path`; when there is none, `generate()`'s, written first (readable by the
+/// owner only). Processes starting together on one data directory (`serve` and workers) agree on
+/// one key: each writes a whole private temporary file, and a hard link, which fails when `path`
+/// exists, publishes one of them; the others read it. A reader never sees a half-written key.
+fn read_or_create_key(
+    path: &std::path::Path,
+    generate: impl FnOnce() -> String,
+) -> std::io::Result<String> {
     use std::io::Write;
+    match std::fs::read_to_string(path) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        read => return read,
+    }
+    let key = generate();
+    let temporary = path.with_extension(format!(
+        "tmp-{}-{}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -491,9 +498,22 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()
+    let written = options.open(&temporary).and_then(|mut file| {
+        file.write_all(key.as_bytes())?;
+        file.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&temporary, path));
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "generated a token encryption key");
+            Ok(key)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::read_to_string(path)
+        }
+        Err(error) => Err(error),
+    }
 }
 
 async fn shutdown_signal() {
@@ -550,4 +570,47 @@ async fn stale_tenants(store: &dyn Store) -> anyhow::Result<Vec<TenantId>> {
         }
     }
     Ok(stale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_or_create_key;
+
+    #[test]
+    fn processes_starting_together_agree_on_one_encryption_key() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("encryption.key");
+        let keys: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|index| {
+                    let path = path.clone();
+                    scope.spawn(move || {
+                        read_or_create_key(&path, || format!("key-{index}")).unwrap()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| handle.join().unwrap())
+                .collect()
+        });
+        let stored = std::fs::read_to_string(&path).unwrap();
+        assert!(stored.starts_with("key-"), "{stored}");
+        assert!(
+            keys.iter().all(|key| *key == stored),
+            "{keys:?} vs {stored}"
+        );
+        // Nothing temporary is left behind, and a later start reads the same key.
+        assert_eq!(std::fs::read_dir(directory.path()).unwrap().count(), 1);
+        assert_eq!(
+            read_or_create_key(&path, || "other".into()).unwrap(),
+            stored
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "the key is readable by its owner only");
+        }
+    }
 }
