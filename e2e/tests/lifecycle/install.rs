@@ -149,14 +149,19 @@ async fn a_refused_refresh_asks_for_a_new_exchange_instead_of_looping() {
     // The next Admin load exchanges its session token for new credentials.
     let (status, _, body) = app.get_as(&app.session_token(SHOP), "/api/v1/shop").await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // The first exchange, the refused refresh (the first sync after install, running in the
+    // background, may have tried its own with the same refused token), then one exchange: no loop.
+    let mut requests = app.sim.token_requests(SHOP);
+    requests.dedup();
     assert_eq!(
-        app.sim.token_requests(SHOP),
+        requests,
         vec![
             TOKEN_EXCHANGE.to_owned(),
             "refresh_token".to_owned(),
             TOKEN_EXCHANGE.to_owned()
         ]
     );
+    assert!(app.sim.token_requests(SHOP).len() <= 4);
     app.stop().await;
 }
 
