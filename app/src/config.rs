@@ -361,6 +361,15 @@ pub struct ServeArgs {
         default_value_t = 3600
     )]
     pub sync_interval_seconds: u64,
+    /// Backfill a shop's order history right after it installs (`false`: leave the backfill to
+    /// `ordernimbus sync`).
+    #[arg(
+        long,
+        env = "ORDERNIMBUS_SYNC_ON_INSTALL",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub sync_on_install: bool,
     /// Seconds between `bulkOperation(id:)` polls while no `bulk_operations/finish` arrived.
     #[arg(long, env = "ORDERNIMBUS_SYNC_POLL_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub sync_poll_seconds: u64,

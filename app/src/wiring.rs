@@ -172,7 +172,9 @@ pub async fn serve_on(
             Arc::clone(&signals),
             options,
         ));
-        lifecycle.set_install_hook(install_hook(&syncer, &refresher));
+        if args.sync_on_install {
+            lifecycle.set_install_hook(install_hook(&syncer, &refresher));
+        }
         syncer
     });
     let sync_loop = syncer.clone().map(|syncer| {
