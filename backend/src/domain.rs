@@ -11,7 +11,7 @@ mod tenant;
 
 pub use delivery::{
     CatalogueVariant, DeliveryFilter, DeliveryOutcome, DeliveryReceipt, DeliveryRecord,
-    DeliveryStatus, DeliveryStep, NewDelivery, OrderApplied, OrderVersion,
+    DeliveryStatus, DeliveryStep, NewDelivery, OrderApplied, OrderLineRef, OrderVersion,
 };
 pub use forecast::{
     Backtest, CandidateScore, ForecastPoint, MAX_HORIZON_DAYS, SeriesForecast, SeriesHistory,

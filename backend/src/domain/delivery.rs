@@ -194,6 +194,65 @@ pub struct OrderVersion {
     pub lines: Vec<SalesLine>,
 }
 
+/// What a store keeps of each line of the last applied order version: enough to cancel the lines
+/// a newer version no longer has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderLineRef {
+    /// The line identity's key.
+    pub key: i64,
+    /// The local day it counted on.
+    pub date: chrono::NaiveDate,
+    /// Its SKU.
+    pub sku: String,
+    /// Its location.
+    pub location: String,
+}
+
+impl OrderVersion {
+    /// What a store keeps of this version's lines.
+    pub fn line_refs(&self) -> Vec<OrderLineRef> {
+        self.lines
+            .iter()
+            .map(|line| OrderLineRef {
+                key: line.identity.key(0),
+                date: line.date,
+                sku: line.sku.as_str().to_owned(),
+                location: line.location.as_str().to_owned(),
+            })
+            .collect()
+    }
+
+    /// Zero-unit lines cancelling what the stored version (`previous`) counted and this version
+    /// no longer has on the same day (a removed line item, or an order whose day moved).
+    ///
+    /// # Errors
+    /// A stored SKU or location that no longer reads as one.
+    pub fn dropped_lines(
+        &self,
+        previous: Vec<OrderLineRef>,
+    ) -> Result<Vec<SalesLine>, super::InvalidValue> {
+        let mut dropped = Vec::new();
+        for old in previous {
+            let kept = self
+                .lines
+                .iter()
+                .any(|line| line.identity.key(0) == old.key && line.date == old.date);
+            if !kept {
+                dropped.push(SalesLine {
+                    identity: super::LineIdentity::from_key(old.key),
+                    date: old.date,
+                    sku: super::Sku::parse(&old.sku)?,
+                    location: super::Location::parse(&old.location)?,
+                    product: None,
+                    units: 0.0,
+                    revenue: 0.0,
+                });
+            }
+        }
+        Ok(dropped)
+    }
+}
+
 /// What applying an order version did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]

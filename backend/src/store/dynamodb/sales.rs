@@ -1370,14 +1370,6 @@ pub(super) async fn sku_of_inventory_item(
 
 // ----- Shopify orders -------------------------------------------------------------------------
 
-#[derive(Serialize, Deserialize)]
-struct OrderLineRef {
-    key: i64,
-    date: NaiveDate,
-    sku: String,
-    location: String,
-}
-
 /// Attempts at applying one order version while other writers change its lines.
 const ORDER_ATTEMPTS: u32 = 4;
 
@@ -1403,36 +1395,15 @@ pub(super) async fn apply_order(
             }
             condition = "#updated_at = :previous";
             values.insert(":previous".to_owned(), s(updated_at));
-            let previous: Vec<OrderLineRef> =
+            let previous: Vec<crate::domain::OrderLineRef> =
                 serde_json::from_str(text(stored, "lines")?).map_err(StoreError::unavailable)?;
-            for old in previous {
-                let kept = order
-                    .lines
-                    .iter()
-                    .any(|line| line.identity.key(0) == old.key && line.date == old.date);
-                if !kept {
-                    lines.push(SalesLine {
-                        identity: LineIdentity::from_key(old.key),
-                        date: old.date,
-                        sku: sku_of(&old.sku)?,
-                        location: location_of(&old.location)?,
-                        product: None,
-                        units: 0.0,
-                        revenue: 0.0,
-                    });
-                }
-            }
+            lines.extend(
+                order
+                    .dropped_lines(previous)
+                    .map_err(StoreError::unavailable)?,
+            );
         }
-        let refs: Vec<OrderLineRef> = order
-            .lines
-            .iter()
-            .map(|line| OrderLineRef {
-                key: line.identity.key(0),
-                date: line.date,
-                sku: line.sku.as_str().to_owned(),
-                location: line.location.as_str().to_owned(),
-            })
-            .collect();
+        let refs = order.line_refs();
         let item = HashMap::from([
             ("PK".to_owned(), s(pk.clone())),
             ("SK".to_owned(), s(order.order_id.clone())),

@@ -757,14 +757,6 @@ pub(super) fn skus(
     Ok(summaries)
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct OrderLineRef {
-    key: i64,
-    date: chrono::NaiveDate,
-    sku: String,
-    location: String,
-}
-
 /// Applies an order version to the pages unless a version at least as new was applied: its lines
 /// replace the previous version's, and lines that disappeared (or moved day) drop to zero.
 pub(super) fn apply_order(
@@ -772,87 +764,25 @@ pub(super) fn apply_order(
     tenant: &TenantId,
     order: &crate::domain::OrderVersion,
 ) -> Result<crate::domain::OrderApplied, StoreError> {
-    use crate::domain::{LineIdentity, Location, OrderApplied, Sku};
-    let tenant_key = writer.tenant_key(tenant)?;
-    let stored: Option<(String, String)> = writer
-        .connection
-        .prepare_cached(
-            "SELECT updated_at, lines FROM shopify_orders WHERE tenant_id = ?1 AND order_id = ?2",
-        )
-        .and_then(|mut statement| {
-            statement
-                .query_row(params![tenant_key, order.order_id], |row| {
-                    Ok((row.get(0)?, row.get(1)?))
-                })
-                .optional()
-        })
-        .map_err(unavailable)?;
-    let mut lines = order.lines.clone();
-    if let Some((updated_at, previous)) = stored {
-        if super::parse_time(&updated_at)? >= order.updated_at {
-            return Ok(OrderApplied::Stale);
+    let outcome = apply_orders(writer, tenant, vec![order.clone()])?;
+    Ok(if outcome.applied == 0 {
+        crate::domain::OrderApplied::Stale
+    } else {
+        crate::domain::OrderApplied::Applied {
+            imported: outcome.lines_imported,
+            updated: outcome.lines_updated,
         }
-        let previous: Vec<OrderLineRef> =
-            serde_json::from_str(&previous).map_err(StoreError::unavailable)?;
-        for old in previous {
-            let kept = order
-                .lines
-                .iter()
-                .any(|line| line.identity.key(0) == old.key && line.date == old.date);
-            if !kept {
-                lines.push(SalesLine {
-                    identity: LineIdentity::from_key(old.key),
-                    date: old.date,
-                    sku: Sku::parse(&old.sku).map_err(StoreError::unavailable)?,
-                    location: Location::parse(&old.location).map_err(StoreError::unavailable)?,
-                    product: None,
-                    units: 0.0,
-                    revenue: 0.0,
-                });
-            }
-        }
-    }
-    let written = write_lines(writer, tenant_key, ORDER_LINES, &lines, true)?;
-    let refs: Vec<OrderLineRef> = order
-        .lines
-        .iter()
-        .map(|line| OrderLineRef {
-            key: line.identity.key(0),
-            date: line.date,
-            sku: line.sku.as_str().to_owned(),
-            location: line.location.as_str().to_owned(),
-        })
-        .collect();
-    writer
-        .connection
-        .prepare_cached(
-            "INSERT INTO shopify_orders (tenant_id, order_id, updated_at, lines) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (tenant_id, order_id) DO UPDATE SET updated_at = excluded.updated_at,
-                 lines = excluded.lines",
-        )
-        .and_then(|mut statement| {
-            statement.execute(params![
-                tenant_key,
-                order.order_id,
-                order.updated_at.to_rfc3339(),
-                serde_json::to_string(&refs).unwrap_or_else(|_| "[]".to_owned()),
-            ])
-        })
-        .map_err(unavailable)?;
-    Ok(OrderApplied::Applied {
-        imported: written.imported,
-        updated: written.updated,
     })
 }
 
 /// Applies many order versions in one transaction: each is looked up once, the lines of all the
-/// newer ones are merged into the pages in one pass (as `apply_order` does for one).
+/// newer ones are merged into the pages in one pass.
 pub(super) fn apply_orders(
     writer: &mut Writer,
     tenant: &TenantId,
     mut orders: Vec<crate::domain::OrderVersion>,
 ) -> Result<crate::domain::OrdersApplied, StoreError> {
-    use crate::domain::{LineIdentity, Location, OrdersApplied, Sku};
+    use crate::domain::OrdersApplied;
     let tenant_key = writer.tenant_key(tenant)?;
     // The newest version of each order in the batch, the others are stale.
     orders.sort_by(|left, right| {
@@ -885,41 +815,18 @@ pub(super) fn apply_orders(
                     outcome.stale += 1;
                     continue;
                 }
-                let previous: Vec<OrderLineRef> =
+                let previous: Vec<crate::domain::OrderLineRef> =
                     serde_json::from_str(&previous).map_err(StoreError::unavailable)?;
-                for old in previous {
-                    let kept = order
-                        .lines
-                        .iter()
-                        .any(|line| line.identity.key(0) == old.key && line.date == old.date);
-                    if !kept {
-                        lines.push(SalesLine {
-                            identity: LineIdentity::from_key(old.key),
-                            date: old.date,
-                            sku: Sku::parse(&old.sku).map_err(StoreError::unavailable)?,
-                            location: Location::parse(&old.location)
-                                .map_err(StoreError::unavailable)?,
-                            product: None,
-                            units: 0.0,
-                            revenue: 0.0,
-                        });
-                    }
-                }
+                lines.extend(
+                    order
+                        .dropped_lines(previous)
+                        .map_err(StoreError::unavailable)?,
+                );
             }
-            let refs: Vec<OrderLineRef> = order
-                .lines
-                .iter()
-                .map(|line| OrderLineRef {
-                    key: line.identity.key(0),
-                    date: line.date,
-                    sku: line.sku.as_str().to_owned(),
-                    location: line.location.as_str().to_owned(),
-                })
-                .collect();
             rows.push((
-                order.order_id,
+                order.order_id.clone(),
                 order.updated_at.to_rfc3339(),
-                serde_json::to_string(&refs).map_err(StoreError::unavailable)?,
+                serde_json::to_string(&order.line_refs()).map_err(StoreError::unavailable)?,
             ));
             lines.extend(order.lines);
             outcome.applied += 1;
