@@ -453,6 +453,17 @@ async fn an_operation_stays_running_until_its_time_has_passed_and_then_announces
     assert!(payload["completed_at"].as_str().is_some());
 }
 
+/// GETs `url` from byte `from` on (`Range: bytes={from}-`).
+async fn get_from(harness: &Harness, url: &str, from: usize) -> reqwest::Response {
+    harness
+        .http
+        .get(url)
+        .header("Range", format!("bytes={from}-"))
+        .send()
+        .await
+        .expect("the simulator answers on loopback")
+}
+
 #[tokio::test]
 async fn a_download_resumes_with_a_range_request_after_the_connection_is_cut() {
     let (harness, token) = synthetic_shop(200).await;
@@ -485,13 +496,7 @@ async fn a_download_resumes_with_a_range_request_after_the_connection_is_cut() {
         "the cut connection is an error, not a short success"
     );
     assert_eq!(received.len(), 1_000);
-    let rest = harness
-        .http
-        .get(url)
-        .header("Range", format!("bytes={}-", received.len()))
-        .send()
-        .await
-        .unwrap();
+    let rest = get_from(&harness, url, received.len()).await;
     assert_eq!(rest.status(), 206);
     assert_eq!(
         rest.headers()["content-range"].to_str().unwrap(),
@@ -499,13 +504,7 @@ async fn a_download_resumes_with_a_range_request_after_the_connection_is_cut() {
     );
     received.extend_from_slice(&rest.bytes().await.unwrap());
     assert_eq!(String::from_utf8(received).unwrap(), whole);
-    let past_end = harness
-        .http
-        .get(url)
-        .header("Range", format!("bytes={}-", whole.len()))
-        .send()
-        .await
-        .unwrap();
+    let past_end = get_from(&harness, url, whole.len()).await;
     assert_eq!(past_end.status(), 416);
 }
 
