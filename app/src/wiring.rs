@@ -546,9 +546,10 @@ async fn shutdown_signal() {
 /// Uploads looked at per tenant when deciding whether its forecasts are stale.
 const RECENT_UPLOADS: u32 = 50;
 
-/// Tenants with sales newer than their forecasts: an upload that changed (or may have changed)
-/// sales finished after the oldest stored forecast was made, or sales exist and no forecast does. The others keep
-/// their forecasts across restarts instead of all being refitted at once.
+/// Tenants with sales newer than their forecasts: an upload or an order sync (`ordernimbus sync`)
+/// that changed (or may have changed) sales ended after the oldest stored forecast was made, or
+/// sales exist and no forecast does. The others keep their forecasts across restarts instead of
+/// all being refitted at once.
 async fn stale_tenants(store: &dyn Store) -> anyhow::Result<Vec<TenantId>> {
     let mut stale = Vec::new();
     for tenant in store.tenants().await? {
@@ -563,7 +564,12 @@ async fn stale_tenants(store: &dyn Store) -> anyhow::Result<Vec<TenantId>> {
             })
             .map(|upload| upload.finished_at.unwrap_or(upload.started_at))
             .max();
-        let Some(changed) = changed else {
+        let synced = store
+            .sync_status(&tenant.id)
+            .await?
+            .filter(|status| status.orders > 0)
+            .and_then(|status| status.finished_at.or(status.updated_at));
+        let Some(changed) = changed.max(synced) else {
             continue;
         };
         let generated = store.oldest_forecast(&tenant.id).await?;
@@ -576,7 +582,31 @@ async fn stale_tenants(store: &dyn Store) -> anyhow::Result<Vec<TenantId>> {
 
 #[cfg(test)]
 mod tests {
-    use super::read_or_create_key;
+    use super::{read_or_create_key, stale_tenants};
+    use ordernimbus_backend::domain::{NewTenant, SyncStatus, TenantId};
+    use ordernimbus_backend::store::Store;
+    use ordernimbus_backend::store::sqlite::SqliteStore;
+
+    #[tokio::test]
+    async fn an_order_sync_that_applied_orders_makes_a_tenant_without_newer_forecasts_stale() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(directory.path().join("store.sqlite3")).unwrap();
+        let tenant = TenantId::generate();
+        let new = NewTenant::parse("Synced shop", "UTC").unwrap();
+        store.create_tenant(&tenant, &new, [7; 32]).await.unwrap();
+        assert!(stale_tenants(&store).await.unwrap().is_empty());
+        let mut status = SyncStatus {
+            shop: "synced.myshopify.com".into(),
+            finished_at: Some(chrono::Utc::now()),
+            ..SyncStatus::default()
+        };
+        // A sync that applied nothing changed no sales.
+        store.put_sync_status(&tenant, &status).await.unwrap();
+        assert!(stale_tenants(&store).await.unwrap().is_empty());
+        status.orders = 12;
+        store.put_sync_status(&tenant, &status).await.unwrap();
+        assert_eq!(stale_tenants(&store).await.unwrap(), vec![tenant]);
+    }
 
     #[test]
     fn processes_starting_together_agree_on_one_encryption_key() {
