@@ -449,18 +449,27 @@ fn show_sync_progress(bar: &ProgressBar, status: &ordernimbus_backend::domain::S
                 bar.set_message(format!("downloading: {} bytes", status.bytes_committed));
             }
         }
-        SyncPhase::Applying => {
+        SyncPhase::Applying
+            if u64::from(status.buckets_sorted) < status.spool_lengths.len() as u64 =>
+        {
             let buckets = status.spool_lengths.len() as u64;
             if bar.length() != Some(buckets) {
                 bar.set_style(
-                    ProgressStyle::with_template("applying [{bar:40}] {pos}/{len} {msg}")
+                    ProgressStyle::with_template("sorting [{bar:40}] {pos}/{len} buckets")
                         .unwrap_or_else(|_| ProgressStyle::default_bar())
                         .progress_chars("=> "),
                 );
                 bar.set_length(buckets);
             }
-            bar.set_position(u64::from(status.buckets_applied));
+            bar.set_position(u64::from(status.buckets_sorted));
+        }
+        SyncPhase::Applying => {
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} applying: {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             bar.set_message(format!("{} orders, {} lines", status.orders, status.lines));
+            bar.tick();
         }
         phase => {
             bar.set_message(format!(

@@ -139,12 +139,16 @@ async fn run(n_orders: u64, template: &str) -> anyhow::Result<()> {
     );
     let ready_at: Mutex<Option<Instant>> = Mutex::new(None);
     let applying_at: Mutex<Option<Instant>> = Mutex::new(None);
+    let sorted_at: Mutex<Option<Instant>> = Mutex::new(None);
     let progress = |status: &SyncStatus| {
         if status.phase == SyncPhase::Downloading {
             ready_at.lock().unwrap().get_or_insert_with(Instant::now);
         }
         if status.phase == SyncPhase::Applying {
             applying_at.lock().unwrap().get_or_insert_with(Instant::now);
+            if status.buckets_sorted as usize == status.spool_lengths.len() {
+                sorted_at.lock().unwrap().get_or_insert_with(Instant::now);
+            }
         }
     };
     let shop = ShopDomain::parse(SHOP)?;
@@ -159,6 +163,7 @@ async fn run(n_orders: u64, template: &str) -> anyhow::Result<()> {
     let rss = peak_rss_mb();
     let ready = ready_at.lock().unwrap().unwrap_or(started);
     let applying = applying_at.lock().unwrap().unwrap_or(ready);
+    let sorted = sorted_at.lock().unwrap().unwrap_or(applying);
     let wait = ready - started;
     let ingest = finished - ready;
     let bytes = status.bytes_committed as f64;
@@ -213,9 +218,10 @@ async fn run(n_orders: u64, template: &str) -> anyhow::Result<()> {
         mb / secs
     );
     println!(
-        "  of which                {:.2} s download + partition, {:.2} s join + apply",
+        "  of which                {:.2} s download + partition, {:.2} s sort by order id, {:.2} s merge + join + apply",
         (applying - ready).as_secs_f64(),
-        (finished - applying).as_secs_f64()
+        (sorted - applying).as_secs_f64(),
+        (finished - sorted).as_secs_f64()
     );
     println!(
         "end to end                {:.2} s; peak RSS {rss:.0} MB",

@@ -49,8 +49,10 @@ pub enum SyncPhase {
     Done,
 }
 
-/// A shop's sync status: one per tenant, replaced as the sync advances.
+/// A shop's sync status: one per tenant, replaced as the sync advances. Fields missing from a
+/// status stored by an older version read as their defaults.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SyncStatus {
     /// The shop domain.
     pub shop: String,
@@ -81,8 +83,11 @@ pub struct SyncStatus {
     pub lines_committed: u64,
     /// Length of each spool bucket file at the last commit (resume point).
     pub spool_lengths: Vec<u64>,
-    /// Spool buckets whose orders were applied.
-    pub buckets_applied: u32,
+    /// Spool buckets sorted into runs by order id.
+    pub buckets_sorted: u32,
+    /// Orders are applied in ascending id from the merged runs: every order up to this id is
+    /// applied (a resumed sync continues after it).
+    pub applied_through: Option<String>,
     /// Result lines that could not be read (each also logged).
     pub rows_rejected: u64,
     /// Why the last sync failed.

@@ -25,7 +25,7 @@ use futures_util::StreamExt;
 use tokio::sync::Notify;
 
 use super::Secret;
-use super::bulk::{self, Spool, SpoolCheckpoint};
+use super::bulk::{self, RunMerge, Spool, SpoolCheckpoint};
 use super::client::{
     BulkOperation, BulkStart, BulkStatus, ShopifyClient, ShopifyError, SyncedOrder,
 };
@@ -76,7 +76,7 @@ impl Default for SyncOptions {
             busy_tries: 20,
             download_attempts: 6,
             commit_bytes: 32 << 20,
-            batch_orders: 16_384,
+            batch_orders: 8_192,
             stale_after: Duration::from_secs(120),
         }
     }
@@ -515,7 +515,8 @@ impl Syncer {
                     run.status.bytes_committed = 0;
                     run.status.lines_committed = 0;
                     run.status.spool_lengths.clear();
-                    run.status.buckets_applied = 0;
+                    run.status.buckets_sorted = 0;
+                    run.status.applied_through = None;
                     self.save(run).await?;
                 }
                 Err(stop) => return Err(stop),
@@ -726,58 +727,87 @@ impl Syncer {
         run.status.spool_lengths = checkpoint.lengths;
     }
 
-    /// Applies the spooled buckets not applied yet; the next bucket is read, joined and converted
-    /// on a blocking thread while the store writes the current one.
+    /// Sorts the spooled buckets into runs by order id, then applies the orders of the merged runs
+    /// in ascending id (creation order), batch after batch: the next batch is merged, joined and
+    /// converted on a blocking thread while the store writes the current one.
     async fn apply_spool(&self, run: &mut Run<'_>, id: &str) -> Result<(), Stop> {
         let dir = self.spool_dir(&run.shop, id);
-        let buckets = run.status.spool_lengths.len();
-        let start = usize::try_from(run.status.buckets_applied).unwrap_or(usize::MAX);
-        let (shop, timezone) = (run.shop.to_string(), run.tenant.timezone);
-        let read = |index: usize| {
-            let path = bulk::bucket_path(&dir, index);
-            let shop = shop.clone();
-            tokio::task::spawn_blocking(move || {
-                std::fs::read(&path).map(|bytes| {
-                    let joined = bulk::join_bucket(&bytes);
-                    drop(bytes);
-                    let converted = convert(joined.orders, &shop, timezone);
-                    (
-                        joined.rejected,
-                        joined.errors,
-                        joined.orphan_lines,
-                        joined.orphan_orders,
-                        converted,
-                    )
+        let lengths = run.status.spool_lengths.clone();
+        let start = usize::try_from(run.status.buckets_sorted).unwrap_or(usize::MAX);
+        // Two buckets at a time: one per core.
+        let pending: Vec<usize> = (start..lengths.len()).collect();
+        for pair in pending.chunks(2) {
+            let sorting: Vec<_> = pair
+                .iter()
+                .map(|&index| {
+                    let (dir, length) = (dir.clone(), lengths[index]);
+                    tokio::task::spawn_blocking(move || bulk::sort_bucket(&dir, index, length))
                 })
-            })
-        };
-        let mut next = (start < buckets).then(|| read(start));
-        for index in start..buckets {
-            let Some(reading) = next.take() else { break };
-            let (rejected, errors, orphan_lines, orphan_orders, converted) = reading
-                .await
-                .map_err(|error| Stop::Failed(format!("joining a spool bucket: {error}")))?
-                .map_err(io_stop("reading the spool"))?;
-            if index + 1 < buckets {
-                next = Some(read(index + 1));
+                .collect();
+            for sorted in sorting {
+                sorted
+                    .await
+                    .map_err(|error| Stop::Failed(format!("sorting a spool bucket: {error}")))?
+                    .map_err(io_stop("sorting the spool"))?;
             }
+            let done = pair.last().map_or(start, |index| index + 1);
+            run.status.buckets_sorted = u32::try_from(done).unwrap_or(u32::MAX);
+            self.save(run).await?;
+        }
+        let merge = match RunMerge::open(&dir, &lengths) {
+            Ok(merge) => merge,
+            Err(error) => {
+                // Runs lost writes (the machine stopped): the result's download starts again.
+                tracing::warn!(shop = %run.shop, %error, "spool runs unusable; fetching the result again");
+                return Err(Stop::Expired);
+            }
+        };
+        // Merging the runs, joining and converting (two threads, batches dealt alternately), and
+        // writing run at once; batches are applied in order.
+        let (rows, joining): (Vec<_>, Vec<_>) = (0..JOINERS)
+            .map(|_| std::sync::mpsc::sync_channel(1))
+            .unzip();
+        let merging = {
+            let after = run.status.applied_through.clone();
+            let batch_orders = self.options.batch_orders;
+            tokio::task::spawn_blocking(move || read_merged(merge, &rows, batch_orders, after))
+        };
+        let mut merged = Vec::with_capacity(JOINERS);
+        for joining in joining {
+            let (batches, receiver) = tokio::sync::mpsc::channel(1);
+            let (shop, timezone) = (run.shop.to_string(), run.tenant.timezone);
+            tokio::task::spawn_blocking(move || join_merged(&joining, &batches, &shop, timezone));
+            merged.push(receiver);
+        }
+        for turn in (0..JOINERS).cycle() {
+            let Some(batch) = merged[turn].recv().await else {
+                break;
+            };
+            let MergedOrders {
+                joined,
+                converted,
+                last_order,
+            } = batch;
             self.check_installed(&run.shop).await?;
-            for message in &errors {
+            for message in &joined.errors {
                 tracing::warn!(shop = %run.shop, %message, "bulk result row rejected");
             }
-            if orphan_lines > 0 {
+            if joined.orphan_lines > 0 {
                 tracing::warn!(
-                    shop = %run.shop, lines = orphan_lines,
-                    orders = ?orphan_orders.iter().take(5).collect::<Vec<_>>(),
+                    shop = %run.shop, lines = joined.orphan_lines,
+                    orders = ?joined.orphan_orders.iter().take(5).collect::<Vec<_>>(),
                     "bulk result line items without their order"
                 );
             }
-            run.status.rows_rejected += rejected + orphan_lines;
+            run.status.rows_rejected += joined.rejected + joined.orphan_lines;
             self.apply(run, converted).await?;
-            run.status.buckets_applied = u32::try_from(index + 1).unwrap_or(u32::MAX);
+            run.status.applied_through = Some(last_order);
             self.save(run).await?;
         }
-        Ok(())
+        merging
+            .await
+            .map_err(|error| Stop::Failed(format!("merging the spool: {error}")))?
+            .map_err(io_stop("reading the spool"))
     }
 
     /// Completes refunded orders whose lines lack `currentQuantity` with their refund line items,
@@ -853,6 +883,61 @@ impl Syncer {
         }
         run.status.watermark = Some(pass_started - overlap);
         Ok(())
+    }
+}
+
+/// One batch of merged orders: the join's counts and the converted versions.
+struct MergedOrders {
+    joined: bulk::JoinedBucket,
+    converted: Converted,
+    /// The id of the batch's last order.
+    last_order: String,
+}
+
+/// Threads joining and converting merged batches (one per core of the machines we measure on).
+const JOINERS: usize = 2;
+
+/// Reads the merged runs in batches of `batch_orders` orders after `after` and deals them to the
+/// joiners in turn; stops early when a joiner is gone (the sync stopped).
+fn read_merged(
+    mut merge: RunMerge,
+    rows: &[std::sync::mpsc::SyncSender<bulk::MergedBatch>],
+    batch_orders: usize,
+    mut after: Option<String>,
+) -> std::io::Result<()> {
+    for joiner in rows.iter().cycle() {
+        let skip = after.take();
+        let Some(batch) = merge.next_batch(batch_orders, skip.as_deref().map(str::as_bytes))?
+        else {
+            break;
+        };
+        if joiner.send(batch).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Joins and converts each batch it is dealt and sends it on, until the batches end or the
+/// receiver is gone.
+fn join_merged(
+    rows: &std::sync::mpsc::Receiver<bulk::MergedBatch>,
+    batches: &tokio::sync::mpsc::Sender<MergedOrders>,
+    shop: &str,
+    timezone: crate::domain::Timezone,
+) {
+    for batch in rows {
+        let mut joined = bulk::join_merged(&batch.rows);
+        drop(batch.rows);
+        let converted = convert(std::mem::take(&mut joined.orders), shop, timezone);
+        let merged = MergedOrders {
+            joined,
+            converted,
+            last_order: batch.last_order,
+        };
+        if batches.blocking_send(merged).is_err() {
+            return;
+        }
     }
 }
 
