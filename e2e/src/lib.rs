@@ -12,6 +12,8 @@
 //!   `MAX_COST_EXCEEDED`, and version fall-forward ([`admin`]);
 //! - signed webhook deliveries with Shopify's headers, timeouts and retries, and payload builders for the
 //!   lifecycle and compliance topics ([`webhook`]);
+//! - an App Bridge stand-in (`/app-bridge.js`, `window.shopify.idToken()`) for browser tests, which
+//!   cannot reach Shopify's CDN;
 //! - fault injection ([`Faults`]), a freezable clock ([`Clock`]) and introspection of issued tokens.
 //!
 //! It is used as a library by tests and as the `shopify-sim` binary. It never talks to the real Shopify.
@@ -21,6 +23,7 @@
 #![recursion_limit = "256"]
 
 pub mod admin;
+mod app_bridge;
 mod clock;
 mod config;
 pub mod crypto;

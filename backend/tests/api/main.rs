@@ -8,4 +8,5 @@ mod isolation;
 mod ops;
 mod sales;
 mod store_conformance;
+mod ui;
 mod uploads;

@@ -289,6 +289,11 @@ const TENANT_TABLES: &[&str] = &[
     "stock_levels",
     "shopify_orders",
     "shopify_variants",
+    "series_stats",
+    "tenant_overview",
+    "tenant_settings",
+    "sessions",
+    "sign_in_links",
     "series",
 ];
 
