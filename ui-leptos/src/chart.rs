@@ -167,17 +167,16 @@ pub fn DemandChart(
             })
         })
     };
+    // Leptos delegates mouse events to the document, so the event's current target is not the
+    // chart: measure the SVG element itself.
+    let svg_ref: NodeRef<leptos::svg::Svg> = NodeRef::new();
     let on_move = move |event: leptos::ev::MouseEvent| {
         #[cfg(feature = "hydrate")]
         {
-            use wasm_bindgen::JsCast;
-            let Some(target) = event
-                .current_target()
-                .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
-            else {
+            let Some(svg) = svg_ref.get() else {
                 return;
             };
-            let rect = target.get_bounding_client_rect();
+            let rect = svg.get_bounding_client_rect();
             if rect.width() <= 0.0 {
                 return;
             }
@@ -203,23 +202,22 @@ pub fn DemandChart(
     };
     let title_id = format!("{id}-title");
     let desc_id = format!("{id}-desc");
-    let labelled = format!("{title_id} {desc_id}");
     let table_rows: Vec<ForecastPoint> = forecast.clone();
     view! {
         <figure class="Chart">
             <svg
                 viewBox=format!("0 0 {WIDTH} {HEIGHT}")
                 role="img"
-                aria-labelledby=labelled
+                aria-label=title.clone()
+                aria-describedby=desc_id.clone()
                 tabindex="0"
                 class="Chart-svg"
+                node_ref=svg_ref
                 on:mousemove=on_move
                 on:mouseleave=move |_| hover.set(None)
                 on:keydown=on_key
                 on:blur=move |_| hover.set(None)
             >
-                <title id=title_id>{title.clone()}</title>
-                <desc id=desc_id>{description.clone()}</desc>
                 {ticks
                     .into_iter()
                     .map(|(tick_y, label)| {
@@ -259,7 +257,8 @@ pub fn DemandChart(
                 <polyline points=forecast_line class="Chart-forecast"/>
                 {tooltip}
             </svg>
-            <figcaption class="Chart-legend">
+            <p class="VisuallyHidden" id=desc_id>{description.clone()}</p>
+            <figcaption class="Chart-legend" id=title_id>
                 <span class="Legend Legend--actual">"Actual"</span>
                 <span class="Legend Legend--forecast">"Forecast"</span>
                 <span class="Legend Legend--band80">"80 % range"</span>

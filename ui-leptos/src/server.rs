@@ -121,6 +121,11 @@ pub fn assets(options: &LeptosOptions) -> Router {
     let pkg = Path::new(options.site_root.as_ref()).join("pkg");
     Router::new()
         .route("/app/assets/app.css", get(stylesheet))
+        // Browsers ask for it whatever the page says; an empty answer keeps the console clean.
+        .route(
+            "/favicon.ico",
+            get(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
         .nest_service(
             "/pkg",
             tower_http::services::ServeDir::new(pkg).precompressed_gzip(),

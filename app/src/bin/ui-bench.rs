@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ordernimbus::ui;
-use ordernimbus_backend::domain::{BrowserSecret, Location, NewTenant, Sku, StockLevel, TenantId};
+use ordernimbus_backend::domain::{
+    Backtest, BrowserSecret, ForecastPoint, Location, NewTenant, SeriesForecast, Sku, StockLevel,
+    TenantId,
+};
 use ordernimbus_backend::forecast::{self, Refresher};
 use ordernimbus_backend::http::{self, AppState};
 use ordernimbus_backend::import::{self, ImportRequest};

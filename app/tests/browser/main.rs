@@ -61,7 +61,13 @@ fn program(name: &str, variable: &str) -> String {
         clippy::disallowed_methods,
         reason = "the test lets a machine point it at its Chromium or chromedriver"
     )]
-    let program = std::env::var(variable).unwrap_or_else(|_| name.to_owned());
+    let program = std::env::var(variable).unwrap_or_else(|_| {
+        // chromedriver wants a path, not a name to look up.
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .map(|dir| dir.join(name))
+            .find(|path| path.is_file())
+            .map_or_else(|| name.to_owned(), |path| path.display().to_string())
+    });
     let found = Command::new(&program)
         .arg("--version")
         .stdout(Stdio::null())
@@ -325,15 +331,6 @@ async fn merchants_see_their_forecasts_in_chromium_standalone_and_embedded() {
             .await
             .contains("online_retail_top40.csv")
     );
-    // Hovering the chart shows the day's details (hydrated behaviour, not in the server HTML).
-    browser
-        .script(
-            "const svg = document.querySelector('.Chart-svg'); const r = svg.getBoundingClientRect();
-             svg.dispatchEvent(new MouseEvent('mousemove', {clientX: r.left + r.width * 0.9, clientY: r.top + 40, bubbles: true}));",
-        )
-        .await;
-    let tip = browser.wait_for_text(".Chart-tooltip", "expected").await;
-    assert!(tip.contains("80 %"), "{tip}");
     browser.screenshot("overview").await;
     browser.assert_no_console_errors("the overview").await;
 
@@ -379,9 +376,8 @@ async fn merchants_see_their_forecasts_in_chromium_standalone_and_embedded() {
         .await
         .unwrap();
     browser.wait_for_text("[data-testid=model]", "chosen").await;
-    browser.find("#product-chart-title").await;
     let title = browser
-        .script("return document.querySelector('#product-chart-title').textContent;")
+        .script("return document.querySelector('.Chart-svg').getAttribute('aria-label');")
         .await;
     assert!(
         title
@@ -474,6 +470,33 @@ async fn merchants_see_their_forecasts_in_chromium_standalone_and_embedded() {
     browser.wait_for_text("main", "No dead letters").await;
     browser.screenshot("embedded-data").await;
     browser.assert_no_console_errors("the embedded app").await;
+
+    browser.client.goto(&format!("{base}/app")).await.unwrap();
+    browser.wait_for_hydration().await;
+    // Back on the overview: hovering the chart shows the day's details (hydrated behaviour, not in the server HTML).
+    browser
+        .script(
+            "const svg = document.querySelector('.Chart-svg'); const r = svg.getBoundingClientRect();
+             svg.dispatchEvent(new MouseEvent('mousemove', {clientX: r.left + r.width * 0.9, clientY: r.top + 40, bubbles: true}));",
+        )
+        .await;
+    // SVG text has no WebDriver "visible text": read its textContent.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let tip = loop {
+        let tip = browser
+            .script("const tip = document.querySelector('.Chart-tooltip'); return tip ? tip.textContent : '';")
+            .await;
+        let tip = tip.as_str().unwrap_or_default().to_owned();
+        if tip.contains("expected") || tokio::time::Instant::now() > deadline {
+            break tip;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        tip.contains("expected") && tip.contains("80 %"),
+        "the chart's hover details: {tip:?}"
+    );
+    browser.assert_no_console_errors("the overview chart").await;
 
     browser.client.close().await.unwrap();
 }
