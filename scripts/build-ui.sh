@@ -16,6 +16,9 @@ TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 SITE_DIR="${ORDERNIMBUS_SITE_DIR:-$TARGET_DIR/site}"
 PROFILE="${UI_PROFILE:-wasm-release}"
 NAME=ordernimbus_ui
+# cargo puts the `dev` profile's output in `debug/`.
+OUT_DIR="$PROFILE"
+[ "$PROFILE" = dev ] && OUT_DIR=debug
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -40,7 +43,7 @@ cargo rustc --locked --lib -p ordernimbus-ui --target wasm32-unknown-unknown \
 
 step "wasm-bindgen → $SITE_DIR/pkg"
 mkdir -p "$SITE_DIR/pkg"
-wasm-bindgen "$TARGET_DIR/wasm32-unknown-unknown/$PROFILE/$NAME.wasm" --target web --no-typescript \
+wasm-bindgen "$TARGET_DIR/wasm32-unknown-unknown/$OUT_DIR/$NAME.wasm" --target web --no-typescript \
   --out-dir "$SITE_DIR/pkg" --out-name "$NAME"
 if [ -n "${WASM_OPT:-}" ]; then
   step "wasm-opt -Oz"

@@ -98,7 +98,7 @@ pub fn DemandChart(
     let ticks: Vec<(f64, String)> = (0..=4)
         .map(|step| {
             let value = scale * f64::from(step) / 4.0;
-            (y(value), format::short(value))
+            (y(value), format::axis(value))
         })
         .collect();
     let label_every = (count / 6).max(1);
@@ -264,44 +264,48 @@ pub fn DemandChart(
                 <span class="Legend Legend--band80">"80 % range"</span>
                 <span class="Legend Legend--band95">"95 % range"</span>
             </figcaption>
-            <table class="VisuallyHidden">
-                <caption>{format!("{title}: forecast by day")}</caption>
-                <thead>
-                    <tr>
-                        <th scope="col">"Date"</th>
-                        <th scope="col">"Expected units"</th>
-                        <th scope="col">"80 % range"</th>
-                        <th scope="col">"95 % range"</th>
-                    </tr>
-                </thead>
-                <tbody>
-                    {table_rows
-                        .into_iter()
-                        .map(|point| {
-                            view! {
-                                <tr>
-                                    <td>{point.date.clone()}</td>
-                                    <td>{format::short(point.mean)}</td>
-                                    <td>
-                                        {format!(
-                                            "{}–{}",
-                                            format::short(point.lo80),
-                                            format::short(point.hi80),
-                                        )}
-                                    </td>
-                                    <td>
-                                        {format!(
-                                            "{}–{}",
-                                            format::short(point.lo95),
-                                            format::short(point.hi95),
-                                        )}
-                                    </td>
-                                </tr>
-                            }
-                        })
-                        .collect_view()}
-                </tbody>
-            </table>
+            // Hidden by a wrapper: a table is never narrower than its content, so hidden itself
+            // it would still widen the page (by 20 px at 320 px wide).
+            <div class="VisuallyHidden">
+                <table>
+                    <caption>{format!("{title}: forecast by day")}</caption>
+                    <thead>
+                        <tr>
+                            <th scope="col">"Date"</th>
+                            <th scope="col">"Expected units"</th>
+                            <th scope="col">"80 % range"</th>
+                            <th scope="col">"95 % range"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {table_rows
+                            .into_iter()
+                            .map(|point| {
+                                view! {
+                                    <tr>
+                                        <td>{point.date.clone()}</td>
+                                        <td>{format::short(point.mean)}</td>
+                                        <td>
+                                            {format!(
+                                                "{}–{}",
+                                                format::short(point.lo80),
+                                                format::short(point.hi80),
+                                            )}
+                                        </td>
+                                        <td>
+                                            {format!(
+                                                "{}–{}",
+                                                format::short(point.lo95),
+                                                format::short(point.hi95),
+                                            )}
+                                        </td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()}
+                    </tbody>
+                </table>
+            </div>
         </figure>
     }
     .into_any()

@@ -25,6 +25,15 @@ pub fn short(value: f64) -> String {
     }
 }
 
+/// An axis label: round values without decimals (`0`, `2,500`), others with one (`2.5`).
+pub fn axis(value: f64) -> String {
+    if value.fract() == 0.0 {
+        whole(value)
+    } else {
+        format!("{value:.1}")
+    }
+}
+
 /// `0.123` → `"+12 %"`.
 pub fn signed_percent(share: f64) -> String {
     let percent = (share * 100.0).round();
@@ -102,6 +111,10 @@ mod tests {
         assert_eq!(whole(-1200.0), "-1,200");
         assert_eq!(whole(999.0), "999");
         assert_eq!(short(2.46), "2.5");
+        assert_eq!(axis(0.0), "0");
+        assert_eq!(axis(2.5), "2.5");
+        assert_eq!(axis(7.0), "7");
+        assert_eq!(axis(10_000.0), "10,000");
         assert_eq!(signed_percent(0.123), "+12 %");
         assert_eq!(signed_percent(-0.5), "-50 %");
     }

@@ -148,7 +148,8 @@ async fn stylesheet() -> Response {
 
 /// The HTML document around the app: App Bridge first when embedded (Shopify requires it to be
 /// the first script), the viewer's meta tags, the stylesheet, and the hydration scripts when the
-/// bundle exists.
+/// bundle exists. The body holds the app alone: `hydrate_body` expects the app's first node to be
+/// the body's first child.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let page = crate::context::page_context();
     let (mode, embedded_head, standalone_head) = match &page.mode {
@@ -178,14 +179,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     let hydration = page
         .assets_built
         .then(|| view! { <HydrationScripts options=options.clone()/> });
-    let unbuilt = (!page.assets_built).then(|| {
-        view! {
-            <div class="Banner Banner--warning NotBuilt" role="status">
-                "UI assets not built: pages are server-rendered only (no charts hover, uploads or "
-                "forms). Run scripts/build-ui.sh and restart the server."
-            </div>
-        }
-    });
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -205,7 +198,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 {hydration}
             </head>
             <body>
-                {unbuilt}
+                // Nothing but the app in the body: the browser hydrates the body from its first
+                // node, so anything the server adds before the app (even an empty `Option`'s
+                // `<!>` marker) makes hydration fail.
                 <App/>
             </body>
         </html>

@@ -116,14 +116,21 @@ fn start_server(port: u16, sim: &Simulator, data_dir: &Path) -> (Process, String
         .expect("starting ordernimbus serve");
     let stdout = child.stdout.take().expect("stdout is piped");
     let process = Process(child);
-    let link = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|line| {
-            line.split_whitespace()
+    // Keep reading after the link: the server prints more lines, and a closed pipe would make
+    // its next `println!` fail and stop it.
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(link) = line
+                .split_whitespace()
                 .find(|word| word.contains("/app/sign-in?link="))
-                .map(str::to_owned)
-        })
+            {
+                let _ = sender.send(link.to_owned());
+            }
+        }
+    });
+    let link = receiver
+        .recv_timeout(Duration::from_secs(300))
         .expect("serve --demo prints a sign-in link");
     (process, link)
 }
