@@ -39,19 +39,7 @@ pub fn App() -> impl IntoView {
         #[cfg(feature = "hydrate")]
         browser::mark_hydrated();
     });
-    // Without the bundle nothing hydrates; say so. (Part of the app rather than the shell: the
-    // body's first node must be the app's, on the server as in the browser, where the bundle
-    // exists by definition and this renders the same empty marker.)
-    let unbuilt = (!page.assets_built).then(|| {
-        view! {
-            <div class="Banner Banner--warning NotBuilt" role="status">
-                "UI assets not built: pages are server-rendered only (no charts hover, uploads or "
-                "forms). Run scripts/build-ui.sh and restart the server."
-            </div>
-        }
-    });
     view! {
-        {unbuilt}
         <Router>
             <Navigation page=page.clone()/>
             <main class="Page" id="main">

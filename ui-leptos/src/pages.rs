@@ -39,13 +39,29 @@ pub fn Loading() -> impl IntoView {
 pub fn ErrorBanner(failure: ApiFailure) -> impl IntoView {
     let hint = match failure.status {
         401 => "Your session ended. Reload the page to sign in again.",
+        404 => "Check the link, or find it again from the overview or the products list.",
         0 => "Check your connection and reload the page.",
         _ => "Try again in a moment.",
     };
+    // The server's messages are phrases ("SKU X at Y not found"): make them sentences.
+    let mut chars = failure.message.chars();
+    let mut message: String = chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default();
+    if !message.ends_with(['.', '!', '?']) {
+        message.push('.');
+    }
+    // A 404's message says what is missing; anything else is our failure.
+    let title = if failure.status == 404 {
+        ""
+    } else {
+        "Something went wrong. "
+    };
     view! {
         <div class="Banner Banner--critical" role="alert">
-            <strong>"Something went wrong. "</strong>
-            {failure.message}
+            <strong>{title}</strong>
+            {message}
             " "
             {hint}
         </div>

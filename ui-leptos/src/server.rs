@@ -148,8 +148,8 @@ async fn stylesheet() -> Response {
 
 /// The HTML document around the app: App Bridge first when embedded (Shopify requires it to be
 /// the first script), the viewer's meta tags, the stylesheet, and the hydration scripts when the
-/// bundle exists. The body holds the app alone: `hydrate_body` expects the app's first node to be
-/// the body's first child.
+/// bundle exists. When the page hydrates, the body holds the app alone: `hydrate_body` expects
+/// the app's first node to be the body's first child.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let page = crate::context::page_context();
     let (mode, embedded_head, standalone_head) = match &page.mode {
@@ -179,6 +179,27 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     let hydration = page
         .assets_built
         .then(|| view! { <HydrationScripts options=options.clone()/> });
+    // The browser hydrates the body from its first node, which must be the app's: when the page
+    // hydrates, nothing (not even an empty `Option`'s `<!>` marker) may come before `<App/>`.
+    let body = if page.assets_built {
+        view! {
+            <body>
+                <App/>
+            </body>
+        }
+        .into_any()
+    } else {
+        view! {
+            <body>
+                <div class="Banner Banner--warning NotBuilt" role="status">
+                    "UI assets not built: pages are server-rendered only (no charts hover, uploads or "
+                    "forms). Run scripts/build-ui.sh and restart the server."
+                </div>
+                <App/>
+            </body>
+        }
+        .into_any()
+    };
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -197,12 +218,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="stylesheet" href="/app/assets/app.css"/>
                 {hydration}
             </head>
-            <body>
-                // Nothing but the app in the body: the browser hydrates the body from its first
-                // node, so anything the server adds before the app (even an empty `Option`'s
-                // `<!>` marker) makes hydration fail.
-                <App/>
-            </body>
+            {body}
         </html>
     }
 }

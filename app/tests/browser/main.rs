@@ -197,7 +197,7 @@ impl Browser {
             .client
             .session_id()
             .await
-            .unwrap()
+            .expect("chromedriver answers")
             .expect("a WebDriver session");
         let reply: Value = self
             .http
@@ -205,10 +205,10 @@ impl Browser {
             .json(&json!({ "type": "browser" }))
             .send()
             .await
-            .unwrap()
+            .expect("chromedriver returns the console log")
             .json()
             .await
-            .unwrap();
+            .expect("the console log is JSON");
         reply["value"].as_array().cloned().unwrap_or_default()
     }
 
@@ -242,7 +242,11 @@ impl Browser {
     }
 
     async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.unwrap()
+        self.find(css)
+            .await
+            .text()
+            .await
+            .expect("an element's text")
     }
 
     /// Waits until `css` holds `needle`.
@@ -265,12 +269,15 @@ impl Browser {
     }
 
     async fn screenshot(&self, name: &str) {
-        let png = self.client.screenshot().await.unwrap();
-        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+        let png = self.client.screenshot().await.expect("a screenshot");
+        std::fs::write(self.shots.join(format!("{name}.png")), png).expect("saving a screenshot");
     }
 
     async fn script(&self, source: &str) -> Value {
-        self.client.execute(source, vec![]).await.unwrap()
+        self.client
+            .execute(source, vec![])
+            .await
+            .unwrap_or_else(|error| panic!("running {source}: {error}"))
     }
 }
 
