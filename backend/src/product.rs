@@ -1,7 +1,12 @@
 //! The products table use case: a page of SKU × locations from the store, with the reorder
 //! suggestion of each stocked row computed from its stored forecast.
 
-use crate::domain::{ProductPage, ProductQuery, REVIEW_PERIOD_DAYS, Sku, TenantId};
+use std::collections::HashMap;
+
+use crate::domain::{
+    Location, ProductPage, ProductQuery, REVIEW_PERIOD_DAYS, SeriesForecast, Sku, StockLevel,
+    TenantId,
+};
 use crate::forecast::reorder::reorder_hint;
 use crate::store::{Store, StoreError};
 
@@ -18,30 +23,49 @@ pub async fn page(
     query: &ProductQuery,
 ) -> Result<ProductPage, StoreError> {
     let mut page = store.products(tenant, query).await?;
-    for row in &mut page.rows {
-        let Some(lead_time_days) = row.lead_time_days else {
+    // The stocked rows, with the days their reorder policy looks at: lead time plus review
+    // period. Their forecasts and stock are read in one store call each, not row by row.
+    let stocked: Vec<(usize, Sku, Location, usize)> = page
+        .rows
+        .iter()
+        .enumerate()
+        .filter_map(|(index, row)| {
+            let days = (row.lead_time_days? + REVIEW_PERIOD_DAYS) as usize;
+            let sku = Sku::parse(&row.sku).ok()?;
+            let location = Location::parse(&row.location).ok()?;
+            Some((index, sku, location, days.max(1)))
+        })
+        .collect();
+    if stocked.is_empty() {
+        return Ok(page);
+    }
+    let series: Vec<(Sku, Location)> = stocked
+        .iter()
+        .map(|(_, sku, location, _)| (sku.clone(), location.clone()))
+        .collect();
+    let longest = stocked.iter().map(|(.., days)| *days).max();
+    let forecasts: HashMap<(Sku, Location), SeriesForecast> = store
+        .forecasts_of(tenant, &series, longest)
+        .await?
+        .into_iter()
+        .map(|forecast| ((forecast.sku.clone(), forecast.location.clone()), forecast))
+        .collect();
+    let stock: HashMap<(Sku, Location), StockLevel> = store
+        .stock_of(tenant, &series)
+        .await?
+        .into_iter()
+        .map(|level| ((level.sku.clone(), level.location.clone()), level))
+        .collect();
+    for (index, sku, location, days) in stocked {
+        let key = (sku, location);
+        let (Some(forecast), Some(level)) = (forecasts.get(&key), stock.get(&key)) else {
             continue;
         };
-        let Ok(sku) = Sku::parse(&row.sku) else {
-            continue;
-        };
-        let Ok(location) = crate::domain::Location::parse(&row.location) else {
-            continue;
-        };
-        // Only the days the reorder policy looks at: lead time plus review period.
-        let days = (lead_time_days + REVIEW_PERIOD_DAYS) as usize;
-        let forecasts = store
-            .forecasts(tenant, Some(&sku), Some(&location), Some(days.max(1)))
-            .await?;
-        let Some(forecast) = forecasts.first() else {
-            continue;
-        };
-        let stock = store.stock(tenant, Some(&sku)).await?;
-        if let Some(level) = stock.iter().find(|level| level.location == location) {
-            let hint = reorder_hint(&forecast.points, level);
-            row.suggested_order = Some(hint.suggested_order_quantity);
-            row.at_risk = hint.at_risk;
-        }
+        let points = &forecast.points[..days.min(forecast.points.len())];
+        let hint = reorder_hint(points, level);
+        let row = &mut page.rows[index];
+        row.suggested_order = Some(hint.suggested_order_quantity);
+        row.at_risk = hint.at_risk;
     }
     Ok(page)
 }

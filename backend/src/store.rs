@@ -223,6 +223,16 @@ pub trait Store: Send + Sync + 'static {
         days: Option<usize>,
     ) -> Result<Vec<SeriesForecast>, StoreError>;
 
+    /// The stored forecasts of the listed series (SKU × location), each with its first `days`
+    /// points (all of them when `None`), ordered by SKU and location; series without a forecast
+    /// are left out. One call for many series: pages read their rows' forecasts through it.
+    async fn forecasts_of(
+        &self,
+        tenant: &TenantId,
+        series: &[(Sku, Location)],
+        days: Option<usize>,
+    ) -> Result<Vec<SeriesForecast>, StoreError>;
+
     /// When the oldest of the tenant's stored forecasts was made; `None` when it has none.
     async fn oldest_forecast(&self, tenant: &TenantId)
     -> Result<Option<DateTime<Utc>>, StoreError>;
@@ -245,6 +255,14 @@ pub trait Store: Send + Sync + 'static {
         &self,
         tenant: &TenantId,
         sku: Option<&Sku>,
+    ) -> Result<Vec<StockLevel>, StoreError>;
+
+    /// The stock levels of the listed series (SKU × location), ordered by SKU and location;
+    /// series without one are left out.
+    async fn stock_of(
+        &self,
+        tenant: &TenantId,
+        series: &[(Sku, Location)],
     ) -> Result<Vec<StockLevel>, StoreError>;
 
     /// Installs the app on a shop: the first install creates the shop's tenant (with id

@@ -700,6 +700,18 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn forecasts_of(
+        &self,
+        tenant: &TenantId,
+        series: &[(Sku, Location)],
+        days: Option<usize>,
+    ) -> Result<Vec<SeriesForecast>, StoreError> {
+        let tenant = tenant.clone();
+        let series = series.to_vec();
+        self.read(move |connection| forecasts::forecasts_of(connection, &tenant, &series, days))
+            .await
+    }
+
     async fn oldest_forecast(
         &self,
         tenant: &TenantId,
@@ -741,6 +753,17 @@ impl Store for SqliteStore {
         let tenant = tenant.clone();
         let sku = sku.cloned();
         self.read(move |connection| stock::stock(connection, &tenant, sku.as_ref()))
+            .await
+    }
+
+    async fn stock_of(
+        &self,
+        tenant: &TenantId,
+        series: &[(Sku, Location)],
+    ) -> Result<Vec<StockLevel>, StoreError> {
+        let tenant = tenant.clone();
+        let series = series.to_vec();
+        self.read(move |connection| stock::stock_of(connection, &tenant, &series))
             .await
     }
 
