@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs what is missing and runs every check and test: formatting, clippy (warnings are errors),
-# cfn-lint on the AWS template, unit and integration tests (the AWS adapters' against moto, which this starts and stops).
+# Installs what is missing and runs every check and test: formatting, clippy (warnings are errors;
+# the UI's browser side too), cfn-lint on the AWS template, unit and integration tests (the AWS
+# adapters' against moto, which this starts and stops; the UI's in headless Chromium, which this
+# installs with apt-get if missing, after building the UI's wasm bundle).
 # CI runs exactly this (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +30,22 @@ cargo fmt --all --check
 
 step "cargo clippy -D warnings"
 cargo clippy --locked --workspace --all-targets -- -D warnings
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  rustup target add wasm32-unknown-unknown
+fi
+cargo clippy --locked -p ordernimbus-ui --lib --target wasm32-unknown-unknown \
+  --no-default-features --features hydrate -- -D warnings
+
+step "UI bundle (wasm)"
+scripts/build-ui.sh
+
+step "chromium and chromedriver (browser tests)"
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  if [ "$(id -u)" -eq 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
+  $apt_get update
+  DEBIAN_FRONTEND=noninteractive $apt_get install -y chromium chromium-driver
+fi
+chromium --version
 
 step "cfn-lint infra/template.yaml"
 # Installs cfn-lint (pinned, PyPI) into a cache venv the first time; fails on errors and warnings.
@@ -41,3 +59,6 @@ trap 'kill "$MOTO_PID" 2>/dev/null || true' EXIT
 
 step "cargo test"
 cargo test --locked --workspace
+
+step "browser tests (headless Chromium)"
+cargo test --locked -p ordernimbus --test browser -- --ignored

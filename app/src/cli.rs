@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use ordernimbus_backend::csv::DateOrder;
-use ordernimbus_backend::domain::{ApiKey, NewTenant, Sku, Tenant, TenantId};
+use ordernimbus_backend::domain::{ApiKey, BrowserSecret, NewTenant, Sku, Tenant, TenantId};
 use ordernimbus_backend::forecast;
 use ordernimbus_backend::import::{self, ImportError, ImportRequest};
 use ordernimbus_backend::store::{ImportReport, Store};
@@ -35,9 +35,39 @@ pub async fn tenants(cli: &Cli, command: &TenantsCommand) -> anyhow::Result<Exit
             json,
         } => create_tenant(store.as_ref(), name, timezone, *json).await,
         TenantsCommand::List { json } => list_tenants(store.as_ref(), *json).await,
+        TenantsCommand::SignInLink { tenant, base_url } => {
+            let tenant = TenantId::parse(tenant).context("invalid tenant id")?;
+            store.tenant(&tenant).await.context("finding the tenant")?;
+            let link = sign_in_link(store.as_ref(), &tenant, base_url).await?;
+            println!("{link}");
+            eprintln!("Open it within 15 minutes; it works once.");
+            Ok(())
+        }
     };
     store.close().await;
     result.map(|()| ExitCode::SUCCESS)
+}
+
+/// Stores a fresh one-time sign-in link for `tenant` and returns its URL under `base_url`.
+pub async fn sign_in_link(
+    store: &dyn Store,
+    tenant: &TenantId,
+    base_url: &str,
+) -> anyhow::Result<String> {
+    let secret = BrowserSecret::generate();
+    store
+        .create_sign_in_link(
+            tenant,
+            secret.hash(),
+            chrono::Utc::now() + ordernimbus_backend::http::SIGN_IN_LINK_LIFETIME,
+        )
+        .await
+        .context("storing the sign-in link")?;
+    Ok(format!(
+        "{}/app/sign-in?link={}",
+        base_url.trim_end_matches('/'),
+        secret.expose()
+    ))
 }
 
 async fn create_tenant(

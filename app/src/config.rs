@@ -290,6 +290,14 @@ pub struct ShopifyArgs {
         default_value = "https://{shop}"
     )]
     pub admin_url_template: String,
+    /// The App Bridge script embedded pages load. Only tests change it (the simulator serves a
+    /// stand-in, as a test browser cannot reach Shopify's CDN).
+    #[arg(
+        long = "shopify-app-bridge-url",
+        env = "ORDERNIMBUS_SHOPIFY_APP_BRIDGE_URL",
+        default_value = "https://cdn.shopify.com/shopifycloud/app-bridge.js"
+    )]
+    pub app_bridge_url: String,
     /// Base64 of the 32-byte key sealing Shopify access tokens at rest; generated into the data
     /// directory on first start when not given.
     #[arg(long, env = "ORDERNIMBUS_ENCRYPTION_KEY", hide_env_values = true)]
@@ -373,6 +381,10 @@ pub struct ServeArgs {
     /// Seconds between `bulkOperation(id:)` polls while no `bulk_operations/finish` arrived.
     #[arg(long, env = "ORDERNIMBUS_SYNC_POLL_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub sync_poll_seconds: u64,
+    /// The UI's browser bundle (`pkg/ordernimbus_ui.js` and `_bg.wasm`, built by
+    /// `scripts/build-ui.sh`); without it pages are served server-rendered only.
+    #[arg(long, env = "ORDERNIMBUS_SITE_DIR", default_value = "target/site")]
+    pub site_dir: PathBuf,
     /// The Shopify app.
     #[command(flatten)]
     pub shopify: ShopifyArgs,
@@ -398,6 +410,19 @@ pub enum TenantsCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Print a one-time link that signs a browser in to the tenant's UI (valid 15 minutes).
+    SignInLink {
+        /// Tenant id (`tn_…`).
+        #[arg(long, env = "ORDERNIMBUS_TENANT")]
+        tenant: String,
+        /// Where the server is reached.
+        #[arg(
+            long,
+            env = "ORDERNIMBUS_PUBLIC_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        base_url: String,
     },
 }
 

@@ -58,10 +58,10 @@ pub async fn load(
         refresher.run_once().await;
         load_stock(store.as_ref(), &tenant.id).await?;
     }
-    println!(
-        "OrderNimbus demo is running: open http://{addr}/#key={}",
-        key.expose()
-    );
+    let link =
+        crate::cli::sign_in_link(store.as_ref(), &tenant.id, &format!("http://{addr}")).await?;
+    println!("OrderNimbus demo is running: open {link}");
+    println!("  (a one-time link, valid 15 minutes; sign in later with the API key below)");
     println!("  demo tenant: {}", tenant.id);
     println!("  API key:     {}", key.expose());
     println!(

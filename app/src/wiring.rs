@@ -233,7 +233,7 @@ pub async fn serve_on(
         refresher,
         shopify: shopify.clone(),
     };
-    let mut router = http::router(state);
+    let mut router = http::router(state.clone()).merge(crate::ui::router(state, &args.site_dir));
     if let Some(lifecycle) = &shopify {
         let secrets = lifecycle.config().signing_secrets().cloned().collect();
         router = router.merge(receiver::router(ReceiverState {
@@ -346,6 +346,7 @@ pub fn shopify_lifecycle(
             .map(str::to_owned)
             .collect(),
         admin_url_template: args.admin_url_template.clone(),
+        app_bridge_url: args.app_bridge_url.clone(),
     };
     let client = ReqwestShopify::new(api_key, Secret::new(api_secret), &args.admin_url_template)
         .context("building the Shopify client")?;

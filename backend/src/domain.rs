@@ -5,8 +5,10 @@ mod delivery;
 mod forecast;
 mod install;
 mod inventory;
+mod product;
 mod sales;
 mod sync;
+mod session;
 mod tenant;
 
 pub use delivery::{
@@ -23,10 +25,15 @@ pub use install::{
 pub use inventory::{
     DEFAULT_LEAD_TIME_DAYS, DEFAULT_SERVICE_LEVEL, REVIEW_PERIOD_DAYS, ReorderHint, StockLevel,
 };
+pub use product::{
+    DayTotal, OVERVIEW_HISTORY_DAYS, PRODUCT_WINDOW_DAYS, ProductPage, ProductQuery, ProductRow,
+    ProductSort, SeriesStats, TenantOverview,
+};
 pub use sales::{
     DayRange, Granularity, LineIdentity, Location, SalesDay, SalesLine, SalesQuery, Sku, SkuSummary,
 };
 pub use sync::{OrdersApplied, SyncKind, SyncPhase, SyncState, SyncStatus};
+pub use session::{BrowserSecret, BrowserSession, TenantSettings};
 pub use tenant::{ApiKey, NewTenant, Tenant, TenantId, Timezone};
 
 /// A value that failed validation, with a message that names the problem.

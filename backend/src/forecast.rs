@@ -13,6 +13,7 @@ pub mod optimize;
 pub mod refresher;
 pub mod reorder;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -21,7 +22,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 pub use model::{Model, ModelError, ModelForecast};
 pub use refresher::Refresher;
 
-use crate::domain::{ForecastPoint, MAX_HORIZON_DAYS, SeriesForecast, SeriesHistory, TenantId};
+use crate::domain::{
+    DayRange, DayTotal, ForecastPoint, Location, MAX_HORIZON_DAYS, OVERVIEW_HISTORY_DAYS,
+    PRODUCT_WINDOW_DAYS, SeriesForecast, SeriesHistory, SeriesStats, Sku, TenantId, TenantOverview,
+};
 use crate::store::{Store, StoreError};
 
 /// Forecasts stored per write.
@@ -198,6 +202,7 @@ pub async fn refresh_tenant(
         return Ok(Refresh { series: 0 });
     };
     let generated_at = Utc::now();
+    let recent = recent_sales(&histories);
     let forecast = tokio::task::spawn_blocking(move || {
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         forecast_tenant(
@@ -211,15 +216,145 @@ pub async fn refresh_tenant(
     })
     .await
     .map_err(StoreError::unavailable)?;
-    let mut forecasts = forecast.series;
+    let total = TenantTotal {
+        model: forecast.total.model,
+        backtest: forecast.total.backtest,
+        points: forecast.total.points,
+    };
+    store_forecasts(
+        store.as_ref(),
+        tenant,
+        forecast.series,
+        total,
+        &recent,
+        last_day,
+        generated_at,
+    )
+    .await
+}
+
+/// The tenant total's forecast as the overview shows it.
+#[derive(Debug, Clone)]
+pub struct TenantTotal {
+    /// Model fitted on the total.
+    pub model: String,
+    /// Its backtest accuracy.
+    pub backtest: crate::domain::Backtest,
+    /// Its daily points from the day after `last_day`.
+    pub points: Vec<ForecastPoint>,
+}
+
+/// Stores freshly computed forecasts and what the UI reads beside them: each series' products-table
+/// figures and the tenant's overview. `recent` is [`recent_sales`] of the histories the forecasts
+/// were computed from, which end on `last_day`.
+///
+/// # Errors
+/// When the store fails.
+pub async fn store_forecasts(
+    store: &dyn Store,
+    tenant: &TenantId,
+    mut forecasts: Vec<SeriesForecast>,
+    total: TenantTotal,
+    recent: &RecentSales,
+    last_day: NaiveDate,
+    generated_at: DateTime<Utc>,
+) -> Result<Refresh, StoreError> {
     let series = forecasts.len();
+    let stats = series_stats(&forecasts, recent);
     while !forecasts.is_empty() {
         let rest = forecasts.split_off(forecasts.len().min(FORECASTS_PER_WRITE));
         store.put_forecasts(tenant, forecasts).await?;
         forecasts = rest;
     }
-    tracing::info!(tenant_id = %tenant, series, total_model = %forecast.total.model, "forecasts refreshed");
+    store.put_series_stats(tenant, stats).await?;
+    let first_day = last_day + chrono::Days::new(1);
+    let history_from = first_day - chrono::Days::new(OVERVIEW_HISTORY_DAYS);
+    let totals = store
+        .daily_totals(
+            tenant,
+            DayRange {
+                from: Some(history_from),
+                to: Some(last_day),
+            },
+        )
+        .await?;
+    tracing::info!(tenant_id = %tenant, series, total_model = %total.model, "forecasts refreshed");
+    let overview = TenantOverview {
+        generated_at,
+        series,
+        model: total.model,
+        backtest: total.backtest,
+        points: total.points,
+        history: zero_filled(&totals, history_from, last_day),
+    };
+    store.put_overview(tenant, &overview).await?;
     Ok(Refresh { series })
+}
+
+/// Daily totals from `from` to `to`, days without sales as zeros.
+fn zero_filled(totals: &[DayTotal], from: NaiveDate, to: NaiveDate) -> Vec<DayTotal> {
+    let known: HashMap<NaiveDate, &DayTotal> =
+        totals.iter().map(|total| (total.date, total)).collect();
+    from.iter_days()
+        .take_while(|date| *date <= to)
+        .map(|date| {
+            known.get(&date).map_or_else(
+                || DayTotal {
+                    date,
+                    units: 0.0,
+                    revenue: 0.0,
+                },
+                |total| (*total).clone(),
+            )
+        })
+        .collect()
+}
+
+/// Units of each series over the last `PRODUCT_WINDOW_DAYS` days and the window before, by SKU
+/// and location.
+pub type RecentSales = HashMap<(Sku, Location), (f64, f64)>;
+
+/// [`RecentSales`] of histories that end on the tenant's last sales day.
+pub fn recent_sales(histories: &[SeriesHistory]) -> RecentSales {
+    histories
+        .iter()
+        .map(|history| {
+            let units = &history.units;
+            let split = units.len().saturating_sub(PRODUCT_WINDOW_DAYS);
+            let before = split.saturating_sub(PRODUCT_WINDOW_DAYS);
+            let last: f64 = units[split..].iter().sum();
+            let previous: f64 = units[before..split].iter().sum();
+            (
+                (history.sku.clone(), history.location.clone()),
+                (last, previous),
+            )
+        })
+        .collect()
+}
+
+/// The products-table figures of each forecast series.
+fn series_stats(forecasts: &[SeriesForecast], recent: &RecentSales) -> Vec<SeriesStats> {
+    forecasts
+        .iter()
+        .map(|forecast| {
+            let (sales_28, prev_28) = recent
+                .get(&(forecast.sku.clone(), forecast.location.clone()))
+                .copied()
+                .unwrap_or_default();
+            SeriesStats {
+                sku: forecast.sku.clone(),
+                location: forecast.location.clone(),
+                sales_28,
+                prev_28,
+                forecast_28: forecast
+                    .points
+                    .iter()
+                    .take(PRODUCT_WINDOW_DAYS)
+                    .map(ForecastPoint::expected)
+                    .sum(),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,12 +1,17 @@
-//! The HTTP API: axum routers, the API-key extractor and `ApiError`. Handlers are thin: they extract,
+//! The HTTP API: axum routers, the `Authenticated` extractor (API key, session token or browser
+//! session), `ApiError`, and the gate of the UI's documents (`document_access`). Handlers are thin: they extract,
 //! parse into domain types, call one use case or port method, and shape the reply.
 
 mod auth;
+mod browser;
 mod error;
 mod forecasts;
 mod inventory;
 mod ops;
+mod overview;
+mod products;
 mod sales;
+mod settings;
 mod shopify;
 mod uploads;
 mod webhooks;
@@ -21,6 +26,9 @@ use axum::response::Response;
 use axum::routing::get;
 
 pub use auth::Authenticated;
+pub use browser::{
+    CSRF_HEADER, DocumentAccess, SIGN_IN_LINK_LIFETIME, document_access, with_frames,
+};
 pub use error::{ApiError, ApiQuery};
 
 use crate::metrics::Metrics;
@@ -69,6 +77,13 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(inventory::MAX_INVENTORY_BYTES)),
         )
         .route("/skus", get(sales::list_skus))
+        .route("/overview", get(overview::show_overview))
+        .route("/products", get(products::list_products))
+        .route("/products/export", get(products::export_products))
+        .route(
+            "/settings",
+            get(settings::show_settings).put(settings::put_settings),
+        )
         .route("/shop", get(shopify::show_shop))
         .route("/sync", get(shopify::show_sync))
         .route("/webhooks", get(webhooks::list_deliveries))
@@ -78,7 +93,11 @@ pub fn router(state: AppState) -> Router {
         );
     Router::new()
         .route("/", get(ops::home))
-        .route("/app", get(shopify::app_document))
+        .route(
+            "/app/sign-in",
+            get(browser::show_sign_in).post(browser::sign_in),
+        )
+        .route("/app/sign-out", axum::routing::post(browser::sign_out))
         .route("/auth", get(shopify::begin_install))
         .route("/auth/callback", get(shopify::complete_install))
         .route("/auth/session-token", get(shopify::bounce))

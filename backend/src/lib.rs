@@ -11,6 +11,7 @@ pub mod forecast;
 pub mod http;
 pub mod import;
 pub mod metrics;
+pub mod product;
 pub mod shopify;
 pub mod stock;
 pub mod store;

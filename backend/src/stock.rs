@@ -7,7 +7,7 @@ use std::io::Read;
 use chrono::Utc;
 use serde::Serialize;
 
-use crate::domain::{Location, Sku, StockLevel, TenantId};
+use crate::domain::{Location, Sku, StockLevel, TenantId, TenantSettings};
 use crate::store::{RowError, Store, StoreError};
 
 /// Row errors listed in a report.
@@ -85,6 +85,7 @@ fn columns(header: &csv::StringRecord) -> Result<Columns, StockError> {
 fn parse_row(
     record: &csv::StringRecord,
     columns: &Columns,
+    settings: &TenantSettings,
 ) -> Result<StockLevel, (String, String)> {
     let field = |index: usize| record.get(index).unwrap_or("").trim();
     let optional = |index: Option<usize>| index.map(field).filter(|value| !value.is_empty());
@@ -135,8 +136,8 @@ fn parse_row(
         sku,
         location,
         on_hand,
-        lead_time_days,
-        service_level,
+        lead_time_days.or(Some(settings.default_lead_time_days)),
+        service_level.or(Some(settings.service_level)),
         Utc::now(),
     )
     .map_err(|(field, error)| (field.to_owned(), error.to_string()))
@@ -157,6 +158,8 @@ pub async fn import_stock(
         .headers()
         .map_err(|error| StockError::Header(format!("not a CSV file: {error}")))?;
     let columns = columns(header)?;
+    // Rows naming no lead time or service level take the tenant's defaults (settings page).
+    let settings = store.settings(tenant).await?;
     let mut report = StockReport {
         rows_read: 0,
         rows_imported: 0,
@@ -169,7 +172,7 @@ pub async fn import_stock(
         let line = index as u64 + 2;
         let outcome = record
             .map_err(|error| (String::new(), format!("unreadable row: {error}")))
-            .and_then(|record| parse_row(&record, &columns));
+            .and_then(|record| parse_row(&record, &columns, &settings));
         match outcome {
             Ok(level) => levels.push(level),
             Err((column, message)) => {

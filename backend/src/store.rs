@@ -9,6 +9,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
+    BrowserSession, DayTotal, ProductPage, ProductQuery, SeriesStats, TenantOverview,
+    TenantSettings,
+};
+use crate::domain::{
     CatalogueVariant, ComplianceEntry, DataRequest, DayRange, DeliveryFilter, DeliveryOutcome,
     DeliveryReceipt, DeliveryRecord, DeliveryStatus, EraseOutcome, Location, NewDelivery,
     NewInstall, NewTenant, OrderApplied, OrderVersion, OrdersApplied, SalesDay, SalesLine,
@@ -220,6 +224,16 @@ pub trait Store: Send + Sync + 'static {
         days: Option<usize>,
     ) -> Result<Vec<SeriesForecast>, StoreError>;
 
+    /// The stored forecasts of the listed series (SKU × location), each with its first `days`
+    /// points (all of them when `None`), ordered by SKU and location; series without a forecast
+    /// are left out. One call for many series: pages read their rows' forecasts through it.
+    async fn forecasts_of(
+        &self,
+        tenant: &TenantId,
+        series: &[(Sku, Location)],
+        days: Option<usize>,
+    ) -> Result<Vec<SeriesForecast>, StoreError>;
+
     /// When the oldest of the tenant's stored forecasts was made; `None` when it has none.
     async fn oldest_forecast(&self, tenant: &TenantId)
     -> Result<Option<DateTime<Utc>>, StoreError>;
@@ -242,6 +256,14 @@ pub trait Store: Send + Sync + 'static {
         &self,
         tenant: &TenantId,
         sku: Option<&Sku>,
+    ) -> Result<Vec<StockLevel>, StoreError>;
+
+    /// The stock levels of the listed series (SKU × location), ordered by SKU and location;
+    /// series without one are left out.
+    async fn stock_of(
+        &self,
+        tenant: &TenantId,
+        series: &[(Sku, Location)],
     ) -> Result<Vec<StockLevel>, StoreError>;
 
     /// Installs the app on a shop: the first install creates the shop's tenant (with id
@@ -407,4 +429,82 @@ pub trait Store: Send + Sync + 'static {
         tenant: &TenantId,
         inventory_item_id: &str,
     ) -> Result<Option<Sku>, StoreError>;
+
+    /// Net units and revenue per day over all the tenant's series in `days`, ascending; days
+    /// without sales are left out.
+    async fn daily_totals(
+        &self,
+        tenant: &TenantId,
+        days: DayRange,
+    ) -> Result<Vec<DayTotal>, StoreError>;
+
+    /// Replaces the tenant's overview (written with its forecasts).
+    async fn put_overview(
+        &self,
+        tenant: &TenantId,
+        overview: &TenantOverview,
+    ) -> Result<(), StoreError>;
+
+    /// The tenant's overview, once forecasts were computed.
+    async fn overview(&self, tenant: &TenantId) -> Result<Option<TenantOverview>, StoreError>;
+
+    /// Replaces the products-table figures of the series in `stats` (written with their forecasts).
+    async fn put_series_stats(
+        &self,
+        tenant: &TenantId,
+        stats: Vec<SeriesStats>,
+    ) -> Result<(), StoreError>;
+
+    /// One page of the tenant's SKU × locations with their figures and stock, searched and sorted;
+    /// series whose forecast is not computed yet show zeros. Reorder hints are left for the caller.
+    async fn products(
+        &self,
+        tenant: &TenantId,
+        query: &ProductQuery,
+    ) -> Result<ProductPage, StoreError>;
+
+    /// The tenant's UI settings (defaults until changed).
+    async fn settings(&self, tenant: &TenantId) -> Result<TenantSettings, StoreError>;
+
+    /// Replaces the tenant's settings, its time zone included; `settings` must be valid.
+    async fn put_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &TenantSettings,
+    ) -> Result<(), StoreError>;
+
+    /// Starts a browser session, stored by the hash of its cookie secret.
+    async fn create_session(
+        &self,
+        tenant: &TenantId,
+        secret_hash: [u8; 32],
+        csrf_token: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The session a cookie secret opens, if it exists and has not expired at `now`.
+    async fn session(
+        &self,
+        secret_hash: [u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Option<BrowserSession>, StoreError>;
+
+    /// Ends a session (signing out); unknown secrets are ignored.
+    async fn delete_session(&self, secret_hash: [u8; 32]) -> Result<(), StoreError>;
+
+    /// Stores a one-time sign-in link by the hash of its secret.
+    async fn create_sign_in_link(
+        &self,
+        tenant: &TenantId,
+        secret_hash: [u8; 32],
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Uses up a sign-in link: its tenant when it existed and had not expired at `now`; a second
+    /// use finds nothing.
+    async fn consume_sign_in_link(
+        &self,
+        secret_hash: [u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Option<TenantId>, StoreError>;
 }

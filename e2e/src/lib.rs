@@ -12,6 +12,8 @@
 //!   `MAX_COST_EXCEEDED`, and version fall-forward ([`admin`]);
 //! - signed webhook deliveries with Shopify's headers, timeouts and retries, and payload builders for the
 //!   lifecycle and compliance topics ([`webhook`]);
+//! - an App Bridge stand-in (`/app-bridge.js`, `window.shopify.idToken()`) for browser tests, which
+//!   cannot reach Shopify's CDN;
 //! - fault injection ([`Faults`]), a freezable clock ([`Clock`]) and introspection of issued tokens.
 //!
 //! - bulk queries ([`bulk`]): `bulkOperationRunQuery` over the same schema, JSONL results with
@@ -26,6 +28,7 @@
 
 pub mod admin;
 pub mod bulk;
+mod app_bridge;
 mod clock;
 mod config;
 pub mod crypto;

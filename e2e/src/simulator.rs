@@ -101,6 +101,11 @@ impl Simulator {
         });
         let router = Router::new()
             .route("/", get(index))
+            .route("/app-bridge.js", get(crate::app_bridge::script))
+            .route(
+                "/app-bridge/session-token",
+                get(crate::app_bridge::session_token),
+            )
             .route("/shops/{shop}/admin/oauth/authorize", get(oauth::authorize))
             .route(
                 "/shops/{shop}/admin/oauth/access_token",
@@ -131,6 +136,11 @@ impl Simulator {
     /// `{base}/shops/{shop}`: where `https://{shop}` is served.
     pub fn admin_url_template(&self) -> String {
         format!("{}/shops/{{shop}}", self.shared.base_url)
+    }
+
+    /// The App Bridge stand-in (`serve --shopify-app-bridge-url`), for browsers in tests.
+    pub fn app_bridge_url(&self) -> String {
+        format!("{}/app-bridge.js", self.shared.base_url)
     }
 
     /// The stand-in for `https://{shop}`.

@@ -288,3 +288,81 @@ async fn a_restart_refits_only_tenants_whose_sales_changed_while_it_was_down() {
     forecast_time(&server, &key, Some(&first)).await;
     assert!(server.terminate().success());
 }
+
+/// The value `Set-Cookie` gives `name`.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(|cookie| cookie.strip_prefix(&format!("{name}=")))
+        .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
+}
+
+/// The browser hydrates `<body>` from its first node, which must be the app's own: anything the
+/// server writes before it (once an empty `Option`'s `<!>` marker) makes hydration panic in the
+/// browser. Checked on the server's HTML, with a (dummy) bundle so the page asks to hydrate.
+#[tokio::test]
+async fn a_page_that_hydrates_starts_its_body_with_the_app() {
+    let directory = tempfile::tempdir().unwrap();
+    let site = directory.path().join("site");
+    std::fs::create_dir_all(site.join("pkg")).unwrap();
+    for file in ["ordernimbus_ui.js", "ordernimbus_ui_bg.wasm"] {
+        std::fs::write(site.join("pkg").join(file), b"").unwrap();
+    }
+    let (_, key) = create_tenant(directory.path(), "UTC");
+    let server = Server::start(
+        directory.path(),
+        &["--site-dir", site.to_str().expect("a UTF-8 temporary path")],
+    );
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = browser
+        .get(format!("{}/app/sign-in", server.address))
+        .send()
+        .await
+        .unwrap();
+    let sign_in_cookie = set_cookie(&form, "ordernimbus_sign_in").unwrap();
+    let html = form.text().await.unwrap();
+    let csrf = html
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let signed_in = browser
+        .post(format!("{}/app/sign-in", server.address))
+        .header("cookie", format!("ordernimbus_sign_in={sign_in_cookie}"))
+        .form(&[("csrf_token", csrf.as_str()), ("api_key", key.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let session = set_cookie(&signed_in, "ordernimbus_session").unwrap();
+    for path in ["/app", "/app/products", "/app/data", "/app/settings"] {
+        let page = browser
+            .get(format!("{}{path}", server.address))
+            .header("cookie", format!("ordernimbus_session={session}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200, "{path}");
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains("/pkg/ordernimbus_ui.js"),
+            "{path} loads the bundle"
+        );
+        let body = html
+            .split_once("<body>")
+            .map(|(_, body)| body)
+            .unwrap_or_else(|| panic!("{path} has a <body>"));
+        assert!(
+            body.starts_with("<header class=\"TopBar\">"),
+            "{path}: the body starts with the app's top bar, not {}",
+            &body[..body.len().min(120)]
+        );
+    }
+}

@@ -1,5 +1,6 @@
-//! Authentication: `Authorization: Bearer <API key>` (CSV tenants, scripts) or `Bearer <App Bridge
-//! session token>` (Shopify Admin, embedded) → the tenant.
+//! Authentication: `Authorization: Bearer <API key>` (CSV tenants, scripts), `Bearer <App Bridge
+//! session token>` (Shopify Admin, embedded) or a standalone browser's session cookie (with
+//! `X-CSRF-Token` on unsafe methods) → the tenant.
 
 use axum::Json;
 use axum::extract::FromRequestParts;
@@ -25,9 +26,9 @@ impl FromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
-            ApiError::unauthorized("missing Authorization: Bearer <api key> header")
-        })?;
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return from_browser_session(parts, state).await;
+        };
         let key = value
             .to_str()
             .ok()
@@ -55,6 +56,27 @@ impl FromRequestParts<AppState> for Authenticated {
             .ok_or_else(|| ApiError::unauthorized("invalid API key"))?;
         Ok(Self(tenant))
     }
+}
+
+/// A standalone browser's session cookie; a request that may change something must also carry
+/// the session's CSRF token.
+async fn from_browser_session(parts: &Parts, state: &AppState) -> Result<Authenticated, ApiError> {
+    let Some((_, session)) = super::browser::browser_session(state, &parts.headers).await? else {
+        return Err(ApiError::unauthorized(
+            "missing Authorization: Bearer <api key> header (or a signed-in session)",
+        ));
+    };
+    if !parts.method.is_safe() {
+        let presented = parts
+            .headers
+            .get(super::browser::CSRF_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        if !session.csrf_token.matches(presented) {
+            return Err(super::browser::csrf_error());
+        }
+    }
+    Ok(Authenticated(session.tenant))
 }
 
 /// API keys are `onk_` + hex; a session token is a JWT (`header.claims.signature`, base64url).

@@ -228,37 +228,45 @@ pub(super) async fn show_forecast(
 }
 
 /// The stocked SKU × locations (of one location, if given) that run short, soonest stock-out
-/// first. Forecasts are read a SKU at a time and only as far as the reorder policy looks (lead
-/// time plus review period), so memory stays small however many series the tenant has.
+/// first. Forecasts are read for a batch of stocked series at a time (one store call per batch)
+/// and only as far as the reorder policy looks (lead time plus review period), so memory stays
+/// small however many series the tenant has.
 async fn at_risk(
     state: &AppState,
     tenant: &crate::domain::TenantId,
     location: Option<&Location>,
 ) -> Result<Vec<AtRisk>, ApiError> {
+    /// Stocked series whose forecasts one store call reads.
+    const BATCH: usize = 1_000;
     let mut stock = state.store.stock(tenant, None).await?;
     if let Some(location) = location {
         stock.retain(|level| level.location == *location);
     }
     let mut at_risk = Vec::new();
-    // Stock comes ordered by SKU and location.
-    for levels in stock.chunk_by(|left, right| left.sku == right.sku) {
+    for levels in stock.chunks(BATCH) {
+        let series: Vec<(Sku, Location)> = levels
+            .iter()
+            .map(|level| (level.sku.clone(), level.location.clone()))
+            .collect();
         let days = levels
             .iter()
             .map(|level| level.lead_time_days + REVIEW_PERIOD_DAYS)
             .max()
             .unwrap_or(REVIEW_PERIOD_DAYS) as usize;
-        let forecasts = state
+        let forecasts: std::collections::HashMap<(Sku, Location), SeriesForecast> = state
             .store
-            .forecasts(tenant, Some(&levels[0].sku), location, Some(days))
-            .await?;
+            .forecasts_of(tenant, &series, Some(days))
+            .await?
+            .into_iter()
+            .map(|forecast| ((forecast.sku.clone(), forecast.location.clone()), forecast))
+            .collect();
         for level in levels {
-            let Some(forecast) = forecasts
-                .iter()
-                .find(|forecast| forecast.location == level.location)
-            else {
+            let Some(forecast) = forecasts.get(&(level.sku.clone(), level.location.clone())) else {
                 continue;
             };
-            let hint = reorder_hint(&forecast.points, level);
+            // Each row as far as its own policy looks, as on the products page.
+            let days = (level.lead_time_days + REVIEW_PERIOD_DAYS) as usize;
+            let hint = reorder_hint(&forecast.points[..days.min(forecast.points.len())], level);
             if hint.at_risk {
                 at_risk.push(AtRisk {
                     sku: level.sku.as_str().to_owned(),

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
-use axum::response::{Html, IntoResponse};
+use axum::response::{IntoResponse, Redirect};
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
@@ -25,11 +25,7 @@ pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse 
     )
 }
 
-/// `GET /`: a plain page over the JSON API (sign in with a key, SKUs, weekly sales, CSV upload) until
-/// the Leptos UI (issue #8) takes over at `/app`.
-pub(super) async fn home() -> Html<&'static str> {
-    Html(HOME_PAGE)
+/// `GET /`: the UI lives at `/app`.
+pub(super) async fn home() -> Redirect {
+    Redirect::to("/app")
 }
-
-/// The page served at `/` and `/app`.
-pub(super) const HOME_PAGE: &str = include_str!("home.html");

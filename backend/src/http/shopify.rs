@@ -1,6 +1,6 @@
 //! Shopify install and embedded entry points: `GET /auth`, `GET /auth/callback`,
-//! `GET /auth/session-token` (the bounce page), `GET /app`, `GET /api/v1/shop` and
-//! `GET /api/v1/sync`.
+//! `GET /auth/session-token` (the bounce page), `GET /api/v1/shop` and `GET /api/v1/sync`; the
+//! embedded `/app` documents are admitted by `browser::document_access`.
 //!
 //! Follows shopify.dev: "Implement authorization code grant manually" (query HMAC, nonce, shop
 //! validation), "Set up embedded app authorization" / "Session tokens" (bounce page,
@@ -17,6 +17,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use super::auth::session_error;
+use super::browser::cookie;
 use super::{ApiError, AppState, Authenticated};
 use crate::domain::{ShopInstall, Tenant};
 use crate::shopify::install::{AccessError, Lifecycle, SessionError};
@@ -39,12 +40,12 @@ fn lifecycle(state: &AppState) -> Result<&Arc<Lifecycle>, ApiError> {
 }
 
 /// Decoded query parameters (as `URLSearchParams` decodes them).
-fn params(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+pub(super) fn params(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
     oauth::parse_query(raw.unwrap_or_default()).map_err(|error| oauth_error(&error))
 }
 
 /// A parameter's value, the last one winning as in Shopify's libraries.
-fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(super) fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs
         .iter()
         .rev()
@@ -52,7 +53,7 @@ fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, value)| value.as_str())
 }
 
-fn parse_shop(shop: Option<&str>) -> Result<ShopDomain, ApiError> {
+pub(super) fn parse_shop(shop: Option<&str>) -> Result<ShopDomain, ApiError> {
     let shop =
         shop.ok_or_else(|| ApiError::invalid_field("shop", "the shop parameter is required"))?;
     ShopDomain::parse(shop).map_err(|error| ApiError::invalid_field("shop", error))
@@ -123,17 +124,6 @@ fn redirect(location: &str, cookie: Option<&str>) -> Response {
     response
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
-}
-
 /// `GET /auth/callback`: Shopify's redirect after the merchant approved. Verifies the HMAC (constant
 /// time), the timestamp, the shop and the nonce, trades the code, installs, and redirects into Admin.
 pub(super) async fn complete_install(
@@ -182,80 +172,31 @@ pub(super) async fn complete_install(
 /// the URL in `shopify-reload` with it.
 pub(super) async fn bounce(State(state): State<AppState>) -> Result<Response, ApiError> {
     let lifecycle = lifecycle(&state)?;
-    Ok(Html(bounce_page(&lifecycle.config().api_key)).into_response())
+    Ok(Html(bounce_page(
+        &lifecycle.config().api_key,
+        &lifecycle.config().app_bridge_url,
+    ))
+    .into_response())
 }
 
-fn bounce_page(api_key: &str) -> String {
+fn bounce_page(api_key: &str, app_bridge_url: &str) -> String {
     format!(
-        "<!doctype html>\n<html><head><meta name=\"shopify-api-key\" content=\"{}\">\n<script src=\"https://cdn.shopify.com/shopifycloud/app-bridge.js\"></script>\n</head><body></body></html>\n",
-        html_attribute(api_key)
+        "<!doctype html>\n<html><head><meta name=\"shopify-api-key\" content=\"{}\">\n<script src=\"{}\"></script>\n</head><body></body></html>\n",
+        html_attribute(api_key),
+        html_attribute(app_bridge_url)
     )
 }
 
-fn html_attribute(text: &str) -> String {
+pub(super) fn html_attribute(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('"', "&quot;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
 
-/// `GET /app`: the app's document. Embedded (Shopify Admin passes `shop`, `host` and `id_token`): a
-/// valid session token serves the page with App Bridge and a `frame-ancestors` policy naming the
-/// shop; a missing or invalid one goes to the bounce page. Standalone (no `shop`): the page for
-/// CSV tenants, who sign in with an API key.
-pub(super) async fn app_document(
-    State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    let pairs = params(raw.as_deref())?;
-    let Some(lifecycle) = state
-        .shopify
-        .as_ref()
-        .filter(|_| param(&pairs, "shop").is_some())
-    else {
-        return Ok(page(
-            super::ops::HOME_PAGE.to_owned(),
-            "frame-ancestors 'none'",
-        ));
-    };
-    let shop = parse_shop(param(&pairs, "shop"))?;
-    let Some(id_token) = param(&pairs, "id_token").filter(|token| !token.is_empty()) else {
-        return Ok(to_bounce(&pairs));
-    };
-    match lifecycle.authenticate(id_token).await {
-        Ok(tenant) => {
-            let policy = format!(
-                "frame-ancestors {} https://admin.shopify.com",
-                shop.origin()
-            );
-            let head = format!(
-                "<head>\n<meta name=\"shopify-api-key\" content=\"{}\">\n<script src=\"https://cdn.shopify.com/shopifycloud/app-bridge.js\"></script>",
-                html_attribute(&lifecycle.config().api_key)
-            );
-            tracing::debug!(shop = %shop, tenant_id = %tenant.id, "embedded page served");
-            Ok(page(
-                super::ops::HOME_PAGE.replacen("<head>", &head, 1),
-                &policy,
-            ))
-        }
-        Err(SessionError::InvalidToken(_)) => Ok(to_bounce(&pairs)),
-        Err(error) => Err(session_error(error)),
-    }
-}
-
-fn page(html: String, frame_policy: &str) -> Response {
-    let mut response = Html(html).into_response();
-    if let Ok(value) = HeaderValue::from_str(frame_policy) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_SECURITY_POLICY, value);
-    }
-    response
-}
-
 /// Redirects a document request without a usable session token to the bounce page, which reloads
 /// `/app` (without the stale `id_token`) once App Bridge has a fresh one.
-fn to_bounce(pairs: &[(String, String)]) -> Response {
+pub(super) fn bounce_target(pairs: &[(String, String)]) -> Response {
     let kept: Vec<(String, String)> = pairs
         .iter()
         .filter(|(name, _)| name != "id_token" && name != "shopify-reload")

@@ -39,6 +39,8 @@ pub struct ShopifyConfig {
     pub scopes: Vec<String>,
     /// Where a shop's Admin lives, `{shop}` replaced by the shop domain (`https://{shop}`).
     pub admin_url_template: String,
+    /// The App Bridge script URL embedded pages load (Shopify's CDN; tests use the simulator's).
+    pub app_bridge_url: String,
 }
 
 impl ShopifyConfig {

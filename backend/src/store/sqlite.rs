@@ -4,6 +4,7 @@
 //! read-only connections on tokio's blocking threads. Other processes (the CLI next to a running
 //! server) may write the same file: SQLite's locking and a busy timeout serialise them.
 
+mod browser;
 mod deliveries;
 mod forecasts;
 mod migrations;
@@ -24,6 +25,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{ImportReport, SalesWrite, Store, StoreError, UploadId};
+use crate::domain::{
+    BrowserSession, DayRange, DayTotal, ProductPage, ProductQuery, SeriesStats, TenantOverview,
+    TenantSettings,
+};
 use crate::domain::{
     CatalogueVariant, ComplianceEntry, DataRequest, DeliveryFilter, DeliveryOutcome,
     DeliveryReceipt, DeliveryRecord, EraseOutcome, Location, NewDelivery, NewInstall, NewTenant,
@@ -695,6 +700,18 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn forecasts_of(
+        &self,
+        tenant: &TenantId,
+        series: &[(Sku, Location)],
+        days: Option<usize>,
+    ) -> Result<Vec<SeriesForecast>, StoreError> {
+        let tenant = tenant.clone();
+        let series = series.to_vec();
+        self.read(move |connection| forecasts::forecasts_of(connection, &tenant, &series, days))
+            .await
+    }
+
     async fn oldest_forecast(
         &self,
         tenant: &TenantId,
@@ -736,6 +753,17 @@ impl Store for SqliteStore {
         let tenant = tenant.clone();
         let sku = sku.cloned();
         self.read(move |connection| stock::stock(connection, &tenant, sku.as_ref()))
+            .await
+    }
+
+    async fn stock_of(
+        &self,
+        tenant: &TenantId,
+        series: &[(Sku, Location)],
+    ) -> Result<Vec<StockLevel>, StoreError> {
+        let tenant = tenant.clone();
+        let series = series.to_vec();
+        self.read(move |connection| stock::stock_of(connection, &tenant, &series))
             .await
     }
 
@@ -965,6 +993,122 @@ impl Store for SqliteStore {
         let tenant = tenant.clone();
         let item = inventory_item_id.to_owned();
         self.read(move |connection| stock::sku_of_inventory_item(connection, &tenant, &item))
+            .await
+    }
+
+    async fn daily_totals(
+        &self,
+        tenant: &TenantId,
+        days: DayRange,
+    ) -> Result<Vec<DayTotal>, StoreError> {
+        let tenant = tenant.clone();
+        self.read(move |connection| sales::daily_totals(connection, &tenant, days))
+            .await
+    }
+
+    async fn put_overview(
+        &self,
+        tenant: &TenantId,
+        overview: &TenantOverview,
+    ) -> Result<(), StoreError> {
+        let tenant = tenant.clone();
+        let overview = overview.clone();
+        self.write(move |writer| browser::put_overview(writer, &tenant, &overview))
+            .await
+    }
+
+    async fn overview(&self, tenant: &TenantId) -> Result<Option<TenantOverview>, StoreError> {
+        let tenant = tenant.clone();
+        self.read(move |connection| browser::overview(connection, &tenant))
+            .await
+    }
+
+    async fn put_series_stats(
+        &self,
+        tenant: &TenantId,
+        stats: Vec<SeriesStats>,
+    ) -> Result<(), StoreError> {
+        let tenant = tenant.clone();
+        self.write(move |writer| browser::put_series_stats(writer, &tenant, &stats))
+            .await
+    }
+
+    async fn products(
+        &self,
+        tenant: &TenantId,
+        query: &ProductQuery,
+    ) -> Result<ProductPage, StoreError> {
+        let tenant = tenant.clone();
+        let query = query.clone();
+        self.read(move |connection| browser::products(connection, &tenant, &query))
+            .await
+    }
+
+    async fn settings(&self, tenant: &TenantId) -> Result<TenantSettings, StoreError> {
+        let tenant = tenant.clone();
+        self.read(move |connection| browser::settings(connection, &tenant))
+            .await
+    }
+
+    async fn put_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &TenantSettings,
+    ) -> Result<(), StoreError> {
+        let tenant = tenant.clone();
+        let settings = settings.clone();
+        self.write(move |writer| browser::put_settings(writer, &tenant, &settings))
+            .await
+    }
+
+    async fn create_session(
+        &self,
+        tenant: &TenantId,
+        secret_hash: [u8; 32],
+        csrf_token: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let tenant = tenant.clone();
+        let csrf_token = csrf_token.to_owned();
+        self.write(move |writer| {
+            browser::create_session(writer, &tenant, secret_hash, &csrf_token, expires_at)
+        })
+        .await
+    }
+
+    async fn session(
+        &self,
+        secret_hash: [u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Option<BrowserSession>, StoreError> {
+        self.read(move |connection| browser::session(connection, secret_hash, now))
+            .await
+    }
+
+    async fn delete_session(&self, secret_hash: [u8; 32]) -> Result<(), StoreError> {
+        self.write(move |writer| browser::delete_session(writer, secret_hash))
+            .await
+    }
+
+    async fn create_sign_in_link(
+        &self,
+        tenant: &TenantId,
+        secret_hash: [u8; 32],
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let tenant = tenant.clone();
+        self.write(move |writer| {
+            browser::create_sign_in_link(writer, &tenant, secret_hash, expires_at)
+        })
+        .await
+    }
+
+    async fn consume_sign_in_link(
+        &self,
+        secret_hash: [u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Option<TenantId>, StoreError> {
+        self.write(move |writer| browser::consume_sign_in_link(writer, secret_hash, now))
             .await
     }
 }

@@ -10,4 +10,5 @@ mod moto;
 mod ops;
 mod sales;
 mod store_conformance;
+mod ui;
 mod uploads;

@@ -308,10 +308,95 @@ pub async fn forecasts_are_read_as_far_as_asked(store: &dyn Store) {
     assert_eq!(short.len(), 1);
     assert_eq!(short[0].sku.as_str(), "B");
     assert_eq!(short[0].points, all[1].points[..7]);
+    // Many series in one call: those with a forecast, in order, each as far as asked.
+    let series = |names: &[&str]| -> Vec<(Sku, Location)> {
+        names
+            .iter()
+            .map(|sku| (Sku::parse(sku).unwrap(), Location::default()))
+            .collect()
+    };
+    let listed = store
+        .forecasts_of(&tenant, &series(&["B", "NONE", "A", "B"]), Some(7))
+        .await
+        .unwrap();
+    let skus: Vec<&str> = listed
+        .iter()
+        .map(|forecast| forecast.sku.as_str())
+        .collect();
+    assert_eq!(skus, ["A", "B"]);
+    assert_eq!(listed[1].points, all[1].points[..7]);
+    let whole = store
+        .forecasts_of(&tenant, &series(&["A"]), None)
+        .await
+        .unwrap();
+    assert_eq!(whole[0].points, all[0].points);
+    let elsewhere = [(
+        Sku::parse("A").unwrap(),
+        Location::parse("Elsewhere").unwrap(),
+    )];
+    assert!(
+        store
+            .forecasts_of(&tenant, &elsewhere, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let other = tenant_with_sales(store).await;
     assert!(
         store
             .forecasts(&other, None, None, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .forecasts_of(&other, &series(&["A", "B"]), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn stock_is_read_for_the_listed_series(store: &dyn Store) {
+    let tenant = tenant(store).await;
+    let level = |sku: &str, location: &str, on_hand: f64| StockLevel {
+        sku: Sku::parse(sku).unwrap(),
+        location: Location::parse(location).unwrap(),
+        on_hand,
+        lead_time_days: 7,
+        service_level: 0.95,
+        updated_at: Utc::now(),
+    };
+    store
+        .put_stock(
+            &tenant,
+            vec![
+                level("A", "North", 5.0),
+                level("A", "South", 6.0),
+                level("B", "North", 7.0),
+            ],
+        )
+        .await
+        .unwrap();
+    let key =
+        |sku: &str, location: &str| (Sku::parse(sku).unwrap(), Location::parse(location).unwrap());
+    let levels = store
+        .stock_of(
+            &tenant,
+            &[key("B", "North"), key("A", "South"), key("C", "North")],
+        )
+        .await
+        .unwrap();
+    let read: Vec<(&str, &str, f64)> = levels
+        .iter()
+        .map(|level| (level.sku.as_str(), level.location.as_str(), level.on_hand))
+        .collect();
+    assert_eq!(read, [("A", "South", 6.0), ("B", "North", 7.0)]);
+    let other = tenant_with_sales(store).await;
+    assert!(
+        store
+            .stock_of(&other, &[key("A", "North")])
             .await
             .unwrap()
             .is_empty()
@@ -1298,6 +1383,7 @@ conformance!(
     uploads_are_listed_newest_first_with_their_final_report,
     daily_units_sum_series_per_day_and_location,
     forecasts_are_read_as_far_as_asked,
+    stock_is_read_for_the_listed_series,
     installs_reinstalls_and_credentials_follow_the_lifecycle,
     shop_erasure_removes_every_record_of_the_shop_and_no_other,
     compliance_log_and_data_requests_are_per_shop_and_idempotent,

@@ -230,24 +230,63 @@ pub(super) fn forecasts(
         .map_err(unavailable)?;
     let mut result = Vec::new();
     while let Some(row) = rows.next().map_err(unavailable)? {
-        let sku: String = row.get(0).map_err(unavailable)?;
-        let location: String = row.get(1).map_err(unavailable)?;
-        let start: i32 = row.get(2).map_err(unavailable)?;
-        let meta: String = row.get(3).map_err(unavailable)?;
-        let points: Vec<u8> = row.get(4).map_err(unavailable)?;
-        let meta: Meta = serde_json::from_str(&meta).map_err(StoreError::unavailable)?;
-        let start = NaiveDate::from_num_days_from_ce_opt(start)
-            .ok_or_else(|| corrupt("day out of range"))?;
-        result.push(SeriesForecast {
-            sku: Sku::parse(&sku).map_err(StoreError::unavailable)?,
-            location: Location::parse(&location).map_err(StoreError::unavailable)?,
-            model: meta.model,
-            demand_class: meta.demand_class,
-            generated_at: meta.generated_at,
-            points: decode_points(start, &points),
-            backtest: meta.backtest,
-            candidates: meta.candidates,
-        });
+        result.push(forecast_row(row)?);
+    }
+    Ok(result)
+}
+
+/// A stored forecast from a row of `sku, location, start, meta, points`.
+fn forecast_row(row: &rusqlite::Row<'_>) -> Result<SeriesForecast, StoreError> {
+    let sku: String = row.get(0).map_err(unavailable)?;
+    let location: String = row.get(1).map_err(unavailable)?;
+    let start: i32 = row.get(2).map_err(unavailable)?;
+    let meta: String = row.get(3).map_err(unavailable)?;
+    let points: Vec<u8> = row.get(4).map_err(unavailable)?;
+    let meta: Meta = serde_json::from_str(&meta).map_err(StoreError::unavailable)?;
+    let start =
+        NaiveDate::from_num_days_from_ce_opt(start).ok_or_else(|| corrupt("day out of range"))?;
+    Ok(SeriesForecast {
+        sku: Sku::parse(&sku).map_err(StoreError::unavailable)?,
+        location: Location::parse(&location).map_err(StoreError::unavailable)?,
+        model: meta.model,
+        demand_class: meta.demand_class,
+        generated_at: meta.generated_at,
+        points: decode_points(start, &points),
+        backtest: meta.backtest,
+        candidates: meta.candidates,
+    })
+}
+
+/// The stored forecasts of the listed series (one indexed lookup each, on one connection), each
+/// with its first `days` points, ordered by SKU and location; series without one are left out.
+pub(super) fn forecasts_of(
+    connection: &Connection,
+    tenant: &TenantId,
+    series: &[(Sku, Location)],
+    days: Option<usize>,
+) -> Result<Vec<SeriesForecast>, StoreError> {
+    let tenant_key = read_tenant_key(connection, tenant)?;
+    let bytes = days.map(|days| i64::try_from(days.saturating_mul(20)).unwrap_or(i64::MAX));
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT s.sku, s.location, f.start, f.meta,
+                    CASE WHEN ?4 IS NULL THEN f.points ELSE substr(f.points, 1, ?4) END
+             FROM series s
+             JOIN forecasts f ON f.tenant_id = s.tenant_id AND f.series_id = s.id
+             WHERE s.tenant_id = ?1 AND s.sku = ?2 AND s.location = ?3",
+        )
+        .map_err(unavailable)?;
+    let mut wanted: Vec<&(Sku, Location)> = series.iter().collect();
+    wanted.sort();
+    wanted.dedup();
+    let mut result = Vec::new();
+    for (sku, location) in wanted {
+        let mut rows = statement
+            .query(params![tenant_key, sku.as_str(), location.as_str(), bytes])
+            .map_err(unavailable)?;
+        if let Some(row) = rows.next().map_err(unavailable)? {
+            result.push(forecast_row(row)?);
+        }
     }
     Ok(result)
 }

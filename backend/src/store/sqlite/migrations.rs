@@ -230,6 +230,42 @@ const MIGRATIONS: &[Migration] = &[
     ) WITHOUT ROWID;
     ",
     ),
+    // 8: the UI: products-table figures per series, tenant settings, browser sessions of standalone
+    // tenants and their one-time sign-in links (secrets stored as SHA-256 only).
+    Migration::Sql(
+        r"
+    CREATE TABLE series_stats (
+        tenant_id   INTEGER NOT NULL,
+        series_id   INTEGER NOT NULL,
+        sales_28    REAL NOT NULL,
+        prev_28     REAL NOT NULL,
+        forecast_28 REAL NOT NULL,
+        PRIMARY KEY (tenant_id, series_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE tenant_overview (
+        tenant_id   INTEGER PRIMARY KEY REFERENCES tenants(id),
+        body        TEXT NOT NULL
+    );
+    CREATE TABLE tenant_settings (
+        tenant_id               INTEGER PRIMARY KEY REFERENCES tenants(id),
+        default_lead_time_days  INTEGER NOT NULL,
+        service_level           REAL NOT NULL,
+        horizon_days            INTEGER NOT NULL
+    );
+    CREATE TABLE sessions (
+        secret_hash BLOB PRIMARY KEY,
+        tenant_id   INTEGER NOT NULL REFERENCES tenants(id),
+        csrf_token  TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        expires_at  TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE sign_in_links (
+        secret_hash BLOB PRIMARY KEY,
+        tenant_id   INTEGER NOT NULL REFERENCES tenants(id),
+        expires_at  TEXT NOT NULL
+    ) WITHOUT ROWID;
+    ",
+    ),
 ];
 
 /// Applies the migrations this database has not seen yet, each in its own transaction.

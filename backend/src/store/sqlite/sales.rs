@@ -698,6 +698,40 @@ pub(super) fn daily_units(
         .collect()
 }
 
+pub(super) fn daily_totals(
+    connection: &Connection,
+    tenant: &TenantId,
+    days: crate::domain::DayRange,
+) -> Result<Vec<crate::domain::DayTotal>, StoreError> {
+    let tenant_key = read_tenant_key(connection, tenant)?;
+    let from = days.from.map_or(i32::MIN, day_number);
+    let to = days.to.map_or(i32::MAX, day_number);
+    let mut totals: Vec<(i32, f64, f64)> = Vec::new();
+    scan_day_pages(
+        connection,
+        tenant_key,
+        (from, to),
+        |_| true,
+        |day, cell| match totals.last_mut() {
+            Some((last, units, revenue)) if *last == day => {
+                *units += cell.units;
+                *revenue += cell.revenue;
+            }
+            _ => totals.push((day, cell.units, cell.revenue)),
+        },
+    )?;
+    totals
+        .into_iter()
+        .map(|(day, units, revenue)| {
+            Ok(crate::domain::DayTotal {
+                date: day_from_number(day)?,
+                units,
+                revenue,
+            })
+        })
+        .collect()
+}
+
 pub(super) fn skus(
     connection: &Connection,
     tenant: &TenantId,

@@ -291,6 +291,11 @@ const TENANT_TABLES: &[&str] = &[
     "shopify_variants",
     "shopify_syncs",
     "shopify_bulk_finished",
+    "series_stats",
+    "tenant_overview",
+    "tenant_settings",
+    "sessions",
+    "sign_in_links",
     "series",
 ];
 

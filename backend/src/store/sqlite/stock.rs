@@ -62,19 +62,54 @@ pub(super) fn stock(
         .map_err(unavailable)?;
     let mut levels = Vec::new();
     while let Some(row) = rows.next().map_err(unavailable)? {
-        let sku: String = row.get(0).map_err(unavailable)?;
-        let location: String = row.get(1).map_err(unavailable)?;
-        let updated_at: String = row.get(5).map_err(unavailable)?;
-        levels.push(StockLevel {
-            sku: Sku::parse(&sku).map_err(StoreError::unavailable)?,
-            location: Location::parse(&location).map_err(StoreError::unavailable)?,
-            on_hand: row.get(2).map_err(unavailable)?,
-            lead_time_days: row.get(3).map_err(unavailable)?,
-            service_level: row.get(4).map_err(unavailable)?,
-            updated_at: DateTime::parse_from_rfc3339(&updated_at)
-                .map_err(StoreError::unavailable)?
-                .with_timezone(&Utc),
-        });
+        levels.push(stock_row(row)?);
+    }
+    Ok(levels)
+}
+
+/// A stock level from a row of `sku, location, on_hand, lead_time_days, service_level,
+/// updated_at`.
+fn stock_row(row: &rusqlite::Row<'_>) -> Result<StockLevel, StoreError> {
+    let sku: String = row.get(0).map_err(unavailable)?;
+    let location: String = row.get(1).map_err(unavailable)?;
+    let updated_at: String = row.get(5).map_err(unavailable)?;
+    Ok(StockLevel {
+        sku: Sku::parse(&sku).map_err(StoreError::unavailable)?,
+        location: Location::parse(&location).map_err(StoreError::unavailable)?,
+        on_hand: row.get(2).map_err(unavailable)?,
+        lead_time_days: row.get(3).map_err(unavailable)?,
+        service_level: row.get(4).map_err(unavailable)?,
+        updated_at: DateTime::parse_from_rfc3339(&updated_at)
+            .map_err(StoreError::unavailable)?
+            .with_timezone(&Utc),
+    })
+}
+
+/// The stock levels of the listed series (one primary-key lookup each, on one connection),
+/// ordered by SKU and location; series without one are left out.
+pub(super) fn stock_of(
+    connection: &Connection,
+    tenant: &TenantId,
+    series: &[(Sku, Location)],
+) -> Result<Vec<StockLevel>, StoreError> {
+    let tenant_key = read_tenant_key(connection, tenant)?;
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT sku, location, on_hand, lead_time_days, service_level, updated_at
+             FROM stock_levels WHERE tenant_id = ?1 AND sku = ?2 AND location = ?3",
+        )
+        .map_err(unavailable)?;
+    let mut wanted: Vec<&(Sku, Location)> = series.iter().collect();
+    wanted.sort();
+    wanted.dedup();
+    let mut levels = Vec::new();
+    for (sku, location) in wanted {
+        let mut rows = statement
+            .query(params![tenant_key, sku.as_str(), location.as_str()])
+            .map_err(unavailable)?;
+        if let Some(row) = rows.next().map_err(unavailable)? {
+            levels.push(stock_row(row)?);
+        }
     }
     Ok(levels)
 }
