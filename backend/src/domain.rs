@@ -7,8 +7,8 @@ mod install;
 mod inventory;
 mod product;
 mod sales;
-mod sync;
 mod session;
+mod sync;
 mod tenant;
 
 pub use delivery::{
@@ -32,8 +32,8 @@ pub use product::{
 pub use sales::{
     DayRange, Granularity, LineIdentity, Location, SalesDay, SalesLine, SalesQuery, Sku, SkuSummary,
 };
-pub use sync::{OrdersApplied, SyncKind, SyncPhase, SyncState, SyncStatus};
 pub use session::{BrowserSecret, BrowserSession, TenantSettings};
+pub use sync::{OrdersApplied, SyncKind, SyncPhase, SyncState, SyncStatus};
 pub use tenant::{ApiKey, NewTenant, Tenant, TenantId, Timezone};
 
 /// A value that failed validation, with a message that names the problem.

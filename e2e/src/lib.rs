@@ -27,8 +27,8 @@
 #![recursion_limit = "256"]
 
 pub mod admin;
-pub mod bulk;
 mod app_bridge;
+pub mod bulk;
 mod clock;
 mod config;
 pub mod crypto;

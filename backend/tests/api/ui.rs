@@ -4,7 +4,6 @@
 
 use chrono::{Days, NaiveDate, Utc};
 use ordernimbus_backend::domain::BrowserSecret;
-use ordernimbus_backend::store::Store;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestTenant};
