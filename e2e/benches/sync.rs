@@ -113,6 +113,7 @@ async fn run(n_orders: u64, template: &str) -> anyhow::Result<()> {
         app_url: "http://127.0.0.1:9".into(),
         scopes: vec!["read_orders".into(), "read_all_orders".into()],
         admin_url_template: template.into(),
+        app_bridge_url: "https://cdn.shopify.com/shopifycloud/app-bridge.js".into(),
     };
     let cipher = TokenCipher::from_base64(&TokenCipher::generate_key_base64())?;
     let lifecycle = Arc::new(Lifecycle::new(
