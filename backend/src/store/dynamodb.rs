@@ -5,9 +5,9 @@
 //! listings. A tenant's records live in partitions whose key starts with `T#{tenant}`, so one
 //! tenant's data never shares a partition with another's, and a large tenant spreads over one
 //! partition per SKU (daily sales and forecasts), per month (sales lines), per year (daily totals)
-//! and per order bucket. Lookups that happen before a tenant is known (API key hash, shop domain,
-//! webhook id) have partitions of their own. ARCHITECTURE.md lists every access pattern with its key
-//! condition and index.
+//! and per order bucket. Lookups that happen before a tenant is known (API key hash, browser session
+//! and sign-in link secret hashes, shop domain, webhook id) have partitions of their own.
+//! infra/README.md lists every access pattern with its key condition and index.
 //!
 //! Writes that must agree go through `TransactWriteItems` (a batch of sales lines with the daily
 //! sales they change, an order version with its lines); bulk writes of independent items go through
@@ -20,6 +20,7 @@ mod deliveries;
 mod sales;
 mod shops;
 mod sync;
+mod ui;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -40,6 +41,10 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use rand::Rng;
 
 use super::{ImportReport, SalesWrite, Store, StoreError, UploadId};
+use crate::domain::{
+    BrowserSession, DayTotal, ProductPage, ProductQuery, SeriesStats, TenantOverview,
+    TenantSettings,
+};
 use crate::domain::{
     CatalogueVariant, ComplianceEntry, DataRequest, DayRange, DeliveryFilter, DeliveryOutcome,
     DeliveryReceipt, DeliveryRecord, EraseOutcome, Location, NewDelivery, NewInstall, NewTenant,
@@ -349,27 +354,61 @@ impl DynamoStore {
             .map_err(|error| self.sdk("PutItem", error))
     }
 
-    /// Updates one item; `Ok(None)` when the condition failed, else its new attributes.
+    /// Updates one item; `Ok(None)` when the condition failed, else its new attributes. Sent again
+    /// with backoff while a transaction on the item is in progress (`TransactionConflict`, which
+    /// the SDK does not retry).
     async fn update(&self, update: Change) -> Result<Option<Item>, StoreError> {
+        let mut attempt = 0;
+        loop {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(update.key.clone()))
+                .update_expression(&update.expression)
+                .set_condition_expression(update.condition.clone())
+                .set_expression_attribute_names(names(&[
+                    &update.expression,
+                    update.condition.as_deref().unwrap_or_default(),
+                ]))
+                .set_expression_attribute_values(non_empty(update.values.clone()))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+                .send()
+                .await;
+            match result {
+                Ok(output) => return Ok(Some(output.attributes.unwrap_or_default())),
+                Err(error) if error.code() == Some("ConditionalCheckFailedException") => {
+                    return Ok(None);
+                }
+                Err(error)
+                    if error.code() == Some("TransactionConflictException")
+                        && attempt + 1 < MAX_ATTEMPTS =>
+                {
+                    attempt += 1;
+                    backoff(attempt).await;
+                }
+                Err(error) => return Err(self.sdk("UpdateItem", error)),
+            }
+        }
+    }
+
+    /// Deletes one item if it exists and returns it as it was; `Ok(None)` when there was none. Of
+    /// two concurrent takes of one item, exactly one gets it (one-time use).
+    async fn take(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let result = self
             .client
-            .update_item()
+            .delete_item()
             .table_name(&self.table)
-            .set_key(Some(update.key))
-            .update_expression(&update.expression)
-            .set_condition_expression(update.condition.clone())
-            .set_expression_attribute_names(names(&[
-                &update.expression,
-                update.condition.as_deref().unwrap_or_default(),
-            ]))
-            .set_expression_attribute_values(non_empty(update.values))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .key("PK", s(pk))
+            .key("SK", s(sk))
+            .condition_expression("attribute_exists(PK)")
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await;
         match result {
-            Ok(output) => Ok(Some(output.attributes.unwrap_or_default())),
+            Ok(output) => Ok(output.attributes.filter(|item| !item.is_empty())),
             Err(error) if error.code() == Some("ConditionalCheckFailedException") => Ok(None),
-            Err(error) => Err(self.sdk("UpdateItem", error)),
+            Err(error) => Err(self.sdk("DeleteItem", error)),
         }
     }
 
@@ -1377,6 +1416,110 @@ impl Store for DynamoStore {
         inventory_item_id: &str,
     ) -> Result<Option<Sku>, StoreError> {
         sales::sku_of_inventory_item(self, tenant, inventory_item_id).await
+    }
+
+    async fn forecasts_of(
+        &self,
+        tenant: &TenantId,
+        series: &[(Sku, Location)],
+        days: Option<usize>,
+    ) -> Result<Vec<SeriesForecast>, StoreError> {
+        ui::forecasts_of(self, tenant, series, days).await
+    }
+
+    async fn stock_of(
+        &self,
+        tenant: &TenantId,
+        series: &[(Sku, Location)],
+    ) -> Result<Vec<StockLevel>, StoreError> {
+        ui::stock_of(self, tenant, series).await
+    }
+
+    async fn daily_totals(
+        &self,
+        tenant: &TenantId,
+        days: DayRange,
+    ) -> Result<Vec<DayTotal>, StoreError> {
+        ui::daily_totals(self, tenant, days).await
+    }
+
+    async fn put_overview(
+        &self,
+        tenant: &TenantId,
+        overview: &TenantOverview,
+    ) -> Result<(), StoreError> {
+        ui::put_overview(self, tenant, overview).await
+    }
+
+    async fn overview(&self, tenant: &TenantId) -> Result<Option<TenantOverview>, StoreError> {
+        ui::overview(self, tenant).await
+    }
+
+    async fn put_series_stats(
+        &self,
+        tenant: &TenantId,
+        stats: Vec<SeriesStats>,
+    ) -> Result<(), StoreError> {
+        ui::put_series_stats(self, tenant, stats).await
+    }
+
+    async fn products(
+        &self,
+        tenant: &TenantId,
+        query: &ProductQuery,
+    ) -> Result<ProductPage, StoreError> {
+        ui::products(self, tenant, query).await
+    }
+
+    async fn settings(&self, tenant: &TenantId) -> Result<TenantSettings, StoreError> {
+        ui::settings(self, tenant).await
+    }
+
+    async fn put_settings(
+        &self,
+        tenant: &TenantId,
+        settings: &TenantSettings,
+    ) -> Result<(), StoreError> {
+        ui::put_settings(self, tenant, settings).await
+    }
+
+    async fn create_session(
+        &self,
+        tenant: &TenantId,
+        secret_hash: [u8; 32],
+        csrf_token: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        ui::create_session(self, tenant, secret_hash, csrf_token, expires_at).await
+    }
+
+    async fn session(
+        &self,
+        secret_hash: [u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Option<BrowserSession>, StoreError> {
+        ui::session(self, secret_hash, now).await
+    }
+
+    async fn delete_session(&self, secret_hash: [u8; 32]) -> Result<(), StoreError> {
+        ui::delete_session(self, secret_hash).await
+    }
+
+    async fn create_sign_in_link(
+        &self,
+        tenant: &TenantId,
+        secret_hash: [u8; 32],
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        ui::create_sign_in_link(self, tenant, secret_hash, expires_at).await
+    }
+
+    async fn consume_sign_in_link(
+        &self,
+        secret_hash: [u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<Option<TenantId>, StoreError> {
+        ui::consume_sign_in_link(self, secret_hash, now).await
     }
 }
 

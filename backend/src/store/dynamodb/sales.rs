@@ -5,8 +5,9 @@
 //!   last sales day, product name and when its forecast was made (the series registry);
 //! - `T#{t}#SKU#{sku}` / `D#{location}␁{date}`: net units and revenue of one day (a cell), and
 //!   `F#{location}`: the series' forecast; one Query reads a SKU's sales and forecasts;
-//! - `T#{t}#TOT#{year}` / `A#{date}` and `L#{location}␁{date}`: net units per day over all series
-//!   (and per location), so that the tenant's daily totals are one Query per year;
+//! - `T#{t}#TOT#{year}` / `A#{date}` and `L#{location}␁{date}`: net units (and, over all series,
+//!   revenue) per day over all series and per location, so that the tenant's daily totals are one
+//!   Query per year;
 //! - `T#{t}#L#{year-month}` / `{date}#{line key}`: one item per stored sales line (dedupe);
 //! - `T#{t}#O#{bucket}` / `{order id}`: the last applied version of a Shopify order;
 //! - `T#{t}` / `UPLOAD#{id}` and `UPLOADS#{started}#{id}`: an upload's report, by id and by time;
@@ -35,7 +36,7 @@ const ORDER_BUCKETS: u8 = 16;
 /// The `seen` mark of lines written from Shopify orders rather than an upload.
 const ORDER_LINES: &str = "order";
 
-fn sku_pk(tenant: &TenantId, sku: &str) -> String {
+pub(super) fn sku_pk(tenant: &TenantId, sku: &str) -> String {
     format!("T#{tenant}#SKU#{sku}")
 }
 
@@ -43,7 +44,7 @@ fn lines_pk(tenant: &TenantId, date: NaiveDate) -> String {
     format!("T#{tenant}#L#{:04}-{:02}", date.year(), date.month())
 }
 
-fn totals_pk(tenant: &TenantId, year: i32) -> String {
+pub(super) fn totals_pk(tenant: &TenantId, year: i32) -> String {
     format!("T#{tenant}#TOT#{year:04}")
 }
 
@@ -51,7 +52,7 @@ fn orders_pk(tenant: &TenantId, order_id: &str) -> String {
     format!("T#{tenant}#O#{}", super::shard_of(order_id, ORDER_BUCKETS))
 }
 
-fn series_sk(sku: &str, location: &str) -> String {
+pub(super) fn series_sk(sku: &str, location: &str) -> String {
     format!("SERIES#{sku}{SEP}{location}")
 }
 
@@ -67,16 +68,16 @@ fn upload_sk(upload: &str) -> String {
     format!("UPLOAD#{upload}")
 }
 
-fn date_of(text: &str) -> Result<NaiveDate, StoreError> {
+pub(super) fn date_of(text: &str) -> Result<NaiveDate, StoreError> {
     text.parse()
         .map_err(|_| corrupt(format!("stored day {text:?} is not a date")))
 }
 
-fn sku_of(text: &str) -> Result<Sku, StoreError> {
+pub(super) fn sku_of(text: &str) -> Result<Sku, StoreError> {
     Sku::parse(text).map_err(StoreError::unavailable)
 }
 
-fn location_of(text: &str) -> Result<Location, StoreError> {
+pub(super) fn location_of(text: &str) -> Result<Location, StoreError> {
     Location::parse(text).map_err(StoreError::unavailable)
 }
 
@@ -510,7 +511,7 @@ fn line_put(
 struct Aggregate {
     pk: String,
     sk: String,
-    /// `(units, revenue)` added; revenue only for cells and series.
+    /// `(units, revenue)` added; revenue for cells, series and the day over all series.
     units: f64,
     revenue: Option<f64>,
     /// Attributes set alongside (what the item describes).
@@ -600,7 +601,7 @@ fn delta_aggregates(tenant: &TenantId, delta: &Delta) -> Vec<Aggregate> {
             pk: totals.clone(),
             sk: format!("A#{day}"),
             units: delta.units,
-            revenue: None,
+            revenue: Some(delta.revenue),
             set: vec![("day", day.clone())],
             product: None,
         },
@@ -1140,7 +1141,7 @@ pub(super) async fn put_forecasts(
         .map(drop)
 }
 
-fn forecast_of(item: &Item, days: Option<usize>) -> Result<SeriesForecast, StoreError> {
+pub(super) fn forecast_of(item: &Item, days: Option<usize>) -> Result<SeriesForecast, StoreError> {
     let meta: Meta = serde_json::from_str(text(item, "meta")?).map_err(StoreError::unavailable)?;
     let start = text(item, "start")?;
     let points = if start.is_empty() {
@@ -1235,11 +1236,7 @@ pub(super) async fn put_stock(
                 ("PK".to_owned(), s(tenant_pk(tenant))),
                 (
                     "SK".to_owned(),
-                    s(format!(
-                        "STOCK#{}{SEP}{}",
-                        level.sku.as_str(),
-                        level.location.as_str()
-                    )),
+                    s(stock_sk(level.sku.as_str(), level.location.as_str())),
                 ),
                 ("sku".to_owned(), s(level.sku.as_str())),
                 ("location".to_owned(), s(level.location.as_str())),
@@ -1265,19 +1262,24 @@ pub(super) async fn stock(
     let items = store
         .query_all(&Query::prefix(tenant_pk(tenant), prefix), None)
         .await?;
-    items
-        .iter()
-        .map(|item| {
-            Ok(StockLevel {
-                sku: sku_of(text(item, "sku")?)?,
-                location: location_of(text(item, "location")?)?,
-                on_hand: number(item, "on_hand")?,
-                lead_time_days: number(item, "lead_time_days")?,
-                service_level: number(item, "service_level")?,
-                updated_at: parse_time(text(item, "updated_at")?)?,
-            })
-        })
-        .collect()
+    items.iter().map(stock_level_of).collect()
+}
+
+/// A stock level from its `STOCK#` item.
+pub(super) fn stock_level_of(item: &Item) -> Result<StockLevel, StoreError> {
+    Ok(StockLevel {
+        sku: sku_of(text(item, "sku")?)?,
+        location: location_of(text(item, "location")?)?,
+        on_hand: number(item, "on_hand")?,
+        lead_time_days: number(item, "lead_time_days")?,
+        service_level: number(item, "service_level")?,
+        updated_at: parse_time(text(item, "updated_at")?)?,
+    })
+}
+
+/// The sort key of a stock level.
+pub(super) fn stock_sk(sku: &str, location: &str) -> String {
+    format!("STOCK#{sku}{SEP}{location}")
 }
 
 /// A product's variants as kept on its item: `(variant id, inventory item id)`.
@@ -1437,7 +1439,8 @@ pub(super) async fn apply_order(
 // ----- Erasure --------------------------------------------------------------------------------
 
 /// Deletes every record of a tenant: its SKU partitions, sales lines, daily totals, orders, and
-/// the tenant partition (API keys, uploads, stock, catalogue, registry), the tenant item last.
+/// the tenant partition (API keys, sessions, sign-in links, uploads, stock, catalogue, registry with
+/// its products-table figures, overview, settings), the tenant item last.
 pub(super) async fn erase_tenant(store: &DynamoStore, tenant: &TenantId) -> Result<(), StoreError> {
     let item = store.get(tenant_pk(tenant), TENANT_SK).await?;
     let series = registry(store, tenant, None).await?;
@@ -1483,8 +1486,8 @@ pub(super) async fn erase_tenant(store: &DynamoStore, tenant: &TenantId) -> Resu
         .buffer_unordered(CONCURRENCY)
         .try_collect::<Vec<u64>>()
         .await?;
-    // The tenant partition: API key lookups first (a key must never outlive its tenant's data),
-    // then everything but the tenant item, then the tenant item.
+    // The tenant partition: API key, session and sign-in link lookups first (none may outlive its
+    // tenant's data), then everything but the tenant item, then the tenant item.
     let items = store
         .query_all(&Query::partition(tenant_pk(tenant)).project("PK, SK"), None)
         .await?;
@@ -1495,6 +1498,7 @@ pub(super) async fn erase_tenant(store: &DynamoStore, tenant: &TenantId) -> Resu
         if let Some(hash) = sk.strip_prefix("APIKEY#") {
             keys.push((format!("KEY#{hash}"), "KEY".to_owned()));
         }
+        keys.extend(super::ui::lookup_of_copy(sk));
         if sk != TENANT_SK {
             own.push((tenant_pk(tenant), sk.to_owned()));
         }
