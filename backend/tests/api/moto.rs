@@ -13,6 +13,12 @@ const HOW_TO_START: &str = "start moto and export its endpoint with `eval \"$(sc
 /// A `DynamoStore` on a new table of its own in moto at `AWS_ENDPOINT_URL`; panics, saying how to
 /// start moto, when the variable is unset or moto does not answer.
 pub async fn fresh_store() -> DynamoStore {
+    fresh_store_and_client().await.0
+}
+
+/// A fresh store as [`fresh_store`] makes, and an SDK client on the same moto, for tests that look
+/// at the table's items themselves.
+pub async fn fresh_store_and_client() -> (DynamoStore, aws_sdk_dynamodb::Client) {
     #[allow(
         clippy::disallowed_methods,
         reason = "the tests find moto through the same variable the SDK reads"
@@ -31,5 +37,5 @@ pub async fn fresh_store() -> DynamoStore {
         panic!("moto is not answering at {endpoint} ({error:?}): {HOW_TO_START}");
     }
     store.ping().await.unwrap();
-    store
+    (store, aws_sdk_dynamodb::Client::new(&config))
 }

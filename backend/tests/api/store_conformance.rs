@@ -9,6 +9,10 @@ use ordernimbus_backend::domain::{
     OrderVersion, SalesLine, SalesQuery, SealedCredentials, SeriesForecast, Sku, StockLevel,
     TenantId, Timezone, UninstallOutcome,
 };
+use ordernimbus_backend::domain::{
+    BrowserSecret, DayTotal, ProductQuery, ProductRow, ProductSort, SeriesStats, TenantOverview,
+    TenantSettings,
+};
 use ordernimbus_backend::shopify::shop::ShopDomain;
 use ordernimbus_backend::store::sqlite::SqliteStore;
 use ordernimbus_backend::store::{ImportReport, SalesWrite, Store, StoreError, UploadStatus};
@@ -1319,8 +1323,47 @@ pub async fn erasure_takes_the_shops_keys_and_deliveries_but_keeps_its_complianc
         detail: serde_json::json!({}),
     };
     store.record_compliance(&entry).await.unwrap();
+    // The UI's records of the tenant: a session, a sign-in link, settings, overview, figures.
+    let later = Utc::now() + chrono::Duration::hours(1);
+    let (session, link) = (BrowserSecret::generate(), BrowserSecret::generate());
+    store
+        .create_session(&install.tenant, session.hash(), "csrf", later)
+        .await
+        .unwrap();
+    store
+        .create_sign_in_link(&install.tenant, link.hash(), later)
+        .await
+        .unwrap();
+    let mut settings = TenantSettings::defaults("Europe/Berlin");
+    settings.horizon_days = 7;
+    store
+        .put_settings(&install.tenant, &settings)
+        .await
+        .unwrap();
+    store
+        .put_overview(&install.tenant, &overview_of(1, "ETS"))
+        .await
+        .unwrap();
+    store
+        .put_series_stats(&install.tenant, vec![stats("A", "", 1.0, 1.0, 1.0)])
+        .await
+        .unwrap();
     store.uninstall_shop(&shop, Utc::now()).await.unwrap();
     assert_eq!(store.erase_shop(&shop).await.unwrap(), EraseOutcome::Erased);
+    assert!(
+        store
+            .session(session.hash(), Utc::now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .consume_sign_in_link(link.hash(), Utc::now())
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(store.tenant_by_api_key(key.hash()).await.unwrap(), None);
     assert!(store.delivery("wh-leaving").await.unwrap().is_none());
     assert!(store.delivery("wh-staying").await.unwrap().is_some());
@@ -1341,6 +1384,31 @@ pub async fn erasure_takes_the_shops_keys_and_deliveries_but_keeps_its_complianc
     assert!(nothing(sales.map(|days| days.len())));
     let skus = store.skus(&install.tenant).await;
     assert!(nothing(skus.map(|skus| skus.len())));
+    let products = store
+        .products(
+            &install.tenant,
+            &ProductQuery {
+                limit: 10,
+                ..ProductQuery::default()
+            },
+        )
+        .await;
+    assert!(nothing(products.map(|page| page.rows.len())));
+    let overview = store.overview(&install.tenant).await;
+    assert!(nothing(
+        overview.map(|overview| usize::from(overview.is_some()))
+    ));
+    // Settings are the defaults of a tenant that never changed them, if readable at all.
+    match store.settings(&install.tenant).await {
+        Ok(read) => assert_ne!(read, settings),
+        Err(error) => assert!(matches!(
+            error,
+            StoreError::NotFound {
+                entity: "tenant",
+                ..
+            }
+        )),
+    }
     assert!(
         store
             .shop_of_tenant(&install.tenant)
@@ -1349,6 +1417,564 @@ pub async fn erasure_takes_the_shops_keys_and_deliveries_but_keeps_its_complianc
             .is_none()
     );
     assert_eq!(store.compliance_log(&shop).await.unwrap(), [entry]);
+}
+
+pub async fn daily_totals_sum_units_and_revenue_over_the_tenants_series(store: &dyn Store) {
+    let tenant = tenant(store).await;
+    let other = tenant_with_sales(store).await;
+    store.begin_upload(&tenant, &report("up_t")).await.unwrap();
+    let lines = vec![
+        sale("a1", "2024-03-01", "A", "", 1.0),
+        sale("b1", "2024-03-01", "B", "North", 2.0),
+        sale("a5", "2024-03-05", "A", "", -1.0),
+        sale("y", "2023-12-31", "A", "", 3.0),
+    ];
+    store
+        .write_sales(&tenant, &"up_t".into(), lines)
+        .await
+        .unwrap();
+    let total = |date: &str, units: f64| DayTotal {
+        date: date.parse().unwrap(),
+        units,
+        revenue: units * 2.0,
+    };
+    // Ascending over both years, every location summed, days without sales left out.
+    assert_eq!(
+        store
+            .daily_totals(&tenant, DayRange::default())
+            .await
+            .unwrap(),
+        [
+            total("2023-12-31", 3.0),
+            total("2024-03-01", 3.0),
+            total("2024-03-05", -1.0)
+        ]
+    );
+    let range = |from: &str, to: &str| DayRange {
+        from: Some(from.parse().unwrap()),
+        to: Some(to.parse().unwrap()),
+    };
+    assert_eq!(
+        store
+            .daily_totals(&tenant, range("2024-01-01", "2024-03-04"))
+            .await
+            .unwrap(),
+        [total("2024-03-01", 3.0)]
+    );
+    assert!(
+        store
+            .daily_totals(&tenant, range("2024-03-02", "2024-03-04"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The other tenant's sales on the same day count only for it.
+    assert_eq!(
+        store
+            .daily_totals(&other, DayRange::default())
+            .await
+            .unwrap(),
+        [total("2024-03-01", 9.0)]
+    );
+    assert!(matches!(
+        store
+            .daily_totals(&TenantId::generate(), DayRange::default())
+            .await,
+        Err(StoreError::NotFound {
+            entity: "tenant",
+            ..
+        })
+    ));
+}
+
+fn overview_of(series: usize, model: &str) -> TenantOverview {
+    let start = NaiveDate::from_ymd_opt(2024, 4, 1).unwrap();
+    TenantOverview {
+        generated_at: Utc::now(),
+        series,
+        model: model.into(),
+        backtest: Backtest {
+            rmsse: Some(0.75),
+            ..Backtest::default()
+        },
+        points: start
+            .iter_days()
+            .take(3)
+            .map(|date| ForecastPoint::new(date, 2.0, 1.0, 3.0, 0.5, 3.5))
+            .collect(),
+        history: vec![DayTotal {
+            date: NaiveDate::from_ymd_opt(2024, 3, 31).unwrap(),
+            units: 4.0,
+            revenue: 10.5,
+        }],
+    }
+}
+
+pub async fn overview_and_settings_read_defaults_until_replaced(store: &dyn Store) {
+    let other = tenant(store).await;
+    let tenant = tenant(store).await;
+    assert_eq!(store.overview(&tenant).await.unwrap(), None);
+    let first = overview_of(3, "ETS");
+    store.put_overview(&tenant, &first).await.unwrap();
+    assert_eq!(store.overview(&tenant).await.unwrap(), Some(first));
+    let second = overview_of(5, "ADIDA");
+    store.put_overview(&tenant, &second).await.unwrap();
+    assert_eq!(store.overview(&tenant).await.unwrap(), Some(second.clone()));
+    assert_eq!(store.overview(&other).await.unwrap(), None);
+
+    let defaults = TenantSettings::defaults("UTC");
+    assert_eq!(store.settings(&tenant).await.unwrap(), defaults);
+    let changed = TenantSettings {
+        timezone: "Europe/Berlin".into(),
+        default_lead_time_days: 9,
+        service_level: 0.9,
+        horizon_days: 60,
+    };
+    store.put_settings(&tenant, &changed).await.unwrap();
+    assert_eq!(store.settings(&tenant).await.unwrap(), changed);
+    // The time zone is the tenant's own.
+    assert_eq!(
+        store.tenant(&tenant).await.unwrap().timezone.name(),
+        "Europe/Berlin"
+    );
+    let again = TenantSettings {
+        timezone: "America/New_York".into(),
+        service_level: 0.99,
+        horizon_days: 14,
+        ..changed
+    };
+    store.put_settings(&tenant, &again).await.unwrap();
+    assert_eq!(store.settings(&tenant).await.unwrap(), again);
+    assert_eq!(store.settings(&other).await.unwrap(), defaults);
+    assert_eq!(store.tenant(&other).await.unwrap().timezone.name(), "UTC");
+
+    let unknown = TenantId::generate();
+    let not_found = |result: Result<(), StoreError>| {
+        matches!(
+            result,
+            Err(StoreError::NotFound {
+                entity: "tenant",
+                ..
+            })
+        )
+    };
+    assert!(not_found(store.put_overview(&unknown, &second).await));
+    assert!(not_found(store.put_settings(&unknown, &again).await));
+    assert!(not_found(store.settings(&unknown).await.map(drop)));
+    assert!(not_found(store.overview(&unknown).await.map(drop)));
+}
+
+fn stats(sku: &str, location: &str, sales_28: f64, prev_28: f64, forecast_28: f64) -> SeriesStats {
+    SeriesStats {
+        sku: Sku::parse(sku).unwrap(),
+        location: Location::parse(location).unwrap(),
+        sales_28,
+        prev_28,
+        forecast_28,
+    }
+}
+
+async fn product_rows(
+    store: &dyn Store,
+    tenant: &TenantId,
+    query: ProductQuery,
+) -> (u64, Vec<String>) {
+    let page = store.products(tenant, &query).await.unwrap();
+    assert_eq!((page.offset, page.limit), (query.offset, query.limit));
+    let rows = page
+        .rows
+        .iter()
+        .map(|row| format!("{}/{}", row.sku, row.location))
+        .collect();
+    (page.total, rows)
+}
+
+pub async fn products_are_searched_sorted_and_paged_with_zeros_until_computed(store: &dyn Store) {
+    let other = tenant_with_sales(store).await;
+    let tenant = tenant(store).await;
+    store.begin_upload(&tenant, &report("up_p")).await.unwrap();
+    let named = |line: SalesLine, product: &str| SalesLine {
+        product: Some(product.into()),
+        ..line
+    };
+    let lines = vec![
+        named(sale("a", "2024-03-01", "A-1", "", 1.0), "Blue Mug"),
+        named(sale("an", "2024-03-01", "A-1", "west", 1.0), "Blue Mug"),
+        named(sale("b", "2024-03-01", "B-2", "", 1.0), "red plate"),
+        sale("c", "2024-03-01", "C-3", "", 1.0),
+    ];
+    store
+        .write_sales(&tenant, &"up_p".into(), lines)
+        .await
+        .unwrap();
+    store
+        .put_series_stats(&tenant, vec![stats("A-1", "", 1.0, 1.0, 1.0)])
+        .await
+        .unwrap();
+    store
+        .put_series_stats(
+            &tenant,
+            vec![
+                // Replaces the figures written before.
+                stats("A-1", "", 10.0, 5.0, 28.0),
+                stats("A-1", "west", 4.0, 0.0, 56.0),
+                stats("B-2", "", 20.0, 40.0, 0.0),
+                // Series without sales (here: the other tenant's) get no figures.
+                stats("A", "", 7.0, 7.0, 7.0),
+                stats("Z", "", 7.0, 7.0, 7.0),
+            ],
+        )
+        .await
+        .unwrap();
+    let levels = vec![
+        level("A-1", "", 14.0),
+        level("A-1", "west", 2.0),
+        level("B-2", "", 5.0),
+        // Stock of a series without sales is not a product row.
+        level("A", "", 3.0),
+    ];
+    let lead_time = levels[0].lead_time_days;
+    store.put_stock(&tenant, levels).await.unwrap();
+
+    let query = |sort: ProductSort, descending: bool| ProductQuery {
+        search: None,
+        sort,
+        descending,
+        offset: 0,
+        limit: 10,
+    };
+    let page = store
+        .products(&tenant, &query(ProductSort::Sku, false))
+        .await
+        .unwrap();
+    assert_eq!(page.total, 4);
+    assert_eq!(
+        page.rows[0],
+        ProductRow {
+            sku: "A-1".into(),
+            location: "default".into(),
+            product: Some("Blue Mug".into()),
+            sales_28: 10.0,
+            forecast_28: 28.0,
+            trend: Some(1.0),
+            on_hand: Some(14.0),
+            days_of_cover: Some(14.0),
+            lead_time_days: Some(lead_time),
+            suggested_order: None,
+            at_risk: false,
+        }
+    );
+    assert_eq!(page.rows[1].trend, None, "no sales in the 28 days before");
+    assert_eq!(page.rows[1].days_of_cover, Some(1.0));
+    assert_eq!(page.rows[2].trend, Some(-0.5));
+    assert_eq!(page.rows[2].days_of_cover, None, "no forecast demand");
+    // A series whose figures are not computed yet shows zeros, and no stock it does not have.
+    assert_eq!(
+        page.rows[3],
+        ProductRow {
+            sku: "C-3".into(),
+            location: "default".into(),
+            product: None,
+            sales_28: 0.0,
+            forecast_28: 0.0,
+            trend: None,
+            on_hand: None,
+            days_of_cover: None,
+            lead_time_days: None,
+            suggested_order: None,
+            at_risk: false,
+        }
+    );
+
+    let tenant_ref = &tenant;
+    let order = |sort, descending| async move {
+        product_rows(store, tenant_ref, query(sort, descending))
+            .await
+            .1
+    };
+    assert_eq!(
+        order(ProductSort::Sku, false).await,
+        ["A-1/default", "A-1/west", "B-2/default", "C-3/default"]
+    );
+    assert_eq!(
+        order(ProductSort::Sku, true).await,
+        ["C-3/default", "B-2/default", "A-1/west", "A-1/default"]
+    );
+    assert_eq!(
+        order(ProductSort::Location, false).await,
+        ["A-1/default", "B-2/default", "C-3/default", "A-1/west"]
+    );
+    assert_eq!(
+        order(ProductSort::Sales, true).await,
+        ["B-2/default", "A-1/default", "A-1/west", "C-3/default"]
+    );
+    assert_eq!(
+        order(ProductSort::Sales, false).await,
+        ["C-3/default", "A-1/west", "A-1/default", "B-2/default"]
+    );
+    // Ties go by SKU and location, ascending whatever the direction.
+    assert_eq!(
+        order(ProductSort::Forecast, true).await,
+        ["A-1/west", "A-1/default", "B-2/default", "C-3/default"]
+    );
+    // Rows without a trend or a cover come last either way.
+    assert_eq!(
+        order(ProductSort::Trend, true).await,
+        ["A-1/default", "B-2/default", "A-1/west", "C-3/default"]
+    );
+    assert_eq!(
+        order(ProductSort::Trend, false).await,
+        ["B-2/default", "A-1/default", "A-1/west", "C-3/default"]
+    );
+    assert_eq!(
+        order(ProductSort::Cover, false).await,
+        ["A-1/west", "A-1/default", "B-2/default", "C-3/default"]
+    );
+    assert_eq!(
+        order(ProductSort::Cover, true).await,
+        ["A-1/default", "A-1/west", "B-2/default", "C-3/default"]
+    );
+
+    // Search: SKU or product name, ignoring case and surrounding space, wildcards literal.
+    let search = |text: &str| ProductQuery {
+        search: Some(text.into()),
+        ..query(ProductSort::Sku, false)
+    };
+    assert_eq!(
+        product_rows(store, &tenant, search("mug")).await,
+        (2, vec!["A-1/default".into(), "A-1/west".into()])
+    );
+    assert_eq!(
+        product_rows(store, &tenant, search("  RED ")).await,
+        (1, vec!["B-2/default".into()])
+    );
+    assert_eq!(
+        product_rows(store, &tenant, search("c-3")).await,
+        (1, vec!["C-3/default".into()])
+    );
+    assert_eq!(
+        product_rows(store, &tenant, search("-")).await.0,
+        4,
+        "every SKU holds a dash"
+    );
+    assert_eq!(product_rows(store, &tenant, search("%")).await, (0, vec![]));
+    assert_eq!(product_rows(store, &tenant, search("_")).await, (0, vec![]));
+    assert_eq!(product_rows(store, &tenant, search("   ")).await.0, 4);
+
+    // Pages: the total counts every match; rows past the end are none.
+    let page = |offset: u64, limit: u32| ProductQuery {
+        offset,
+        limit,
+        ..query(ProductSort::Sku, false)
+    };
+    assert_eq!(
+        product_rows(store, &tenant, page(1, 2)).await,
+        (4, vec!["A-1/west".into(), "B-2/default".into()])
+    );
+    assert_eq!(
+        product_rows(store, &tenant, page(3, 2)).await,
+        (4, vec!["C-3/default".into()])
+    );
+    assert_eq!(product_rows(store, &tenant, page(4, 2)).await, (4, vec![]));
+    assert_eq!(
+        product_rows(
+            store,
+            &tenant,
+            ProductQuery {
+                search: Some("mug".into()),
+                ..page(1, 1)
+            }
+        )
+        .await,
+        (2, vec!["A-1/west".into()])
+    );
+
+    // The other tenant sees its own series only, without this tenant's figures or stock.
+    let theirs = store
+        .products(&other, &query(ProductSort::Sku, false))
+        .await
+        .unwrap();
+    assert_eq!(theirs.total, 1);
+    assert_eq!(
+        (
+            theirs.rows[0].sku.as_str(),
+            theirs.rows[0].sales_28,
+            theirs.rows[0].on_hand
+        ),
+        ("A", 0.0, None)
+    );
+    assert!(matches!(
+        store
+            .products(&TenantId::generate(), &query(ProductSort::Sku, false))
+            .await,
+        Err(StoreError::NotFound {
+            entity: "tenant",
+            ..
+        })
+    ));
+}
+
+pub async fn sessions_open_until_they_expire_or_end(store: &dyn Store) {
+    let other = tenant(store).await;
+    let tenant = tenant(store).await;
+    let now = Utc::now();
+    let expires = now + chrono::Duration::hours(1);
+    let (secret, csrf) = (BrowserSecret::generate(), BrowserSecret::generate());
+    store
+        .create_session(&tenant, secret.hash(), csrf.expose(), expires)
+        .await
+        .unwrap();
+    let theirs = BrowserSecret::generate();
+    store
+        .create_session(&other, theirs.hash(), "their-csrf", expires)
+        .await
+        .unwrap();
+
+    let open = store.session(secret.hash(), now).await.unwrap().unwrap();
+    assert_eq!(open.tenant, store.tenant(&tenant).await.unwrap());
+    assert!(open.csrf_token.matches(csrf.expose()));
+    assert_eq!(open.expires_at, expires);
+    let open = store.session(theirs.hash(), now).await.unwrap().unwrap();
+    assert_eq!(open.tenant.id, other);
+    assert!(open.csrf_token.matches("their-csrf"));
+    // Expiry is checked at the `now` given, to the instant (TTL deletes much later).
+    let just_before = expires - chrono::Duration::milliseconds(1);
+    assert!(
+        store
+            .session(secret.hash(), just_before)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .session(secret.hash(), expires)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .session(BrowserSecret::generate().hash(), now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A second session with the same secret is refused.
+    assert!(
+        store
+            .create_session(&tenant, secret.hash(), "x", expires)
+            .await
+            .is_err()
+    );
+
+    store.delete_session(secret.hash()).await.unwrap();
+    assert!(store.session(secret.hash(), now).await.unwrap().is_none());
+    assert!(store.session(theirs.hash(), now).await.unwrap().is_some());
+    // Unknown secrets are ignored.
+    store.delete_session(secret.hash()).await.unwrap();
+    assert!(matches!(
+        store
+            .create_session(
+                &TenantId::generate(),
+                BrowserSecret::generate().hash(),
+                "x",
+                expires
+            )
+            .await,
+        Err(StoreError::NotFound {
+            entity: "tenant",
+            ..
+        })
+    ));
+}
+
+pub async fn sign_in_links_work_once_and_only_before_they_expire(store: &dyn Store) {
+    let other = tenant(store).await;
+    let tenant = tenant(store).await;
+    let now = Utc::now();
+    let expires = now + chrono::Duration::minutes(15);
+    let link = BrowserSecret::generate();
+    store
+        .create_sign_in_link(&tenant, link.hash(), expires)
+        .await
+        .unwrap();
+    let theirs = BrowserSecret::generate();
+    store
+        .create_sign_in_link(&other, theirs.hash(), expires)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.consume_sign_in_link(link.hash(), now).await.unwrap(),
+        Some(tenant.clone())
+    );
+    assert_eq!(
+        store.consume_sign_in_link(link.hash(), now).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .consume_sign_in_link(theirs.hash(), now)
+            .await
+            .unwrap(),
+        Some(other)
+    );
+
+    // An expired link opens nothing, and is used up all the same.
+    let stale = BrowserSecret::generate();
+    store
+        .create_sign_in_link(&tenant, stale.hash(), expires)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .consume_sign_in_link(stale.hash(), expires)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.consume_sign_in_link(stale.hash(), now).await.unwrap(),
+        None
+    );
+
+    // Two uses at once: exactly one succeeds.
+    for _ in 0..3 {
+        let raced = BrowserSecret::generate();
+        store
+            .create_sign_in_link(&tenant, raced.hash(), expires)
+            .await
+            .unwrap();
+        let (first, second) = tokio::join!(
+            store.consume_sign_in_link(raced.hash(), now),
+            store.consume_sign_in_link(raced.hash(), now)
+        );
+        let opened: Vec<TenantId> = [first.unwrap(), second.unwrap()]
+            .into_iter()
+            .flatten()
+            .collect();
+        assert_eq!(opened, std::slice::from_ref(&tenant));
+    }
+    assert_eq!(
+        store
+            .consume_sign_in_link(BrowserSecret::generate().hash(), now)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(matches!(
+        store
+            .create_sign_in_link(
+                &TenantId::generate(),
+                BrowserSecret::generate().hash(),
+                expires
+            )
+            .await,
+        Err(StoreError::NotFound {
+            entity: "tenant",
+            ..
+        })
+    ));
 }
 
 macro_rules! conformance {
@@ -1394,4 +2020,109 @@ conformance!(
     stock_levels_and_catalogue_lookups_are_replaced_per_key,
     webhook_deliveries_are_stored_once_counted_listed_and_recorded,
     erasure_takes_the_shops_keys_and_deliveries_but_keeps_its_compliance_log,
+    daily_totals_sum_units_and_revenue_over_the_tenants_series,
+    overview_and_settings_read_defaults_until_replaced,
+    products_are_searched_sorted_and_paged_with_zeros_until_computed,
+    sessions_open_until_they_expire_or_end,
+    sign_in_links_work_once_and_only_before_they_expire,
 );
+
+/// DynamoDB only: after a shop's erasure no item of its tenant is left in the table, the lookup
+/// partitions of its API keys, sessions and sign-in links included (reads alone cannot tell a
+/// deleted lookup from one whose tenant is gone).
+#[tokio::test]
+async fn dynamodb_erasure_leaves_no_item_of_the_tenant() {
+    let (store, client) = crate::moto::fresh_store_and_client().await;
+    let shop = ShopDomain::parse("gone.myshopify.com").unwrap();
+    let install = store
+        .install_shop(
+            &install_of(shop.as_str(), b"t", Utc::now()),
+            &TenantId::generate(),
+        )
+        .await
+        .unwrap();
+    let tenant = &install.tenant;
+    store
+        .add_api_key(tenant, ApiKey::generate().hash())
+        .await
+        .unwrap();
+    store
+        .apply_order(
+            tenant,
+            &OrderVersion {
+                order_id: "7".into(),
+                updated_at: Utc::now(),
+                lines: vec![order_line("7", "1", "A", 1.0)],
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .put_stock(tenant, vec![level("A", "", 1.0)])
+        .await
+        .unwrap();
+    let later = Utc::now() + chrono::Duration::hours(1);
+    store
+        .create_session(tenant, BrowserSecret::generate().hash(), "csrf", later)
+        .await
+        .unwrap();
+    store
+        .create_sign_in_link(tenant, BrowserSecret::generate().hash(), later)
+        .await
+        .unwrap();
+    store
+        .put_settings(tenant, &TenantSettings::defaults("Europe/Berlin"))
+        .await
+        .unwrap();
+    store
+        .put_overview(tenant, &overview_of(1, "ETS"))
+        .await
+        .unwrap();
+    store
+        .put_series_stats(tenant, vec![stats("A", "", 1.0, 1.0, 1.0)])
+        .await
+        .unwrap();
+    let keys = || async {
+        let mut keys = Vec::new();
+        let mut start = None;
+        loop {
+            let page = client
+                .scan()
+                .table_name(store.table())
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .unwrap();
+            for item in page.items() {
+                let part = |name: &str| item[name].as_s().unwrap().clone();
+                keys.push((part("PK"), part("SK")));
+            }
+            match page.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return keys,
+            }
+        }
+    };
+    let of_tenant = |keys: &[(String, String)]| -> Vec<(String, String)> {
+        keys.iter()
+            .filter(|(pk, _)| {
+                pk.starts_with(&format!("T#{tenant}"))
+                    || ["KEY#", "SESSION#", "LINK#"]
+                        .iter()
+                        .any(|prefix| pk.starts_with(prefix))
+            })
+            .cloned()
+            .collect()
+    };
+    let before = of_tenant(&keys().await);
+    for sk in ["SESSION", "LINK", "KEY", "SETTINGS", "OVERVIEW"] {
+        assert!(
+            before.iter().any(|(_, key)| key == sk),
+            "{sk} missing before erasure: {before:?}"
+        );
+    }
+    store.uninstall_shop(&shop, Utc::now()).await.unwrap();
+    assert_eq!(store.erase_shop(&shop).await.unwrap(), EraseOutcome::Erased);
+    let left = of_tenant(&keys().await);
+    assert!(left.is_empty(), "left after erasure: {left:?}");
+}
