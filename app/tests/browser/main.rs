@@ -402,6 +402,43 @@ async fn merchants_see_their_forecasts_in_chromium_standalone_and_embedded() {
     browser.screenshot("product").await;
     browser.assert_no_console_errors("the product page").await;
 
+    // A search that matches nothing says so, in the table and under it.
+    browser
+        .client
+        .goto(&format!("{base}/app/products"))
+        .await
+        .unwrap();
+    browser.wait_for_hydration().await;
+    let search = browser.find("#product-search").await;
+    search.send_keys("no-such-sku").await.unwrap();
+    browser
+        .find("form[role=search] button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_for_text("[data-testid=no-match]", "no-such-sku")
+        .await;
+    assert_eq!(
+        browser.text("[data-testid=page-status]").await,
+        "No SKU matches your search."
+    );
+    assert!(
+        browser
+            .client
+            .current_url()
+            .await
+            .unwrap()
+            .query()
+            .is_some_and(|query| query.contains("q=no-such-sku")),
+        "the search is in the URL"
+    );
+    browser.screenshot("products-no-match").await;
+    browser
+        .assert_no_console_errors("a search without results")
+        .await;
+
     // Data: upload a CSV with one bad row and read the report.
     let csv = data_dir.path().join("week.csv");
     std::fs::write(

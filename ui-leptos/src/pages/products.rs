@@ -232,6 +232,19 @@ fn ProductTable(page: ProductPage, state: TableState) -> impl IntoView {
     let previous = (state.page > 1).then(|| state.query(state.page - 1));
     let next = (state.page < pages).then(|| state.query(state.page + 1));
     let rows = page.rows.clone();
+    // A search that matches nothing still shows the table's header: say so where rows would be.
+    let no_match = rows.is_empty().then(|| {
+        let text = if state.search.is_empty() {
+            "No SKU on this page.".to_owned()
+        } else {
+            format!("No SKU or product matches “{}”.", state.search)
+        };
+        view! {
+            <tr>
+                <td colspan="7" class="EmptyRow" data-testid="no-match">{text}</td>
+            </tr>
+        }
+    });
     view! {
         <section class="Card">
             <div class="TableScroll">
@@ -295,6 +308,7 @@ fn ProductTable(page: ProductPage, state: TableState) -> impl IntoView {
                                 }
                             })
                             .collect_view()}
+                        {no_match}
                     </tbody>
                 </table>
             </div>
