@@ -55,7 +55,11 @@ fn main() -> anyhow::Result<()> {
                 .map_err(|_| anyhow::anyhow!("--orders: \"{value}\" is not a whole number"))?;
         }
     }
+    // The simulator keeps bulk results (a GB at 1M orders) in its temporary directory; a killed
+    // process cannot remove them, so they go in one this process removes.
+    let sim_tmp = tempfile::tempdir()?;
     let mut sim = Command::new(env!("CARGO_BIN_EXE_shopify-sim"))
+        .env("TMPDIR", sim_tmp.path())
         .args([
             "--addr",
             "127.0.0.1:0",
@@ -92,6 +96,8 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     let result = runtime.block_on(run(n_orders, &template));
     let _ = sim.kill();
+    let _ = sim.wait();
+    drop(sim_tmp);
     result
 }
 
