@@ -519,6 +519,12 @@ async fn merchants_see_their_forecasts_in_chromium_standalone_and_embedded() {
         .await
         .unwrap();
     browser.wait_for_text("main", "No dead letters").await;
+    // A shop's data page shows its order sync (the first one started at install).
+    let sync = browser.text("[data-testid=sync-summary]").await;
+    assert!(
+        sync.starts_with("Syncing order history") || sync.starts_with("Up to date"),
+        "{sync}"
+    );
     browser.screenshot("embedded-data").await;
     browser.assert_no_console_errors("the embedded app").await;
 

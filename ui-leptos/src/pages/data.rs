@@ -357,7 +357,8 @@ fn UploadHistory(uploads: Vec<ImportReport>) -> impl IntoView {
     .into_any()
 }
 
-/// `GET /api/v1/sync`, when the server has it: a status, and progress when one runs.
+/// `GET /api/v1/sync` (Shopify shops only): where the order sync stands, with the download's
+/// progress while one runs.
 #[component]
 fn SyncStatus(status: serde_json::Value) -> impl IntoView {
     let text = |name: &str| {
@@ -366,24 +367,53 @@ fn SyncStatus(status: serde_json::Value) -> impl IntoView {
             .and_then(|value| value.as_str())
             .map(str::to_owned)
     };
-    let state = text("status").unwrap_or_else(|| "unknown".to_owned());
-    let progress = status
-        .get("progress")
-        .and_then(serde_json::Value::as_f64)
-        .map(|share| if share > 1.0 { share / 100.0 } else { share });
-    let when = text("finished_at")
-        .or_else(|| text("started_at"))
-        .map(|moment| format::moment(&moment))
-        .unwrap_or_default();
+    let number = |name: &str| {
+        status
+            .get(name)
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
+    };
+    let (orders, lines) = (number("orders"), number("lines"));
+    let phase = text("phase").unwrap_or_default();
+    let state = text("state").unwrap_or_default();
+    let when = |name: &str| text(name).map(|moment| format::moment(&moment));
+    let summary = match state.as_str() {
+        "running" => format!(
+            "Syncing order history ({}): {} orders applied so far.",
+            phase.replace('_', " "),
+            format::whole(orders as f64)
+        ),
+        "completed" => format!(
+            "Up to date: {} orders, {} sales lines{}.",
+            format::whole(orders as f64),
+            format::whole(lines as f64),
+            when("finished_at")
+                .map(|at| format!(", finished {at}"))
+                .unwrap_or_default()
+        ),
+        "failed" => format!(
+            "The last sync failed{}: {}",
+            when("finished_at")
+                .map(|at| format!(" ({at})"))
+                .unwrap_or_default(),
+            text("last_error").unwrap_or_else(|| "no reason recorded".to_owned())
+        ),
+        _ => "Order history has not been synced yet.".to_owned(),
+    };
+    let total = number("bytes_total");
+    let progress = (state == "running" && phase == "downloading" && total > 0)
+        .then(|| (number("bytes_committed") as f64 / total as f64).min(1.0));
+    let notice = text("notice");
     view! {
         <section class="Card" data-testid="sync">
             <h2 class="Heading">"Shopify sync"</h2>
-            <p>{format!("Status: {state}. {when}")}</p>
+            <p data-testid="sync-summary">{summary}</p>
+            {notice.map(|notice| view! { <p class="Subdued">{notice}</p> })}
             {progress
                 .map(|share| {
                     let percent = (share * 100.0).round();
                     view! {
-                        <div class="ProgressBar" role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow=percent.to_string()>
+                        <div class="ProgressBar" role="progressbar" aria-label="Download" aria-valuemin="0" aria-valuemax="100" aria-valuenow=percent.to_string()>
                             <div class="ProgressBar-fill" style=format!("width: {percent:.0}%")></div>
                         </div>
                     }

@@ -989,24 +989,36 @@ pub(super) async fn sales_history(
     Ok(histories)
 }
 
+/// The part of `days` within the tenant's first and last day of sales (kept on its tenant item);
+/// `None` when it has no sales there.
+pub(super) fn sales_span(
+    tenant_item: &Item,
+    days: DayRange,
+) -> Result<Option<(NaiveDate, NaiveDate)>, StoreError> {
+    let (Some(first), Some(last)) = (
+        optional_text(tenant_item, "first")?
+            .map(date_of)
+            .transpose()?,
+        optional_text(tenant_item, "last")?
+            .map(date_of)
+            .transpose()?,
+    ) else {
+        return Ok(None);
+    };
+    let from = days.from.map_or(first, |from| from.max(first));
+    let to = days.to.map_or(last, |to| to.min(last));
+    Ok((from <= to).then_some((from, to)))
+}
+
 pub(super) async fn daily_units(
     store: &DynamoStore,
     tenant: &TenantId,
     location: Option<&Location>,
     days: DayRange,
 ) -> Result<Vec<(NaiveDate, f64)>, StoreError> {
-    let item = store.tenant_item(tenant).await?;
-    let (Some(first), Some(last)) = (
-        optional_text(&item, "first")?.map(date_of).transpose()?,
-        optional_text(&item, "last")?.map(date_of).transpose()?,
-    ) else {
+    let Some((from, to)) = sales_span(&store.tenant_item(tenant).await?, days)? else {
         return Ok(Vec::new());
     };
-    let from = days.from.map_or(first, |from| from.max(first));
-    let to = days.to.map_or(last, |to| to.min(last));
-    if from > to {
-        return Ok(Vec::new());
-    }
     let (low, high) = match location {
         Some(location) => (
             format!("L#{}{SEP}{from}", location.as_str()),

@@ -120,18 +120,10 @@ pub(super) async fn daily_totals(
     tenant: &TenantId,
     days: DayRange,
 ) -> Result<Vec<DayTotal>, StoreError> {
-    let item = store.tenant_item(tenant).await?;
-    let (Some(first), Some(last)) = (
-        optional_text(&item, "first")?.map(date_of).transpose()?,
-        optional_text(&item, "last")?.map(date_of).transpose()?,
-    ) else {
+    let Some((from, to)) = super::sales::sales_span(&store.tenant_item(tenant).await?, days)?
+    else {
         return Ok(Vec::new());
     };
-    let from = days.from.map_or(first, |from| from.max(first));
-    let to = days.to.map_or(last, |to| to.min(last));
-    if from > to {
-        return Ok(Vec::new());
-    }
     let mut totals = Vec::new();
     for year in from.year()..=to.year() {
         let query = Query::between(
