@@ -107,6 +107,10 @@ fn Navigation(page: PageContext) -> impl IntoView {
 
 #[component]
 fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(axum::http::StatusCode::NOT_FOUND);
+    }
     view! {
         <div class="Card EmptyState">
             <h1 class="Heading">"Page not found"</h1>

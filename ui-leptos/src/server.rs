@@ -111,8 +111,16 @@ pub fn assets_built(site_root: &Path) -> bool {
 pub fn pages(options: &LeptosOptions) -> Router {
     let routes = generate_route_list(App);
     let shell_options = options.clone();
+    let fallback_options = options.clone();
     Router::<LeptosOptions>::new()
         .leptos_routes(options, routes, move || shell(shell_options.clone()))
+        // Any other path under /app renders the app, whose router shows "Page not found" (a 404).
+        .route(
+            "/app/{*rest}",
+            get(leptos_axum::render_app_to_stream(move || {
+                shell(fallback_options.clone())
+            })),
+        )
         .with_state(options.clone())
 }
 

@@ -365,4 +365,15 @@ async fn a_page_that_hydrates_starts_its_body_with_the_app() {
             &body[..body.len().min(120)]
         );
     }
+    // A path under /app that is no page: the app's own "Page not found", answered 404.
+    let missing = browser
+        .get(format!("{}/app/no-such-page", server.address))
+        .header("cookie", format!("ordernimbus_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let html = missing.text().await.unwrap();
+    assert!(html.contains("Page not found"), "{html}");
+    assert!(html.contains("<header class=\"TopBar\">"), "{html}");
 }
