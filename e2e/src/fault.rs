@@ -77,6 +77,11 @@ impl Faults {
         }
     }
 
+    /// `THROTTLED` answers armed by [`Self::throttle_graphql`] and not served yet.
+    pub fn pending_graphql_throttles(&self) -> usize {
+        self.shared.lock().faults.graphql_throttles.len()
+    }
+
     /// The next `n` GraphQL requests answer `THROTTLED` whatever the bucket holds, with HTTP `status`
     /// (Shopify sends 200 or 429; 429 carries `Retry-After`).
     pub fn throttle_graphql(&self, n: usize, status: u16) {

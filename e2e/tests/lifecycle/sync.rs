@@ -284,6 +284,39 @@ async fn an_uninstall_mid_sync_stops_it_cleanly() {
 }
 
 #[tokio::test]
+async fn throttled_calls_during_a_sync_are_waited_out_and_every_order_counts_once() {
+    let app = Harness::start_with_args(
+        |config| config.bulk_operation_duration = Duration::from_millis(300),
+        &["--sync-poll-seconds", "1", "--sync-on-install", "false"],
+    )
+    .await;
+    let mut seed = ShopSeed::new(BULK_SHOP);
+    seed.iana_timezone = "America/Los_Angeles".into();
+    seed.synthetic_orders = Some(SyntheticOrders {
+        ends_at: Some("2026-06-01T00:00:00Z".parse().unwrap()),
+        ..SyntheticOrders::new(11, 300)
+    });
+    app.sim.add_shop(seed);
+    app.tenant_of(BULK_SHOP).await;
+    // The sync's first GraphQL calls are refused as THROTTLED: twice on HTTP 200, then twice on
+    // 429 with Retry-After, as Shopify sends both.
+    app.sim.faults().throttle_graphql(2, 200);
+    app.sim.faults().throttle_graphql(2, 429);
+    assert_eq!(
+        run_sync_cli(&app, &["--full"]).await,
+        std::process::ExitCode::SUCCESS
+    );
+    assert_eq!(app.sim.faults().pending_graphql_throttles(), 0);
+    let status = sync_status(&app).await;
+    assert_eq!(status["state"], "completed", "{status}");
+    assert_eq!(status["orders"], 300, "{status}");
+    assert_eq!(stored_demand(&app).await, app.sim.ground_truth(BULK_SHOP));
+    // Throttled calls were retried, not answered by starting another operation.
+    assert_eq!(app.sim.bulk_operations(BULK_SHOP).len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn the_cli_names_bad_input() {
     let app = app_with_shop(10).await;
     let cli = |args: &[&str]| {
