@@ -2,6 +2,7 @@
 //! adapters are [`sqlite::SqliteStore`] (embedded) and [`dynamodb::DynamoStore`] (Amazon DynamoDB).
 
 pub mod dynamodb;
+mod forecast_codec;
 pub mod sqlite;
 
 use async_trait::async_trait;

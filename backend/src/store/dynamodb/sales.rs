@@ -17,7 +17,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use futures_util::{StreamExt, TryStreamExt, stream};
-use serde::{Deserialize, Serialize};
 
 use super::{
     CONCURRENCY, Change, DynamoStore, Item, MAX_TRANSACTION_ITEMS, Query, SEP, TENANT_SK,
@@ -25,9 +24,9 @@ use super::{
     parse_time, s, tenant_pk, text, time_text,
 };
 use crate::domain::{
-    Backtest, CandidateScore, CatalogueVariant, DayRange, ForecastPoint, Granularity, LineIdentity,
-    Location, OrderApplied, OrderVersion, SalesDay, SalesLine, SalesQuery, SeriesForecast,
-    SeriesHistory, Sku, SkuSummary, StockLevel, TenantId,
+    CatalogueVariant, DayRange, Granularity, LineIdentity, Location, OrderApplied, OrderVersion,
+    SalesDay, SalesLine, SalesQuery, SeriesForecast, SeriesHistory, Sku, SkuSummary, StockLevel,
+    TenantId,
 };
 use crate::store::{ImportReport, SalesWrite, StoreError, UploadId};
 
@@ -1041,50 +1040,7 @@ pub(super) async fn daily_units(
 
 // ----- Forecasts ------------------------------------------------------------------------------
 
-/// Everything of a forecast but its points, stored as JSON.
-#[derive(Serialize, Deserialize)]
-struct Meta {
-    model: String,
-    demand_class: Option<String>,
-    generated_at: DateTime<Utc>,
-    backtest: Backtest,
-    candidates: Vec<CandidateScore>,
-}
-
-/// Points as little-endian f32 quintuples (mean, lo80, hi80, lo95, hi95), one per day from the
-/// first point's date: 20 bytes a day, the encoding the SQLite adapter uses.
-fn encode_points(points: &[ForecastPoint]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(points.len() * 20);
-    for point in points {
-        for value in [point.mean, point.lo80, point.hi80, point.lo95, point.hi95] {
-            bytes.extend_from_slice(&value.to_le_bytes());
-        }
-    }
-    bytes
-}
-
-fn decode_points(start: NaiveDate, bytes: &[u8], days: Option<usize>) -> Vec<ForecastPoint> {
-    bytes
-        .chunks_exact(20)
-        .zip(start.iter_days())
-        .take(days.unwrap_or(usize::MAX))
-        .map(|(chunk, date)| {
-            let value = |index: usize| {
-                let mut raw = [0u8; 4];
-                raw.copy_from_slice(&chunk[index * 4..index * 4 + 4]);
-                f32::from_le_bytes(raw)
-            };
-            ForecastPoint {
-                date,
-                mean: value(0),
-                lo80: value(1),
-                hi80: value(2),
-                lo95: value(3),
-                hi95: value(4),
-            }
-        })
-        .collect()
-}
+use crate::store::forecast_codec::{Meta, decode_points, encode_points};
 
 pub(super) async fn put_forecasts(
     store: &DynamoStore,

@@ -4,12 +4,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rusqlite::{Connection, params};
-use serde::{Deserialize, Serialize};
 
 use super::{Writer, read_tenant_key};
-use crate::domain::{
-    Backtest, CandidateScore, ForecastPoint, Location, SeriesForecast, SeriesHistory, Sku, TenantId,
-};
+use crate::domain::{Location, SeriesForecast, SeriesHistory, Sku, TenantId};
 use crate::store::StoreError;
 
 fn unavailable(error: rusqlite::Error) -> StoreError {
@@ -94,47 +91,7 @@ pub(super) fn sales_history(
     Ok(histories)
 }
 
-/// Everything of a forecast but its points, stored as JSON.
-#[derive(Serialize, Deserialize)]
-struct Meta {
-    model: String,
-    demand_class: Option<String>,
-    generated_at: DateTime<Utc>,
-    backtest: Backtest,
-    candidates: Vec<CandidateScore>,
-}
-
-fn encode_points(points: &[ForecastPoint]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(points.len() * 20);
-    for point in points {
-        for value in [point.mean, point.lo80, point.hi80, point.lo95, point.hi95] {
-            bytes.extend_from_slice(&value.to_le_bytes());
-        }
-    }
-    bytes
-}
-
-fn decode_points(start: NaiveDate, bytes: &[u8]) -> Vec<ForecastPoint> {
-    bytes
-        .chunks_exact(20)
-        .zip(start.iter_days())
-        .map(|(chunk, date)| {
-            let value = |index: usize| {
-                let mut raw = [0u8; 4];
-                raw.copy_from_slice(&chunk[index * 4..index * 4 + 4]);
-                f32::from_le_bytes(raw)
-            };
-            ForecastPoint {
-                date,
-                mean: value(0),
-                lo80: value(1),
-                hi80: value(2),
-                lo95: value(3),
-                hi95: value(4),
-            }
-        })
-        .collect()
-}
+use crate::store::forecast_codec::{Meta, decode_points, encode_points};
 
 pub(super) fn put_forecasts(
     writer: &mut Writer,
@@ -251,7 +208,7 @@ fn forecast_row(row: &rusqlite::Row<'_>) -> Result<SeriesForecast, StoreError> {
         model: meta.model,
         demand_class: meta.demand_class,
         generated_at: meta.generated_at,
-        points: decode_points(start, &points),
+        points: decode_points(start, &points, None),
         backtest: meta.backtest,
         candidates: meta.candidates,
     })
