@@ -9,6 +9,9 @@ use ordernimbus::config::{Cli, Command, LogFormat};
 use ordernimbus::{cli, wiring};
 use tracing_subscriber::EnvFilter;
 
+#[global_allocator]
+static ALLOCATOR: ordernimbus::Allocator = ordernimbus::Allocator {};
+
 fn init_logging(format: LogFormat) {
     let filter =
         EnvFilter::try_from_env("ORDERNIMBUS_LOG").unwrap_or_else(|_| EnvFilter::new("info"));

@@ -25,6 +25,10 @@ use ordernimbus_backend::shopify::sync::{BulkSignals, SyncOptions, SyncRequest, 
 use ordernimbus_backend::store::Store;
 use ordernimbus_backend::store::sqlite::SqliteStore;
 
+/// The `ordernimbus` binary's allocator, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: ordernimbus::Allocator = ordernimbus::Allocator {};
+
 const API_KEY: &str = "bench-client-id";
 const API_SECRET: &str = "bench-client-secret";
 const SHOP: &str = "bench.myshopify.com";

@@ -986,7 +986,9 @@ pub(crate) async fn download(
     let length = end - start;
     let sent = cut.map_or(length, |cut| cut.min(length));
     let reader = tokio::io::AsyncReadExt::take(file, sent);
-    let stream = tokio_util::io::ReaderStream::new(reader);
+    // Large reads: tokio's file reads are each a blocking-pool round trip, and the 4 KB default
+    // would make the simulator, not the network, the limit of a GB download.
+    let stream = tokio_util::io::ReaderStream::with_capacity(reader, 256 << 10);
     let body = if sent < length {
         // The promised length never arrives: the server closes the connection mid-body. The pause lets
         // the status line and the bytes before the cut reach the client first, as on a real network.
