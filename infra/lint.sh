@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Validates the CloudFormation/SAM templates in infra/ with cfn-lint (PyPI), installing it into a
-# venv under the user's cache on first use (the same kind of venv scripts/moto.sh uses).
+# venv under the user's cache on first use (the same kind of venv scripts/moto.sh uses), and checks
+# that infra/CAPACITY.md shows what infra/capacity.py computes.
 #
 #   infra/lint.sh                    # lints infra/template.yaml
 #   infra/lint.sh path/to/other.yaml
@@ -25,6 +26,9 @@ if [[ "$(installed_version)" != "$CFN_LINT_VERSION" ]]; then
   python3 -m venv "$CFN_LINT_VENV" >&2
   "$python" -m pip install --quiet --disable-pip-version-check "cfn-lint==$CFN_LINT_VERSION" >&2
 fi
+
+# CAPACITY.md's tables are capacity.py's output; the two must not drift apart.
+python3 infra/capacity.py --check
 
 templates=("$@")
 if [[ ${#templates[@]} -eq 0 ]]; then
