@@ -104,6 +104,11 @@ pub struct SyncArgs {
     /// Backfill every order again, even after a completed sync.
     #[arg(long, conflicts_with = "since")]
     pub full: bool,
+    /// Least seconds between two forecast refits of one shop for orders arriving by webhook
+    /// (uploads, imports and syncs refit at once). Forecasts are daily: refitting per order only
+    /// rewrites them.
+    #[arg(long, env = "ORDERNIMBUS_REFIT_INTERVAL_SECONDS", default_value_t = 900)]
+    pub refit_interval_seconds: u64,
     /// Seconds between `bulkOperation(id:)` polls while no `bulk_operations/finish` arrived.
     #[arg(long, env = "ORDERNIMBUS_SYNC_POLL_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub poll_seconds: u64,
@@ -127,6 +132,11 @@ pub struct WorkerArgs {
     /// The SQS queue an EventBridge rule targets.
     #[arg(long, env = "ORDERNIMBUS_QUEUE_URL")]
     pub queue_url: String,
+    /// Least seconds between two forecast refits of one shop for orders arriving by webhook
+    /// (uploads, imports and syncs refit at once). Forecasts are daily: refitting per order only
+    /// rewrites them.
+    #[arg(long, env = "ORDERNIMBUS_REFIT_INTERVAL_SECONDS", default_value_t = 900)]
+    pub refit_interval_seconds: u64,
     /// The Shopify app (lifecycle topics need its settings).
     #[command(flatten)]
     pub shopify: ShopifyArgs,

@@ -144,7 +144,10 @@ pub async fn serve_on(
     let store = open_store(cli).await?;
     let local = listener.local_addr().context("reading the bound address")?;
     let dyn_store: Arc<dyn Store> = store.shared();
-    let refresher = Refresher::new(Arc::clone(&dyn_store));
+    let refresher = Refresher::with_min_interval(
+        Arc::clone(&dyn_store),
+        std::time::Duration::from_secs(args.refit_interval_seconds),
+    );
     if args.demo {
         demo::load(Arc::clone(&dyn_store), &refresher, local).await?;
     }
@@ -275,7 +278,10 @@ pub async fn worker(cli: &Cli, args: &WorkerArgs) -> anyhow::Result<ExitCode> {
         .map(|(lifecycle, _)| lifecycle);
     // Orders the worker applies make their tenant's forecasts stale: it refits them itself, after
     // the same debounce as `serve`, so the cloud path keeps forecasts as fresh as the local one.
-    let refresher = Refresher::new(Arc::clone(&dyn_store));
+    let refresher = Refresher::with_min_interval(
+        Arc::clone(&dyn_store),
+        std::time::Duration::from_secs(args.refit_interval_seconds),
+    );
     let refresh_loop = tokio::spawn(Arc::clone(&refresher).run(FORECAST_DEBOUNCE));
     let consumer = Arc::new(Consumer::new(
         Arc::clone(&dyn_store),

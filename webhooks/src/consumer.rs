@@ -291,7 +291,7 @@ impl Consumer {
         match self.store.apply_order(&tenant.id, &version).await? {
             OrderApplied::Applied { imported, updated } => {
                 if let Some(refresher) = &self.refresher {
-                    refresher.mark_stale(&tenant.id);
+                    refresher.mark_new_orders(&tenant.id);
                 }
                 Ok(format!("applied: {imported} new lines, {updated} changed"))
             }
