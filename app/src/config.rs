@@ -104,11 +104,6 @@ pub struct SyncArgs {
     /// Backfill every order again, even after a completed sync.
     #[arg(long, conflicts_with = "since")]
     pub full: bool,
-    /// Least seconds between two forecast refits of one shop for orders arriving by webhook
-    /// (uploads, imports and syncs refit at once). Forecasts are daily: refitting per order only
-    /// rewrites them.
-    #[arg(long, env = "ORDERNIMBUS_REFIT_INTERVAL_SECONDS", default_value_t = 900)]
-    pub refit_interval_seconds: u64,
     /// Seconds between `bulkOperation(id:)` polls while no `bulk_operations/finish` arrived.
     #[arg(long, env = "ORDERNIMBUS_SYNC_POLL_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub poll_seconds: u64,
@@ -388,6 +383,11 @@ pub struct ServeArgs {
         action = clap::ArgAction::Set
     )]
     pub sync_on_install: bool,
+    /// Least seconds between two forecast refits of one shop for orders arriving by webhook
+    /// (uploads, imports and syncs refit at once). Forecasts are daily: refitting per order only
+    /// rewrites them.
+    #[arg(long, env = "ORDERNIMBUS_REFIT_INTERVAL_SECONDS", default_value_t = 900)]
+    pub refit_interval_seconds: u64,
     /// Seconds between `bulkOperation(id:)` polls while no `bulk_operations/finish` arrived.
     #[arg(long, env = "ORDERNIMBUS_SYNC_POLL_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub sync_poll_seconds: u64,
