@@ -51,9 +51,15 @@ VARIANTS_PER_PRODUCT = 3
 SERIES_PER_SHOP = 200  # SKU x location, one location; all stocked
 HISTORY_DAYS = 730  # days of daily sales a refit reads (the whole history: two years)
 # Refits: every applied (non-stale) order version marks the tenant stale and the worker refits all
-# its series after a 2 s debounce (app/src/wiring.rs FORECAST_DEBOUNCE). create and paid usually
-# arrive together and coalesce; fulfilled comes hours later.
+# its series after a 2 s debounce (app/src/wiring.rs FORECAST_DEBOUNCE), but at most once per
+# --refit-interval-seconds (default 3600), timed from the stored overview. create and paid usually
+# arrive together and coalesce; fulfilled comes hours later. Orders come in TRADING_HOURS a day.
 REFITS_PER_ORDER = 2
+REFIT_INTERVAL_SECONDS = 3600
+TRADING_HOURS = 14
+REFITS_PER_SHOP_DAY = min(
+    ORDERS_PER_SHOP_DAY * REFITS_PER_ORDER, TRADING_HOURS * 3600 // REFIT_INTERVAL_SECONDS
+)
 DASHBOARD_VIEWS_PER_SHOP_DAY = 3  # each: the overview page and one 25-row products page
 PRODUCTS_PAGE_ROWS = 25
 API_CALLS_PER_VIEW = 6  # each authenticated (session token -> install -> tenant)
@@ -201,7 +207,7 @@ def operations():
     return ops
 
 
-def per_shop_day(refits_per_shop_day=ORDERS_PER_SHOP_DAY * REFITS_PER_ORDER):
+def per_shop_day(refits_per_shop_day=REFITS_PER_SHOP_DAY):
     ops = operations()
     order_deliveries = ORDERS_PER_SHOP_DAY * (NEW_VERSIONS + SAME_LINE_VERSIONS + STALE_VERSIONS)
     inventory = ORDERS_PER_SHOP_DAY * INVENTORY_PER_ORDER
@@ -260,7 +266,7 @@ def plan(
     serve_tasks,
     base_workers,
     lcu,
-    refits_per_shop_day=ORDERS_PER_SHOP_DAY * REFITS_PER_ORDER,
+    refits_per_shop_day=REFITS_PER_SHOP_DAY,
     log_days=None,
 ):
     deliveries, rows = per_shop_day(refits_per_shop_day)
@@ -436,7 +442,7 @@ def render():
     kept_large = plan(100_000, 6, (6, 2, 1), 7.5, refits_per_shop_day=1, log_days=LEVER_LOG_DAYS)
     out.append(f"| as the code is | {money(small['total'])} | {money(large['total'])} |")
     out.append(
-        f"| one refit per shop per day (not one per order burst) | {money(once['total'])} | "
+        f"| one refit per shop per day (`--refit-interval-seconds 86400`) | {money(once['total'])} | "
         f"{money(once_large['total'])} |"
     )
     out.append(

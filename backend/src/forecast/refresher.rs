@@ -51,7 +51,7 @@ impl std::fmt::Debug for Refresher {
 }
 
 /// The default least time between two refits of one tenant for orders arriving one by one.
-pub const DEFAULT_MIN_INTERVAL: Duration = Duration::from_secs(15 * 60);
+pub const DEFAULT_MIN_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
 impl Refresher {
     /// A refresher over `store` with [`DEFAULT_MIN_INTERVAL`]; nothing runs until
