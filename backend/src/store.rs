@@ -375,7 +375,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 
     /// Applies one version of a Shopify order to daily sales unless a version at least as new was
-    /// applied before. Lines of the previous version missing from this one drop to zero.
+    /// applied (or a newer one is being applied) before. Lines of the previous version missing from
+    /// this one drop to zero. A call that fails leaves the version not applied, even when some of
+    /// its lines were written: applying it again, or a newer version, counts every line once.
     async fn apply_order(
         &self,
         tenant: &TenantId,

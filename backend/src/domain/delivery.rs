@@ -264,7 +264,8 @@ pub enum OrderApplied {
         /// Lines whose units or revenue changed.
         updated: u64,
     },
-    /// A version at least as new was applied before: nothing changed.
+    /// A version at least as new was applied (or a newer one is being applied) before: nothing
+    /// changed.
     Stale,
 }
 

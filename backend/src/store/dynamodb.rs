@@ -690,11 +690,23 @@ impl DynamoStore {
         sk: &str,
         condition: &str,
     ) -> Result<TransactWriteItem, StoreError> {
+        self.check_item_with(pk, sk, condition, Item::new())
+    }
+
+    /// A condition check whose condition refers to `values`.
+    fn check_item_with(
+        &self,
+        pk: String,
+        sk: &str,
+        condition: &str,
+        values: Item,
+    ) -> Result<TransactWriteItem, StoreError> {
         let check = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(key(pk, sk.to_owned())))
             .condition_expression(condition)
             .set_expression_attribute_names(names(&[condition]))
+            .set_expression_attribute_values(non_empty(values))
             .build()
             .map_err(StoreError::unavailable)?;
         Ok(TransactWriteItem::builder().condition_check(check).build())

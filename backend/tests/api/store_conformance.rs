@@ -2126,3 +2126,220 @@ async fn dynamodb_erasure_leaves_no_item_of_the_tenant() {
     let left = of_tenant(&keys().await);
     assert!(left.is_empty(), "left after erasure: {left:?}");
 }
+
+/// Fails every DynamoDB `TransactWriteItems` request after the first `allowed`, as a process that
+/// stopped there would leave the table.
+#[derive(Debug)]
+struct StopAfterTransactions {
+    allowed: usize,
+    seen: std::sync::atomic::AtomicUsize,
+}
+
+impl aws_sdk_dynamodb::config::Intercept for StopAfterTransactions {
+    fn name(&self) -> &'static str {
+        "StopAfterTransactions"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _config: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let target = context.request().headers().get("x-amz-target");
+        if target.is_some_and(|target| target.ends_with(".TransactWriteItems"))
+            && self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= self.allowed
+        {
+            return Err("the process stopped".into());
+        }
+        Ok(())
+    }
+}
+
+/// A store on `store`'s table whose transactions after the first `allowed` fail.
+async fn stopping_after(
+    store: &ordernimbus_backend::store::dynamodb::DynamoStore,
+    allowed: usize,
+) -> ordernimbus_backend::store::dynamodb::DynamoStore {
+    let config = aws_sdk_dynamodb::config::Builder::from(&crate::moto::config().await)
+        .interceptor(StopAfterTransactions {
+            allowed,
+            seen: std::sync::atomic::AtomicUsize::new(0),
+        })
+        .build();
+    ordernimbus_backend::store::dynamodb::DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        store.table(),
+    )
+}
+
+/// An order version of order 500 at `minutes` past an hour ago: `units` for SKU `S{n}` per line.
+fn large_order(minutes: i64, lines: &[(usize, f64)]) -> OrderVersion {
+    OrderVersion {
+        order_id: "500".into(),
+        updated_at: Utc::now() - chrono::Duration::hours(1) + chrono::Duration::minutes(minutes),
+        lines: lines
+            .iter()
+            .map(|(n, units)| order_line("500", &n.to_string(), &format!("S{n:03}"), *units))
+            .collect(),
+    }
+}
+
+/// Units per SKU as `skus` lists them (only series with their sales days recorded), and the day's
+/// total over all series.
+async fn order_units(store: &dyn Store, tenant: &TenantId) -> (Vec<(String, f64)>, f64) {
+    let skus = store
+        .skus(tenant)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|summary| (summary.sku.as_str().to_owned(), summary.units))
+        .collect();
+    let total = store
+        .daily_totals(tenant, DayRange::default())
+        .await
+        .unwrap()
+        .iter()
+        .map(|day| day.units)
+        .sum();
+    (skus, total)
+}
+
+/// What `order_units` reads once exactly `lines` are counted (SKUs without a line at zero).
+fn expected_units(lines: &[(usize, f64)], zero: &[usize]) -> (Vec<(String, f64)>, f64) {
+    let mut skus: Vec<(String, f64)> = lines
+        .iter()
+        .map(|(n, units)| (format!("S{n:03}"), *units))
+        .chain(zero.iter().map(|n| (format!("S{n:03}"), 0.0)))
+        .collect();
+    skus.sort_by(|left, right| left.0.cmp(&right.0));
+    (skus, lines.iter().map(|(_, units)| units).sum())
+}
+
+/// DynamoDB only: an order version with more lines than one transaction holds is written in
+/// several; when the writer stops between two of them, applying the version again finishes it
+/// (it is not taken for applied), and daily sales count every line exactly once.
+#[tokio::test]
+async fn dynamodb_an_order_stopped_between_transactions_is_finished_exactly_by_its_retry() {
+    let store = crate::moto::fresh_store().await;
+    // Version 1: 40 lines of one unit. Version 2: 30 of them at two units, 10 removed, 30 new
+    // lines at three units (70 line writes, each with its SKU's daily-sales items: 3 transactions
+    // after the one marking the version in progress).
+    let first: Vec<(usize, f64)> = (0..40).map(|n| (n, 1.0)).collect();
+    let second: Vec<(usize, f64)> = (0..30)
+        .map(|n| (n, 2.0))
+        .chain((40..70).map(|n| (n, 3.0)))
+        .collect();
+    let removed: Vec<usize> = (30..40).collect();
+    for allowed in 1..=3 {
+        let tenant = tenant(&store).await;
+        store
+            .apply_order(&tenant, &large_order(10, &first))
+            .await
+            .unwrap();
+        assert_eq!(
+            order_units(&store, &tenant).await,
+            expected_units(&first, &[])
+        );
+        let version = large_order(20, &second);
+        let stopping = stopping_after(&store, allowed).await;
+        assert!(
+            stopping.apply_order(&tenant, &version).await.is_err(),
+            "stopping after {allowed} transactions"
+        );
+        if allowed == 2 {
+            let (_, partial) = order_units(&store, &tenant).await;
+            assert!(
+                partial != 40.0 && partial != 150.0,
+                "half applied: {partial}"
+            );
+        }
+        assert!(matches!(
+            store.apply_order(&tenant, &version).await.unwrap(),
+            OrderApplied::Applied { .. }
+        ));
+        assert_eq!(
+            order_units(&store, &tenant).await,
+            expected_units(&second, &removed),
+            "stopped after {allowed} transactions, then applied again"
+        );
+        assert_eq!(
+            store.apply_order(&tenant, &version).await.unwrap(),
+            OrderApplied::Stale
+        );
+        assert_eq!(
+            store
+                .apply_order(&tenant, &large_order(15, &first))
+                .await
+                .unwrap(),
+            OrderApplied::Stale
+        );
+        assert_eq!(order_units(&store, &tenant).await.1, 150.0);
+    }
+}
+
+/// DynamoDB only: a newer version applied over one that stopped part way counts only its own lines:
+/// the lines the stopped version wrote (even those no other version has) are cancelled, those it
+/// did not write leave no trace, and the stopped version, applied again later, is stale.
+#[tokio::test]
+async fn dynamodb_a_newer_version_replaces_an_order_version_stopped_part_way() {
+    let store = crate::moto::fresh_store().await;
+    let first: Vec<(usize, f64)> = (0..10).map(|n| (n, 1.0)).collect();
+    let second: Vec<(usize, f64)> = (0..70).map(|n| (n, 2.0)).collect();
+    let third: Vec<(usize, f64)> = (0..5)
+        .map(|n| (n, 4.0))
+        .chain((100..130).map(|n| (n, 1.0)))
+        .collect();
+    // Version 2 adds 60 lines but stops after marking itself in progress (1), or after its first
+    // transaction of lines (2).
+    for allowed in 1..=2 {
+        let tenant = tenant(&store).await;
+        store
+            .apply_order(&tenant, &large_order(10, &first))
+            .await
+            .unwrap();
+        let stopped = large_order(20, &second);
+        assert!(
+            stopping_after(&store, allowed)
+                .await
+                .apply_order(&tenant, &stopped)
+                .await
+                .is_err()
+        );
+        // An older version than the one in progress is stale; a newer one takes over.
+        assert_eq!(
+            store
+                .apply_order(&tenant, &large_order(15, &first))
+                .await
+                .unwrap(),
+            OrderApplied::Stale
+        );
+        assert!(matches!(
+            store
+                .apply_order(&tenant, &large_order(30, &third))
+                .await
+                .unwrap(),
+            OrderApplied::Applied { .. }
+        ));
+        let (skus, total) = order_units(&store, &tenant).await;
+        assert_eq!(
+            total, 50.0,
+            "version 2 stopped after {allowed} transactions"
+        );
+        if allowed == 1 {
+            // Version 2 wrote nothing: only version 1's removed lines are left, at zero.
+            assert_eq!((skus, total), expected_units(&third, &[5, 6, 7, 8, 9]));
+        } else {
+            let counted: Vec<(String, f64)> = skus
+                .into_iter()
+                .filter(|(_, units)| *units != 0.0)
+                .collect();
+            assert_eq!(counted, expected_units(&third, &[]).0);
+        }
+        assert_eq!(
+            store.apply_order(&tenant, &stopped).await.unwrap(),
+            OrderApplied::Stale
+        );
+        assert_eq!(order_units(&store, &tenant).await.1, 50.0);
+    }
+}
