@@ -248,9 +248,16 @@ pub trait Store: Send + Sync + 'static {
         days: DayRange,
     ) -> Result<Vec<(NaiveDate, f64)>, StoreError>;
 
-    /// Sets stock levels (replacing the rows of the same SKU and location).
-    async fn put_stock(&self, tenant: &TenantId, levels: Vec<StockLevel>)
-    -> Result<(), StoreError>;
+    /// Sets stock levels, each replacing the stored level of its SKU and location unless that one
+    /// is newer (`updated_at`): an older level never replaces a newer one, whatever the order in
+    /// which concurrent writers arrive (the comparison and the write are one conditional write).
+    /// Of repeats of one SKU and location in `levels`, the newest wins. Returns how many levels
+    /// were stored.
+    async fn put_stock(
+        &self,
+        tenant: &TenantId,
+        levels: Vec<StockLevel>,
+    ) -> Result<u64, StoreError>;
 
     /// Stock levels, optionally of one SKU, ordered by SKU and location.
     async fn stock(

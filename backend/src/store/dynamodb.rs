@@ -1256,7 +1256,7 @@ impl Store for DynamoStore {
         &self,
         tenant: &TenantId,
         levels: Vec<StockLevel>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         sales::put_stock(self, tenant, levels).await
     }
 

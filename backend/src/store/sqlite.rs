@@ -739,7 +739,7 @@ impl Store for SqliteStore {
         &self,
         tenant: &TenantId,
         levels: Vec<StockLevel>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         let tenant = tenant.clone();
         self.write(move |writer| stock::put_stock(writer, &tenant, &levels))
             .await

@@ -1065,6 +1065,77 @@ pub async fn stock_levels_and_catalogue_lookups_are_replaced_per_key(store: &dyn
     assert_eq!(sku_of("i2", tenant.clone()).await, None);
 }
 
+pub async fn an_older_stock_level_never_replaces_a_newer_one(store: &dyn Store) {
+    let tenant = tenant(store).await;
+    let base = Utc::now() - chrono::Duration::hours(1);
+    let at = |seconds: i64, sku: &str, on_hand: f64| StockLevel {
+        updated_at: base + chrono::Duration::seconds(seconds),
+        ..level(sku, "North", on_hand)
+    };
+    let on_hand = || async {
+        store
+            .stock(&tenant, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|level| (level.sku.as_str().to_owned(), level.on_hand))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        store
+            .put_stock(&tenant, vec![at(10, "A", 5.0)])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .put_stock(&tenant, vec![at(5, "A", 9.0)])
+            .await
+            .unwrap(),
+        0,
+        "an older level is not stored"
+    );
+    assert_eq!(
+        store.stock(&tenant, None).await.unwrap(),
+        [at(10, "A", 5.0)]
+    );
+    // Per SKU and location: an older A is left out, a first B stored.
+    assert_eq!(
+        store
+            .put_stock(&tenant, vec![at(9, "A", 1.0), at(1, "B", 2.0)])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(on_hand().await, [("A".into(), 5.0), ("B".into(), 2.0)]);
+    // A newer level replaces the stored one; of repeats in one call, the newest wins.
+    store
+        .put_stock(
+            &tenant,
+            vec![at(40, "B", 3.0), at(20, "A", 7.0), at(30, "B", 4.0)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(on_hand().await, [("A".into(), 7.0), ("B".into(), 3.0)]);
+    // Writers racing with levels of one SKU and location: the newest is kept, whichever arrives
+    // last.
+    let racing = [(103, 3.0), (101, 1.0), (105, 5.0), (102, 2.0), (104, 4.0)];
+    let writes = racing
+        .iter()
+        .map(|(seconds, units)| store.put_stock(&tenant, vec![at(*seconds, "C", *units)]));
+    for stored in futures_util::future::join_all(writes).await {
+        stored.unwrap();
+    }
+    assert_eq!(
+        store
+            .stock(&tenant, Some(&Sku::parse("C").unwrap()))
+            .await
+            .unwrap(),
+        [at(105, "C", 5.0)]
+    );
+}
+
 fn delivery(webhook_id: &str, shop: &str, event_id: Option<&str>, body: &[u8]) -> NewDelivery {
     NewDelivery {
         webhook_id: webhook_id.into(),
@@ -2018,6 +2089,7 @@ conformance!(
     order_versions_apply_newest_first_and_drop_missing_lines,
     order_batches_sync_status_and_bulk_signals_are_per_tenant,
     stock_levels_and_catalogue_lookups_are_replaced_per_key,
+    an_older_stock_level_never_replaces_a_newer_one,
     webhook_deliveries_are_stored_once_counted_listed_and_recorded,
     erasure_takes_the_shops_keys_and_deliveries_but_keeps_its_compliance_log,
     daily_totals_sum_units_and_revenue_over_the_tenants_series,

@@ -1278,13 +1278,26 @@ pub(super) async fn oldest_forecast(
 pub(super) async fn put_stock(
     store: &DynamoStore,
     tenant: &TenantId,
-    levels: Vec<StockLevel>,
-) -> Result<(), StoreError> {
+    mut levels: Vec<StockLevel>,
+) -> Result<u64, StoreError> {
     store.tenant_item(tenant).await?;
-    let items = levels
-        .iter()
+    // One write per SKU and location (the newest; of equal times the last): two conditional
+    // writes of one item at once would race each other.
+    levels.reverse();
+    levels.sort_by(|left, right| {
+        (&left.sku, &left.location, right.updated_at).cmp(&(
+            &right.sku,
+            &right.location,
+            left.updated_at,
+        ))
+    });
+    levels.dedup_by(|later, kept| later.sku == kept.sku && later.location == kept.location);
+    // A conditional put each (a batch write cannot be conditional). Times are fixed-width text in
+    // UTC, so text order is time order.
+    let stored: Vec<bool> = stream::iter(levels)
         .map(|level| {
-            HashMap::from([
+            let updated_at = s(time_text(level.updated_at));
+            let item = HashMap::from([
                 ("PK".to_owned(), s(tenant_pk(tenant))),
                 (
                     "SK".to_owned(),
@@ -1295,11 +1308,18 @@ pub(super) async fn put_stock(
                 ("on_hand".to_owned(), n(level.on_hand)),
                 ("lead_time_days".to_owned(), n(level.lead_time_days)),
                 ("service_level".to_owned(), n(level.service_level)),
-                ("updated_at".to_owned(), s(time_text(level.updated_at))),
-            ])
+                ("updated_at".to_owned(), updated_at.clone()),
+            ]);
+            store.put_if(
+                item,
+                "attribute_not_exists(PK) OR #updated_at <= :updated_at",
+                HashMap::from([(":updated_at".to_owned(), updated_at)]),
+            )
         })
-        .collect();
-    store.put_all(items).await
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(stored.into_iter().filter(|stored| *stored).count() as u64)
 }
 
 pub(super) async fn stock(
