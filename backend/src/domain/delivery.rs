@@ -164,6 +164,16 @@ impl DeliveryOutcome {
     }
 }
 
+/// An outbox's claim on the pending deliveries it is publishing: no other outbox takes them until
+/// `until`, when the claims of an outbox that stopped run out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryLease {
+    /// Who holds the claims (one outbox, in one process).
+    pub owner: String,
+    /// When they run out.
+    pub until: DateTime<Utc>,
+}
+
 /// Which deliveries to list.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {

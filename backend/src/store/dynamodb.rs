@@ -46,11 +46,11 @@ use crate::domain::{
     TenantSettings,
 };
 use crate::domain::{
-    CatalogueVariant, ComplianceEntry, DataRequest, DayRange, DeliveryFilter, DeliveryOutcome,
-    DeliveryReceipt, DeliveryRecord, EraseOutcome, Location, NewDelivery, NewInstall, NewTenant,
-    OrderApplied, OrderVersion, OrdersApplied, SalesDay, SalesLine, SalesQuery, SealedCredentials,
-    SeriesForecast, SeriesHistory, ShopInstall, Sku, SkuSummary, StockLevel, SyncStatus, Tenant,
-    TenantId, Timezone, UninstallOutcome,
+    CatalogueVariant, ComplianceEntry, DataRequest, DayRange, DeliveryFilter, DeliveryLease,
+    DeliveryOutcome, DeliveryReceipt, DeliveryRecord, EraseOutcome, Location, NewDelivery,
+    NewInstall, NewTenant, OrderApplied, OrderVersion, OrdersApplied, SalesDay, SalesLine,
+    SalesQuery, SealedCredentials, SeriesForecast, SeriesHistory, ShopInstall, Sku, SkuSummary,
+    StockLevel, SyncStatus, Tenant, TenantId, Timezone, UninstallOutcome,
 };
 use crate::shopify::shop::ShopDomain;
 
@@ -1349,8 +1349,26 @@ impl Store for DynamoStore {
         deliveries::pending(self, limit, with_bodies).await
     }
 
+    async fn claim_deliveries(
+        &self,
+        lease: &DeliveryLease,
+        now: DateTime<Utc>,
+        limit: u32,
+        with_bodies: bool,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        deliveries::claim(self, lease, now, limit, with_bodies).await
+    }
+
+    async fn record_claimed_deliveries(
+        &self,
+        owner: &str,
+        outcomes: Vec<DeliveryOutcome>,
+    ) -> Result<u64, StoreError> {
+        deliveries::record_deliveries(self, outcomes, Some(owner)).await
+    }
+
     async fn record_deliveries(&self, outcomes: Vec<DeliveryOutcome>) -> Result<u64, StoreError> {
-        deliveries::record_deliveries(self, outcomes).await
+        deliveries::record_deliveries(self, outcomes, None).await
     }
 
     async fn deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<DeliveryRecord>, StoreError> {

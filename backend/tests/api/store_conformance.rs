@@ -4,10 +4,10 @@
 use chrono::{NaiveDate, Utc};
 use ordernimbus_backend::domain::{
     ApiKey, Backtest, CatalogueVariant, ComplianceEntry, DataRequest, DayRange, DeliveryFilter,
-    DeliveryOutcome, DeliveryReceipt, DeliveryStatus, EraseOutcome, ForecastPoint, Granularity,
-    InstallState, LineIdentity, Location, NewDelivery, NewInstall, NewTenant, OrderApplied,
-    OrderVersion, SalesLine, SalesQuery, SealedCredentials, SeriesForecast, Sku, StockLevel,
-    TenantId, Timezone, UninstallOutcome,
+    DeliveryLease, DeliveryOutcome, DeliveryReceipt, DeliveryStatus, EraseOutcome, ForecastPoint,
+    Granularity, InstallState, LineIdentity, Location, NewDelivery, NewInstall, NewTenant,
+    OrderApplied, OrderVersion, SalesLine, SalesQuery, SealedCredentials, SeriesForecast, Sku,
+    StockLevel, TenantId, Timezone, UninstallOutcome,
 };
 use ordernimbus_backend::domain::{
     BrowserSecret, DayTotal, ProductQuery, ProductRow, ProductSort, SeriesStats, TenantOverview,
@@ -1165,6 +1165,221 @@ fn outcomes(record: &ordernimbus_backend::domain::DeliveryRecord) -> Vec<&str> {
         .collect()
 }
 
+fn lease(owner: &str, until: chrono::DateTime<Utc>) -> DeliveryLease {
+    DeliveryLease {
+        owner: owner.into(),
+        until,
+    }
+}
+
+fn published(webhook_id: &str) -> DeliveryOutcome {
+    DeliveryOutcome::new(
+        webhook_id,
+        Some(DeliveryStatus::Published),
+        "published",
+        None,
+        false,
+    )
+}
+
+pub async fn pending_deliveries_are_claimed_by_one_outbox_at_a_time(store: &dyn Store) {
+    let now = Utc::now();
+    let (later, after) = (
+        now + chrono::Duration::minutes(1),
+        now + chrono::Duration::minutes(2),
+    );
+    let shop = "claims.myshopify.com";
+    let mut all = Vec::new();
+    for round in 0..3 {
+        let stored: Vec<String> = (0..6).map(|index| format!("c{round}-{index}")).collect();
+        for webhook_id in &stored {
+            store
+                .put_delivery(&delivery(webhook_id, shop, None, webhook_id.as_bytes()))
+                .await
+                .unwrap();
+        }
+        all.extend(stored.clone());
+        // Two outboxes claim at once, a third takes what is left: no delivery is claimed twice.
+        let (a, b) = (
+            lease(&format!("a{round}"), later),
+            lease(&format!("b{round}"), later),
+        );
+        let (first, second) = tokio::join!(
+            store.claim_deliveries(&a, now, 4, false),
+            store.claim_deliveries(&b, now, 4, false),
+        );
+        let rest = store
+            .claim_deliveries(&lease(&format!("c{round}"), later), now, 100, false)
+            .await
+            .unwrap();
+        let mut claimed: Vec<String> = [first.unwrap(), second.unwrap(), rest]
+            .iter()
+            .flat_map(|records| ids(records))
+            .map(str::to_owned)
+            .collect();
+        claimed.sort();
+        assert_eq!(claimed, stored, "round {round}");
+    }
+    // Claims that still hold keep others out; once they ran out, anyone may claim.
+    let other = lease("d", after + chrono::Duration::minutes(1));
+    assert!(
+        store
+            .claim_deliveries(&other, now, 100, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.pending_deliveries(100, false).await.unwrap().len(),
+        18
+    );
+    let taken = store
+        .claim_deliveries(&other, after, 100, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&taken),
+        all.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert_eq!(taken[0].body, b"c0-0");
+    // An owner renews its own claims.
+    assert_eq!(
+        store
+            .claim_deliveries(&other, after, 2, false)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+pub async fn a_claimed_outcome_never_overwrites_a_recorded_status(store: &dyn Store) {
+    let now = Utc::now();
+    let (later, after) = (
+        now + chrono::Duration::minutes(1),
+        now + chrono::Duration::minutes(2),
+    );
+    let shop = "outcomes.myshopify.com";
+    for webhook_id in ["w1", "w2", "w3", "w4", "w5"] {
+        store
+            .put_delivery(&delivery(webhook_id, shop, None, b"{}"))
+            .await
+            .unwrap();
+    }
+    let status = |webhook_id: &'static str| async move {
+        store.delivery(webhook_id).await.unwrap().unwrap().status
+    };
+    let claimed = store
+        .claim_deliveries(&lease("a", later), now, 4, false)
+        .await
+        .unwrap();
+    assert_eq!(ids(&claimed), ["w1", "w2", "w3", "w4"]);
+    // Only the owner records; a retryable failure releases the claim for anyone.
+    assert_eq!(
+        store
+            .record_claimed_deliveries("b", vec![published("w1")])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(status("w1").await, DeliveryStatus::Pending);
+    let failed = DeliveryOutcome::new("w2", None, "publish_failed", Some("timeout"), true);
+    assert_eq!(
+        store
+            .record_claimed_deliveries("a", vec![published("w1"), failed])
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(status("w1").await, DeliveryStatus::Published);
+    let second = store
+        .claim_deliveries(&lease("b", later), now, 10, false)
+        .await
+        .unwrap();
+    assert_eq!(ids(&second), ["w2", "w5"]);
+    assert_eq!(second[0].attempts, 1);
+    // A recorded status stays: neither a later outcome of its owner nor of another replaces it.
+    let dead = DeliveryOutcome::new(
+        "w1",
+        Some(DeliveryStatus::Dead),
+        "dead_lettered",
+        Some("refused"),
+        true,
+    );
+    assert_eq!(
+        store
+            .record_claimed_deliveries("a", vec![dead.clone()])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .record_claimed_deliveries("b", vec![dead])
+            .await
+            .unwrap(),
+        0
+    );
+    let w1 = store.delivery("w1").await.unwrap().unwrap();
+    assert_eq!(
+        (w1.status, w1.reason.as_deref()),
+        (DeliveryStatus::Published, None)
+    );
+    assert_eq!(outcomes(&w1), ["stored", "published"]);
+    // A claim that ran out and was taken: the first owner's outcome is dropped.
+    let third = store
+        .claim_deliveries(
+            &lease("c", after + chrono::Duration::minutes(1)),
+            after,
+            10,
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&third), ["w2", "w3", "w4", "w5"]);
+    assert_eq!(
+        store
+            .record_claimed_deliveries("a", vec![published("w3")])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .record_claimed_deliveries("c", vec![published("w3"), published("w4")])
+            .await
+            .unwrap(),
+        2
+    );
+    // Replaying clears claims: a published delivery, and a pending one still claimed.
+    for webhook_id in ["w4", "w5"] {
+        assert!(
+            store
+                .record_delivery(
+                    webhook_id,
+                    Some(DeliveryStatus::Pending),
+                    "replayed",
+                    None,
+                    false
+                )
+                .await
+                .unwrap()
+        );
+    }
+    let replayed = store
+        .claim_deliveries(&lease("d", later), now, 10, false)
+        .await
+        .unwrap();
+    assert_eq!(ids(&replayed), ["w4", "w5"]);
+    assert_eq!(
+        store
+            .record_claimed_deliveries("d", vec![published("w4"), published("unknown")])
+            .await
+            .unwrap(),
+        1
+    );
+}
+
 pub async fn webhook_deliveries_are_stored_once_counted_listed_and_recorded(store: &dyn Store) {
     let acme = "acme.myshopify.com";
     let first = delivery("wh-1", acme, Some("e-1"), br#"{"id":1}"#);
@@ -2091,6 +2306,8 @@ conformance!(
     stock_levels_and_catalogue_lookups_are_replaced_per_key,
     an_older_stock_level_never_replaces_a_newer_one,
     webhook_deliveries_are_stored_once_counted_listed_and_recorded,
+    pending_deliveries_are_claimed_by_one_outbox_at_a_time,
+    a_claimed_outcome_never_overwrites_a_recorded_status,
     erasure_takes_the_shops_keys_and_deliveries_but_keeps_its_compliance_log,
     daily_totals_sum_units_and_revenue_over_the_tenants_series,
     overview_and_settings_read_defaults_until_replaced,
