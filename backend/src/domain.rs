@@ -12,8 +12,9 @@ mod sync;
 mod tenant;
 
 pub use delivery::{
-    CatalogueVariant, DeliveryFilter, DeliveryOutcome, DeliveryReceipt, DeliveryRecord,
-    DeliveryStatus, DeliveryStep, NewDelivery, OrderApplied, OrderLineRef, OrderVersion,
+    CatalogueVariant, DeliveryFilter, DeliveryLease, DeliveryOutcome, DeliveryReceipt,
+    DeliveryRecord, DeliveryStatus, DeliveryStep, NewDelivery, OrderApplied, OrderLineRef,
+    OrderVersion,
 };
 pub use forecast::{
     Backtest, CandidateScore, ForecastPoint, MAX_HORIZON_DAYS, SeriesForecast, SeriesHistory,

@@ -14,11 +14,11 @@ use crate::domain::{
     TenantSettings,
 };
 use crate::domain::{
-    CatalogueVariant, ComplianceEntry, DataRequest, DayRange, DeliveryFilter, DeliveryOutcome,
-    DeliveryReceipt, DeliveryRecord, DeliveryStatus, EraseOutcome, Location, NewDelivery,
-    NewInstall, NewTenant, OrderApplied, OrderVersion, OrdersApplied, SalesDay, SalesLine,
-    SalesQuery, SealedCredentials, SeriesForecast, SeriesHistory, ShopInstall, Sku, SkuSummary,
-    StockLevel, SyncStatus, Tenant, TenantId, UninstallOutcome,
+    CatalogueVariant, ComplianceEntry, DataRequest, DayRange, DeliveryFilter, DeliveryLease,
+    DeliveryOutcome, DeliveryReceipt, DeliveryRecord, DeliveryStatus, EraseOutcome, Location,
+    NewDelivery, NewInstall, NewTenant, OrderApplied, OrderVersion, OrdersApplied, SalesDay,
+    SalesLine, SalesQuery, SealedCredentials, SeriesForecast, SeriesHistory, ShopInstall, Sku,
+    SkuSummary, StockLevel, SyncStatus, Tenant, TenantId, UninstallOutcome,
 };
 use crate::shopify::shop::ShopDomain;
 
@@ -248,9 +248,16 @@ pub trait Store: Send + Sync + 'static {
         days: DayRange,
     ) -> Result<Vec<(NaiveDate, f64)>, StoreError>;
 
-    /// Sets stock levels (replacing the rows of the same SKU and location).
-    async fn put_stock(&self, tenant: &TenantId, levels: Vec<StockLevel>)
-    -> Result<(), StoreError>;
+    /// Sets stock levels, each replacing the stored level of its SKU and location unless that one
+    /// is newer (`updated_at`): an older level never replaces a newer one, whatever the order in
+    /// which concurrent writers arrive (the comparison and the write are one conditional write).
+    /// Of repeats of one SKU and location in `levels`, the newest wins. Returns how many levels
+    /// were stored.
+    async fn put_stock(
+        &self,
+        tenant: &TenantId,
+        levels: Vec<StockLevel>,
+    ) -> Result<u64, StoreError>;
 
     /// Stock levels, optionally of one SKU, ordered by SKU and location.
     async fn stock(
@@ -336,16 +343,42 @@ pub trait Store: Send + Sync + 'static {
     /// event id) is kept as a duplicate, not published.
     async fn put_delivery(&self, delivery: &NewDelivery) -> Result<DeliveryReceipt, StoreError>;
 
-    /// Deliveries waiting to be published, oldest first; their bodies only `with_bodies` (a bus
-    /// whose events refer to the log does not need them).
+    /// Deliveries waiting to be published (claimed or not), oldest first; their bodies only
+    /// `with_bodies`.
     async fn pending_deliveries(
         &self,
         limit: u32,
         with_bodies: bool,
     ) -> Result<Vec<DeliveryRecord>, StoreError>;
 
+    /// Claims up to `limit` pending deliveries for `lease.owner` until `lease.until`, oldest first,
+    /// and returns them; their bodies only `with_bodies` (a bus whose events refer to the log does
+    /// not need them). A delivery another owner's claim holds past `now` is left out (the owner's
+    /// own claims are renewed), and of several claimers at once at most one gets any delivery, so
+    /// that outboxes in several processes never publish one delivery twice while their claims
+    /// hold. Recording a status (a replay included) clears a delivery's claim.
+    async fn claim_deliveries(
+        &self,
+        lease: &DeliveryLease,
+        now: DateTime<Utc>,
+        limit: u32,
+        with_bodies: bool,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+
+    /// Records outcomes of deliveries claimed by `owner`, as [`Store::record_deliveries`] does, and
+    /// releases their claims; each only while its delivery is still pending and claimed by `owner`.
+    /// An outcome for a delivery whose status was recorded, or which another owner claimed, since
+    /// is dropped: a final status is never overwritten from here. Returns how many were recorded.
+    async fn record_claimed_deliveries(
+        &self,
+        owner: &str,
+        outcomes: Vec<DeliveryOutcome>,
+    ) -> Result<u64, StoreError>;
+
     /// Records outcomes of stored deliveries in one write: each appends a step to the delivery's
-    /// history and, when it carries a status, sets it. Returns how many named a stored delivery.
+    /// history and, when it carries a status, sets it (and clears any claim). Returns how many
+    /// named a stored delivery. For consumers and operators (a replay sets `Pending` again); the
+    /// outbox records through [`Store::record_claimed_deliveries`].
     async fn record_deliveries(&self, outcomes: Vec<DeliveryOutcome>) -> Result<u64, StoreError>;
 
     /// Records one outcome (see [`Store::record_deliveries`]); `Ok(false)` for an unknown id.
@@ -375,7 +408,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 
     /// Applies one version of a Shopify order to daily sales unless a version at least as new was
-    /// applied before. Lines of the previous version missing from this one drop to zero.
+    /// applied (or a newer one is being applied) before. Lines of the previous version missing from
+    /// this one drop to zero. A call that fails leaves the version not applied, even when some of
+    /// its lines were written: applying it again, or a newer version, counts every line once.
     async fn apply_order(
         &self,
         tenant: &TenantId,

@@ -269,7 +269,11 @@ impl Consumer {
                 .map_or(DEFAULT_SERVICE_LEVEL, |stock| stock.service_level),
             updated_at: level.updated_at,
         };
-        self.store.put_stock(&tenant.id, vec![stock]).await?;
+        // The store compares again as it writes: a newer level stored meanwhile (a concurrent
+        // handler) is kept.
+        if self.store.put_stock(&tenant.id, vec![stock]).await? == 0 {
+            return Ok("stale: a newer stock level was applied".to_owned());
+        }
         Ok(format!(
             "applied: {} on hand of {} at {}",
             level.available,

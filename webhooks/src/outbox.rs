@@ -1,12 +1,19 @@
 //! The transactional outbox: publishes stored deliveries to the bus, oldest first, and records each
 //! outcome. A bus outage delays publication (the delivery stays pending), it never loses one.
+//!
+//! Every `serve` process runs one, all over the same delivery log: each round claims the deliveries
+//! it publishes (for [`LEASE`]), so two outboxes never publish one delivery twice, and records
+//! outcomes only of deliveries it still holds, so a status another process recorded stays. Should
+//! an outbox stop between publishing and recording, its claims run out and another publishes those
+//! deliveries again (consumers dedupe on the webhook id).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Utc;
 use futures_util::FutureExt;
 use ordernimbus_backend::bus::{Event, EventBus, EventDetail};
-use ordernimbus_backend::domain::{DeliveryOutcome, DeliveryRecord, DeliveryStatus};
+use ordernimbus_backend::domain::{DeliveryLease, DeliveryOutcome, DeliveryRecord, DeliveryStatus};
 use ordernimbus_backend::store::{Store, StoreError};
 use tokio::sync::Notify;
 
@@ -14,6 +21,10 @@ use tokio::sync::Notify;
 const BATCH: u32 = 64;
 /// Longest pause between rounds while the bus is failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How long a round's claims hold: far longer than publishing a batch takes (well under a second,
+/// a few seconds while the bus client retries), and the longest that the deliveries of an outbox
+/// that stopped mid-round wait for another outbox, or for the same server restarted.
+pub const LEASE: Duration = Duration::from_secs(30);
 
 /// What one round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -32,6 +43,8 @@ pub struct Outbox {
     bus: Arc<dyn EventBus>,
     wake: Arc<Notify>,
     inline_payloads: bool,
+    /// Names this outbox's claims (random, one per outbox).
+    owner: String,
 }
 
 impl std::fmt::Debug for Outbox {
@@ -74,17 +87,23 @@ impl Outbox {
             bus,
             wake,
             inline_payloads,
+            owner: format!("outbox-{:016x}", rand::random::<u64>()),
         }
     }
 
-    /// Publishes one batch of pending deliveries and records each outcome.
+    /// Claims one batch of pending deliveries, publishes them and records each outcome.
     ///
     /// # Errors
     /// When the store fails.
     pub async fn run_once(&self) -> Result<OutboxRound, StoreError> {
+        let now = Utc::now();
+        let lease = DeliveryLease {
+            owner: self.owner.clone(),
+            until: now + LEASE,
+        };
         let pending = self
             .store
-            .pending_deliveries(BATCH, self.inline_payloads)
+            .claim_deliveries(&lease, now, BATCH, self.inline_payloads)
             .await?;
         let mut round = OutboxRound::default();
         if pending.is_empty() {
@@ -97,6 +116,7 @@ impl Outbox {
         let results = match self.bus.publish(&events).await {
             Ok(results) => results,
             Err(error) => {
+                // The claims stay: the next round of this outbox renews them and tries again.
                 tracing::warn!(%error, deliveries = pending.len(), "publishing failed; will retry");
                 round.retried = pending.len();
                 return Ok(round);
@@ -138,7 +158,18 @@ impl Outbox {
                 }
             });
         }
-        self.store.record_deliveries(outcomes).await?;
+        let expected = outcomes.len() as u64;
+        let recorded = self
+            .store
+            .record_claimed_deliveries(&self.owner, outcomes)
+            .await?;
+        if recorded < expected {
+            tracing::warn!(
+                dropped = expected - recorded,
+                "outcomes not recorded: meanwhile another process recorded their deliveries' \
+                 status, or claimed them after this round's claims ran out"
+            );
+        }
         Ok(round)
     }
 
@@ -282,6 +313,52 @@ mod tests {
                 .len(),
             (BATCH * 2) as usize,
             "the rest stays pending for the next start"
+        );
+    }
+
+    #[tokio::test]
+    async fn two_outboxes_on_one_log_never_publish_a_delivery_twice() {
+        let directory = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(directory.path().join("s.sqlite3")).unwrap());
+        let count = BATCH * 3 + 5;
+        for index in 0..count {
+            store
+                .put_delivery(&delivery(&format!("w{index}")))
+                .await
+                .unwrap();
+        }
+        let bus = Arc::new(FlakyBus::default());
+        let outbox = || {
+            Outbox::new(
+                Arc::clone(&store),
+                bus.clone(),
+                Arc::new(Notify::new()),
+                true,
+            )
+        };
+        let (first, second) = (outbox(), outbox());
+        loop {
+            let (one, other) = tokio::join!(first.run_once(), second.run_once());
+            if one.unwrap().published + other.unwrap().published == 0 {
+                break;
+            }
+        }
+        let mut accepted = bus.accepted.lock().unwrap().clone();
+        accepted.sort();
+        accepted.dedup();
+        assert_eq!(
+            accepted.len(),
+            bus.accepted.lock().unwrap().len(),
+            "published twice"
+        );
+        assert_eq!(accepted.len(), count as usize);
+        assert!(
+            store
+                .pending_deliveries(10, false)
+                .await
+                .unwrap()
+                .is_empty()
         );
     }
 

@@ -164,6 +164,16 @@ impl DeliveryOutcome {
     }
 }
 
+/// An outbox's claim on the pending deliveries it is publishing: no other outbox takes them until
+/// `until`, when the claims of an outbox that stopped run out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryLease {
+    /// Who holds the claims (one outbox, in one process).
+    pub owner: String,
+    /// When they run out.
+    pub until: DateTime<Utc>,
+}
+
 /// Which deliveries to list.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
@@ -264,7 +274,8 @@ pub enum OrderApplied {
         /// Lines whose units or revenue changed.
         updated: u64,
     },
-    /// A version at least as new was applied before: nothing changed.
+    /// A version at least as new was applied (or a newer one is being applied) before: nothing
+    /// changed.
     Stale,
 }
 

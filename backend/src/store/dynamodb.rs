@@ -46,11 +46,11 @@ use crate::domain::{
     TenantSettings,
 };
 use crate::domain::{
-    CatalogueVariant, ComplianceEntry, DataRequest, DayRange, DeliveryFilter, DeliveryOutcome,
-    DeliveryReceipt, DeliveryRecord, EraseOutcome, Location, NewDelivery, NewInstall, NewTenant,
-    OrderApplied, OrderVersion, OrdersApplied, SalesDay, SalesLine, SalesQuery, SealedCredentials,
-    SeriesForecast, SeriesHistory, ShopInstall, Sku, SkuSummary, StockLevel, SyncStatus, Tenant,
-    TenantId, Timezone, UninstallOutcome,
+    CatalogueVariant, ComplianceEntry, DataRequest, DayRange, DeliveryFilter, DeliveryLease,
+    DeliveryOutcome, DeliveryReceipt, DeliveryRecord, EraseOutcome, Location, NewDelivery,
+    NewInstall, NewTenant, OrderApplied, OrderVersion, OrdersApplied, SalesDay, SalesLine,
+    SalesQuery, SealedCredentials, SeriesForecast, SeriesHistory, ShopInstall, Sku, SkuSummary,
+    StockLevel, SyncStatus, Tenant, TenantId, Timezone, UninstallOutcome,
 };
 use crate::shopify::shop::ShopDomain;
 
@@ -690,11 +690,23 @@ impl DynamoStore {
         sk: &str,
         condition: &str,
     ) -> Result<TransactWriteItem, StoreError> {
+        self.check_item_with(pk, sk, condition, Item::new())
+    }
+
+    /// A condition check whose condition refers to `values`.
+    fn check_item_with(
+        &self,
+        pk: String,
+        sk: &str,
+        condition: &str,
+        values: Item,
+    ) -> Result<TransactWriteItem, StoreError> {
         let check = ConditionCheck::builder()
             .table_name(&self.table)
             .set_key(Some(key(pk, sk.to_owned())))
             .condition_expression(condition)
             .set_expression_attribute_names(names(&[condition]))
+            .set_expression_attribute_values(non_empty(values))
             .build()
             .map_err(StoreError::unavailable)?;
         Ok(TransactWriteItem::builder().condition_check(check).build())
@@ -1244,7 +1256,7 @@ impl Store for DynamoStore {
         &self,
         tenant: &TenantId,
         levels: Vec<StockLevel>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         sales::put_stock(self, tenant, levels).await
     }
 
@@ -1337,8 +1349,26 @@ impl Store for DynamoStore {
         deliveries::pending(self, limit, with_bodies).await
     }
 
+    async fn claim_deliveries(
+        &self,
+        lease: &DeliveryLease,
+        now: DateTime<Utc>,
+        limit: u32,
+        with_bodies: bool,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        deliveries::claim(self, lease, now, limit, with_bodies).await
+    }
+
+    async fn record_claimed_deliveries(
+        &self,
+        owner: &str,
+        outcomes: Vec<DeliveryOutcome>,
+    ) -> Result<u64, StoreError> {
+        deliveries::record_deliveries(self, outcomes, Some(owner)).await
+    }
+
     async fn record_deliveries(&self, outcomes: Vec<DeliveryOutcome>) -> Result<u64, StoreError> {
-        deliveries::record_deliveries(self, outcomes).await
+        deliveries::record_deliveries(self, outcomes, None).await
     }
 
     async fn deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<DeliveryRecord>, StoreError> {

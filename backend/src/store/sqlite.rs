@@ -30,7 +30,7 @@ use crate::domain::{
     TenantSettings,
 };
 use crate::domain::{
-    CatalogueVariant, ComplianceEntry, DataRequest, DeliveryFilter, DeliveryOutcome,
+    CatalogueVariant, ComplianceEntry, DataRequest, DeliveryFilter, DeliveryLease, DeliveryOutcome,
     DeliveryReceipt, DeliveryRecord, EraseOutcome, Location, NewDelivery, NewInstall, NewTenant,
     OrderApplied, OrderVersion, OrdersApplied, SalesDay, SalesLine, SalesQuery, SealedCredentials,
     SeriesForecast, SeriesHistory, ShopInstall, Sku, SkuSummary, StockLevel, SyncStatus, Tenant,
@@ -739,7 +739,7 @@ impl Store for SqliteStore {
         &self,
         tenant: &TenantId,
         levels: Vec<StockLevel>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         let tenant = tenant.clone();
         self.write(move |writer| stock::put_stock(writer, &tenant, &levels))
             .await
@@ -881,11 +881,36 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn claim_deliveries(
+        &self,
+        lease: &DeliveryLease,
+        now: DateTime<Utc>,
+        limit: u32,
+        with_bodies: bool,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let lease = lease.clone();
+        self.write(move |writer| deliveries::claim(writer, &lease, now, limit, with_bodies))
+            .await
+    }
+
+    async fn record_claimed_deliveries(
+        &self,
+        owner: &str,
+        outcomes: Vec<DeliveryOutcome>,
+    ) -> Result<u64, StoreError> {
+        if outcomes.is_empty() {
+            return Ok(0);
+        }
+        let owner = owner.to_owned();
+        self.write(move |writer| deliveries::record_deliveries(writer, &outcomes, Some(&owner)))
+            .await
+    }
+
     async fn record_deliveries(&self, outcomes: Vec<DeliveryOutcome>) -> Result<u64, StoreError> {
         if outcomes.is_empty() {
             return Ok(0);
         }
-        self.write(move |writer| deliveries::record_deliveries(writer, &outcomes))
+        self.write(move |writer| deliveries::record_deliveries(writer, &outcomes, None))
             .await
     }
 

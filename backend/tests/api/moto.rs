@@ -19,23 +19,32 @@ pub async fn fresh_store() -> DynamoStore {
 /// A fresh store as [`fresh_store`] makes, and an SDK client on the same moto, for tests that look
 /// at the table's items themselves.
 pub async fn fresh_store_and_client() -> (DynamoStore, aws_sdk_dynamodb::Client) {
+    let config = config().await;
+    let table = format!("ordernimbus-test-{:016x}", rand::random::<u64>());
+    let store = DynamoStore::from_config(&config, table);
+    if let Err(error) = store.create_table().await {
+        panic!(
+            "moto is not answering at {:?} ({error:?}): {HOW_TO_START}",
+            config.endpoint_url()
+        );
+    }
+    store.ping().await.unwrap();
+    (store, aws_sdk_dynamodb::Client::new(&config))
+}
+
+/// The SDK configuration reaching moto at `AWS_ENDPOINT_URL`; panics, saying how to start moto,
+/// when the variable is unset.
+pub async fn config() -> aws_config::SdkConfig {
     #[allow(
         clippy::disallowed_methods,
         reason = "the tests find moto through the same variable the SDK reads"
     )]
     let endpoint = std::env::var("AWS_ENDPOINT_URL")
         .unwrap_or_else(|_| panic!("AWS_ENDPOINT_URL is not set: {HOW_TO_START}"));
-    let config = aws_config::defaults(BehaviorVersion::latest())
+    aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
         .endpoint_url(&endpoint)
         .load()
-        .await;
-    let table = format!("ordernimbus-test-{:016x}", rand::random::<u64>());
-    let store = DynamoStore::from_config(&config, table);
-    if let Err(error) = store.create_table().await {
-        panic!("moto is not answering at {endpoint} ({error:?}): {HOW_TO_START}");
-    }
-    store.ping().await.unwrap();
-    (store, aws_sdk_dynamodb::Client::new(&config))
+        .await
 }

@@ -4,10 +4,10 @@
 use chrono::{NaiveDate, Utc};
 use ordernimbus_backend::domain::{
     ApiKey, Backtest, CatalogueVariant, ComplianceEntry, DataRequest, DayRange, DeliveryFilter,
-    DeliveryOutcome, DeliveryReceipt, DeliveryStatus, EraseOutcome, ForecastPoint, Granularity,
-    InstallState, LineIdentity, Location, NewDelivery, NewInstall, NewTenant, OrderApplied,
-    OrderVersion, SalesLine, SalesQuery, SealedCredentials, SeriesForecast, Sku, StockLevel,
-    TenantId, Timezone, UninstallOutcome,
+    DeliveryLease, DeliveryOutcome, DeliveryReceipt, DeliveryStatus, EraseOutcome, ForecastPoint,
+    Granularity, InstallState, LineIdentity, Location, NewDelivery, NewInstall, NewTenant,
+    OrderApplied, OrderVersion, SalesLine, SalesQuery, SealedCredentials, SeriesForecast, Sku,
+    StockLevel, TenantId, Timezone, UninstallOutcome,
 };
 use ordernimbus_backend::domain::{
     BrowserSecret, DayTotal, ProductQuery, ProductRow, ProductSort, SeriesStats, TenantOverview,
@@ -1065,6 +1065,77 @@ pub async fn stock_levels_and_catalogue_lookups_are_replaced_per_key(store: &dyn
     assert_eq!(sku_of("i2", tenant.clone()).await, None);
 }
 
+pub async fn an_older_stock_level_never_replaces_a_newer_one(store: &dyn Store) {
+    let tenant = tenant(store).await;
+    let base = Utc::now() - chrono::Duration::hours(1);
+    let at = |seconds: i64, sku: &str, on_hand: f64| StockLevel {
+        updated_at: base + chrono::Duration::seconds(seconds),
+        ..level(sku, "North", on_hand)
+    };
+    let on_hand = || async {
+        store
+            .stock(&tenant, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|level| (level.sku.as_str().to_owned(), level.on_hand))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        store
+            .put_stock(&tenant, vec![at(10, "A", 5.0)])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .put_stock(&tenant, vec![at(5, "A", 9.0)])
+            .await
+            .unwrap(),
+        0,
+        "an older level is not stored"
+    );
+    assert_eq!(
+        store.stock(&tenant, None).await.unwrap(),
+        [at(10, "A", 5.0)]
+    );
+    // Per SKU and location: an older A is left out, a first B stored.
+    assert_eq!(
+        store
+            .put_stock(&tenant, vec![at(9, "A", 1.0), at(1, "B", 2.0)])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(on_hand().await, [("A".into(), 5.0), ("B".into(), 2.0)]);
+    // A newer level replaces the stored one; of repeats in one call, the newest wins.
+    store
+        .put_stock(
+            &tenant,
+            vec![at(40, "B", 3.0), at(20, "A", 7.0), at(30, "B", 4.0)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(on_hand().await, [("A".into(), 7.0), ("B".into(), 3.0)]);
+    // Writers racing with levels of one SKU and location: the newest is kept, whichever arrives
+    // last.
+    let racing = [(103, 3.0), (101, 1.0), (105, 5.0), (102, 2.0), (104, 4.0)];
+    let writes = racing
+        .iter()
+        .map(|(seconds, units)| store.put_stock(&tenant, vec![at(*seconds, "C", *units)]));
+    for stored in futures_util::future::join_all(writes).await {
+        stored.unwrap();
+    }
+    assert_eq!(
+        store
+            .stock(&tenant, Some(&Sku::parse("C").unwrap()))
+            .await
+            .unwrap(),
+        [at(105, "C", 5.0)]
+    );
+}
+
 fn delivery(webhook_id: &str, shop: &str, event_id: Option<&str>, body: &[u8]) -> NewDelivery {
     NewDelivery {
         webhook_id: webhook_id.into(),
@@ -1092,6 +1163,221 @@ fn outcomes(record: &ordernimbus_backend::domain::DeliveryRecord) -> Vec<&str> {
         .iter()
         .map(|step| step.outcome.as_str())
         .collect()
+}
+
+fn lease(owner: &str, until: chrono::DateTime<Utc>) -> DeliveryLease {
+    DeliveryLease {
+        owner: owner.into(),
+        until,
+    }
+}
+
+fn published(webhook_id: &str) -> DeliveryOutcome {
+    DeliveryOutcome::new(
+        webhook_id,
+        Some(DeliveryStatus::Published),
+        "published",
+        None,
+        false,
+    )
+}
+
+pub async fn pending_deliveries_are_claimed_by_one_outbox_at_a_time(store: &dyn Store) {
+    let now = Utc::now();
+    let (later, after) = (
+        now + chrono::Duration::minutes(1),
+        now + chrono::Duration::minutes(2),
+    );
+    let shop = "claims.myshopify.com";
+    let mut all = Vec::new();
+    for round in 0..3 {
+        let stored: Vec<String> = (0..6).map(|index| format!("c{round}-{index}")).collect();
+        for webhook_id in &stored {
+            store
+                .put_delivery(&delivery(webhook_id, shop, None, webhook_id.as_bytes()))
+                .await
+                .unwrap();
+        }
+        all.extend(stored.clone());
+        // Two outboxes claim at once, a third takes what is left: no delivery is claimed twice.
+        let (a, b) = (
+            lease(&format!("a{round}"), later),
+            lease(&format!("b{round}"), later),
+        );
+        let (first, second) = tokio::join!(
+            store.claim_deliveries(&a, now, 4, false),
+            store.claim_deliveries(&b, now, 4, false),
+        );
+        let rest = store
+            .claim_deliveries(&lease(&format!("c{round}"), later), now, 100, false)
+            .await
+            .unwrap();
+        let mut claimed: Vec<String> = [first.unwrap(), second.unwrap(), rest]
+            .iter()
+            .flat_map(|records| ids(records))
+            .map(str::to_owned)
+            .collect();
+        claimed.sort();
+        assert_eq!(claimed, stored, "round {round}");
+    }
+    // Claims that still hold keep others out; once they ran out, anyone may claim.
+    let other = lease("d", after + chrono::Duration::minutes(1));
+    assert!(
+        store
+            .claim_deliveries(&other, now, 100, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.pending_deliveries(100, false).await.unwrap().len(),
+        18
+    );
+    let taken = store
+        .claim_deliveries(&other, after, 100, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&taken),
+        all.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert_eq!(taken[0].body, b"c0-0");
+    // An owner renews its own claims.
+    assert_eq!(
+        store
+            .claim_deliveries(&other, after, 2, false)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+pub async fn a_claimed_outcome_never_overwrites_a_recorded_status(store: &dyn Store) {
+    let now = Utc::now();
+    let (later, after) = (
+        now + chrono::Duration::minutes(1),
+        now + chrono::Duration::minutes(2),
+    );
+    let shop = "outcomes.myshopify.com";
+    for webhook_id in ["w1", "w2", "w3", "w4", "w5"] {
+        store
+            .put_delivery(&delivery(webhook_id, shop, None, b"{}"))
+            .await
+            .unwrap();
+    }
+    let status = |webhook_id: &'static str| async move {
+        store.delivery(webhook_id).await.unwrap().unwrap().status
+    };
+    let claimed = store
+        .claim_deliveries(&lease("a", later), now, 4, false)
+        .await
+        .unwrap();
+    assert_eq!(ids(&claimed), ["w1", "w2", "w3", "w4"]);
+    // Only the owner records; a retryable failure releases the claim for anyone.
+    assert_eq!(
+        store
+            .record_claimed_deliveries("b", vec![published("w1")])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(status("w1").await, DeliveryStatus::Pending);
+    let failed = DeliveryOutcome::new("w2", None, "publish_failed", Some("timeout"), true);
+    assert_eq!(
+        store
+            .record_claimed_deliveries("a", vec![published("w1"), failed])
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(status("w1").await, DeliveryStatus::Published);
+    let second = store
+        .claim_deliveries(&lease("b", later), now, 10, false)
+        .await
+        .unwrap();
+    assert_eq!(ids(&second), ["w2", "w5"]);
+    assert_eq!(second[0].attempts, 1);
+    // A recorded status stays: neither a later outcome of its owner nor of another replaces it.
+    let dead = DeliveryOutcome::new(
+        "w1",
+        Some(DeliveryStatus::Dead),
+        "dead_lettered",
+        Some("refused"),
+        true,
+    );
+    assert_eq!(
+        store
+            .record_claimed_deliveries("a", vec![dead.clone()])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .record_claimed_deliveries("b", vec![dead])
+            .await
+            .unwrap(),
+        0
+    );
+    let w1 = store.delivery("w1").await.unwrap().unwrap();
+    assert_eq!(
+        (w1.status, w1.reason.as_deref()),
+        (DeliveryStatus::Published, None)
+    );
+    assert_eq!(outcomes(&w1), ["stored", "published"]);
+    // A claim that ran out and was taken: the first owner's outcome is dropped.
+    let third = store
+        .claim_deliveries(
+            &lease("c", after + chrono::Duration::minutes(1)),
+            after,
+            10,
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&third), ["w2", "w3", "w4", "w5"]);
+    assert_eq!(
+        store
+            .record_claimed_deliveries("a", vec![published("w3")])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .record_claimed_deliveries("c", vec![published("w3"), published("w4")])
+            .await
+            .unwrap(),
+        2
+    );
+    // Replaying clears claims: a published delivery, and a pending one still claimed.
+    for webhook_id in ["w4", "w5"] {
+        assert!(
+            store
+                .record_delivery(
+                    webhook_id,
+                    Some(DeliveryStatus::Pending),
+                    "replayed",
+                    None,
+                    false
+                )
+                .await
+                .unwrap()
+        );
+    }
+    let replayed = store
+        .claim_deliveries(&lease("d", later), now, 10, false)
+        .await
+        .unwrap();
+    assert_eq!(ids(&replayed), ["w4", "w5"]);
+    assert_eq!(
+        store
+            .record_claimed_deliveries("d", vec![published("w4"), published("unknown")])
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 pub async fn webhook_deliveries_are_stored_once_counted_listed_and_recorded(store: &dyn Store) {
@@ -2018,7 +2304,10 @@ conformance!(
     order_versions_apply_newest_first_and_drop_missing_lines,
     order_batches_sync_status_and_bulk_signals_are_per_tenant,
     stock_levels_and_catalogue_lookups_are_replaced_per_key,
+    an_older_stock_level_never_replaces_a_newer_one,
     webhook_deliveries_are_stored_once_counted_listed_and_recorded,
+    pending_deliveries_are_claimed_by_one_outbox_at_a_time,
+    a_claimed_outcome_never_overwrites_a_recorded_status,
     erasure_takes_the_shops_keys_and_deliveries_but_keeps_its_compliance_log,
     daily_totals_sum_units_and_revenue_over_the_tenants_series,
     overview_and_settings_read_defaults_until_replaced,
@@ -2125,4 +2414,221 @@ async fn dynamodb_erasure_leaves_no_item_of_the_tenant() {
     assert_eq!(store.erase_shop(&shop).await.unwrap(), EraseOutcome::Erased);
     let left = of_tenant(&keys().await);
     assert!(left.is_empty(), "left after erasure: {left:?}");
+}
+
+/// Fails every DynamoDB `TransactWriteItems` request after the first `allowed`, as a process that
+/// stopped there would leave the table.
+#[derive(Debug)]
+struct StopAfterTransactions {
+    allowed: usize,
+    seen: std::sync::atomic::AtomicUsize,
+}
+
+impl aws_sdk_dynamodb::config::Intercept for StopAfterTransactions {
+    fn name(&self) -> &'static str {
+        "StopAfterTransactions"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _config: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let target = context.request().headers().get("x-amz-target");
+        if target.is_some_and(|target| target.ends_with(".TransactWriteItems"))
+            && self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= self.allowed
+        {
+            return Err("the process stopped".into());
+        }
+        Ok(())
+    }
+}
+
+/// A store on `store`'s table whose transactions after the first `allowed` fail.
+async fn stopping_after(
+    store: &ordernimbus_backend::store::dynamodb::DynamoStore,
+    allowed: usize,
+) -> ordernimbus_backend::store::dynamodb::DynamoStore {
+    let config = aws_sdk_dynamodb::config::Builder::from(&crate::moto::config().await)
+        .interceptor(StopAfterTransactions {
+            allowed,
+            seen: std::sync::atomic::AtomicUsize::new(0),
+        })
+        .build();
+    ordernimbus_backend::store::dynamodb::DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        store.table(),
+    )
+}
+
+/// An order version of order 500 at `minutes` past an hour ago: `units` for SKU `S{n}` per line.
+fn large_order(minutes: i64, lines: &[(usize, f64)]) -> OrderVersion {
+    OrderVersion {
+        order_id: "500".into(),
+        updated_at: Utc::now() - chrono::Duration::hours(1) + chrono::Duration::minutes(minutes),
+        lines: lines
+            .iter()
+            .map(|(n, units)| order_line("500", &n.to_string(), &format!("S{n:03}"), *units))
+            .collect(),
+    }
+}
+
+/// Units per SKU as `skus` lists them (only series with their sales days recorded), and the day's
+/// total over all series.
+async fn order_units(store: &dyn Store, tenant: &TenantId) -> (Vec<(String, f64)>, f64) {
+    let skus = store
+        .skus(tenant)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|summary| (summary.sku.as_str().to_owned(), summary.units))
+        .collect();
+    let total = store
+        .daily_totals(tenant, DayRange::default())
+        .await
+        .unwrap()
+        .iter()
+        .map(|day| day.units)
+        .sum();
+    (skus, total)
+}
+
+/// What `order_units` reads once exactly `lines` are counted (SKUs without a line at zero).
+fn expected_units(lines: &[(usize, f64)], zero: &[usize]) -> (Vec<(String, f64)>, f64) {
+    let mut skus: Vec<(String, f64)> = lines
+        .iter()
+        .map(|(n, units)| (format!("S{n:03}"), *units))
+        .chain(zero.iter().map(|n| (format!("S{n:03}"), 0.0)))
+        .collect();
+    skus.sort_by(|left, right| left.0.cmp(&right.0));
+    (skus, lines.iter().map(|(_, units)| units).sum())
+}
+
+/// DynamoDB only: an order version with more lines than one transaction holds is written in
+/// several; when the writer stops between two of them, applying the version again finishes it
+/// (it is not taken for applied), and daily sales count every line exactly once.
+#[tokio::test]
+async fn dynamodb_an_order_stopped_between_transactions_is_finished_exactly_by_its_retry() {
+    let store = crate::moto::fresh_store().await;
+    // Version 1: 40 lines of one unit. Version 2: 30 of them at two units, 10 removed, 30 new
+    // lines at three units (70 line writes, each with its SKU's daily-sales items: 3 transactions
+    // after the one marking the version in progress).
+    let first: Vec<(usize, f64)> = (0..40).map(|n| (n, 1.0)).collect();
+    let second: Vec<(usize, f64)> = (0..30)
+        .map(|n| (n, 2.0))
+        .chain((40..70).map(|n| (n, 3.0)))
+        .collect();
+    let removed: Vec<usize> = (30..40).collect();
+    for allowed in 1..=3 {
+        let tenant = tenant(&store).await;
+        store
+            .apply_order(&tenant, &large_order(10, &first))
+            .await
+            .unwrap();
+        assert_eq!(
+            order_units(&store, &tenant).await,
+            expected_units(&first, &[])
+        );
+        let version = large_order(20, &second);
+        let stopping = stopping_after(&store, allowed).await;
+        assert!(
+            stopping.apply_order(&tenant, &version).await.is_err(),
+            "stopping after {allowed} transactions"
+        );
+        if allowed == 2 {
+            let (_, partial) = order_units(&store, &tenant).await;
+            assert!(
+                partial != 40.0 && partial != 150.0,
+                "half applied: {partial}"
+            );
+        }
+        assert!(matches!(
+            store.apply_order(&tenant, &version).await.unwrap(),
+            OrderApplied::Applied { .. }
+        ));
+        assert_eq!(
+            order_units(&store, &tenant).await,
+            expected_units(&second, &removed),
+            "stopped after {allowed} transactions, then applied again"
+        );
+        assert_eq!(
+            store.apply_order(&tenant, &version).await.unwrap(),
+            OrderApplied::Stale
+        );
+        assert_eq!(
+            store
+                .apply_order(&tenant, &large_order(15, &first))
+                .await
+                .unwrap(),
+            OrderApplied::Stale
+        );
+        assert_eq!(order_units(&store, &tenant).await.1, 150.0);
+    }
+}
+
+/// DynamoDB only: a newer version applied over one that stopped part way counts only its own lines:
+/// the lines the stopped version wrote (even those no other version has) are cancelled, those it
+/// did not write leave no trace, and the stopped version, applied again later, is stale.
+#[tokio::test]
+async fn dynamodb_a_newer_version_replaces_an_order_version_stopped_part_way() {
+    let store = crate::moto::fresh_store().await;
+    let first: Vec<(usize, f64)> = (0..10).map(|n| (n, 1.0)).collect();
+    let second: Vec<(usize, f64)> = (0..70).map(|n| (n, 2.0)).collect();
+    let third: Vec<(usize, f64)> = (0..5)
+        .map(|n| (n, 4.0))
+        .chain((100..130).map(|n| (n, 1.0)))
+        .collect();
+    // Version 2 adds 60 lines but stops after marking itself in progress (1), or after its first
+    // transaction of lines (2).
+    for allowed in 1..=2 {
+        let tenant = tenant(&store).await;
+        store
+            .apply_order(&tenant, &large_order(10, &first))
+            .await
+            .unwrap();
+        let stopped = large_order(20, &second);
+        assert!(
+            stopping_after(&store, allowed)
+                .await
+                .apply_order(&tenant, &stopped)
+                .await
+                .is_err()
+        );
+        // An older version than the one in progress is stale; a newer one takes over.
+        assert_eq!(
+            store
+                .apply_order(&tenant, &large_order(15, &first))
+                .await
+                .unwrap(),
+            OrderApplied::Stale
+        );
+        assert!(matches!(
+            store
+                .apply_order(&tenant, &large_order(30, &third))
+                .await
+                .unwrap(),
+            OrderApplied::Applied { .. }
+        ));
+        let (skus, total) = order_units(&store, &tenant).await;
+        assert_eq!(
+            total, 50.0,
+            "version 2 stopped after {allowed} transactions"
+        );
+        if allowed == 1 {
+            // Version 2 wrote nothing: only version 1's removed lines are left, at zero.
+            assert_eq!((skus, total), expected_units(&third, &[5, 6, 7, 8, 9]));
+        } else {
+            let counted: Vec<(String, f64)> = skus
+                .into_iter()
+                .filter(|(_, units)| *units != 0.0)
+                .collect();
+            assert_eq!(counted, expected_units(&third, &[]).0);
+        }
+        assert_eq!(
+            store.apply_order(&tenant, &stopped).await.unwrap(),
+            OrderApplied::Stale
+        );
+        assert_eq!(order_units(&store, &tenant).await.1, 50.0);
+    }
 }

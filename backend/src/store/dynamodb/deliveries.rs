@@ -1,8 +1,9 @@
 //! The webhook delivery log in DynamoDB.
 //!
 //! - `WH#{webhook id}` / `STATE`: identity, status, counters, headers and history (appended with
-//!   `list_append`); listed by status through `GSI1` (`DST#{status}#{shard}`, by sequence) and by
-//!   shop through `GSI2` (`DSHOP#{shop}`, by sequence);
+//!   `list_append`), and while an outbox publishes it, its claim (`claimed_by`, `claim_until`);
+//!   listed by status through `GSI1` (`DST#{status}#{shard}`, by sequence) and by shop through
+//!   `GSI2` (`DSHOP#{shop}`, by sequence);
 //! - `WH#{webhook id}` / `BODY#{n}`: the raw body in chunks of at most 300 KB (a delivery may be
 //!   larger than one item), written once (redaction aside), apart from the state that changes;
 //! - `EVENT#{shop}␁{topic}␁{event id}` / `EVENT`: which webhook id stored an event first
@@ -12,7 +13,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::{
@@ -21,8 +22,8 @@ use super::{
     optional_time, parse_time, s, shard_of, text, time_text,
 };
 use crate::domain::{
-    DeliveryFilter, DeliveryOutcome, DeliveryReceipt, DeliveryRecord, DeliveryStatus, DeliveryStep,
-    NewDelivery,
+    DeliveryFilter, DeliveryLease, DeliveryOutcome, DeliveryReceipt, DeliveryRecord,
+    DeliveryStatus, DeliveryStep, NewDelivery,
 };
 use crate::store::StoreError;
 
@@ -350,8 +351,91 @@ pub(super) async fn pending(
     Ok(records)
 }
 
-/// Records one outcome; `false` when the webhook id is unknown.
-async fn record_one(store: &DynamoStore, outcome: &DeliveryOutcome) -> Result<bool, StoreError> {
+/// Claims up to `limit` pending deliveries for the lease's owner: the oldest candidates the status
+/// index lists without a live claim of another owner, each taken by a conditional update of its
+/// state item (still pending, and unclaimed, its claim run out, or the owner's own), so that of
+/// two claimers one wins.
+pub(super) async fn claim(
+    store: &DynamoStore,
+    lease: &DeliveryLease,
+    now: DateTime<Utc>,
+    limit: u32,
+    with_bodies: bool,
+) -> Result<Vec<DeliveryRecord>, StoreError> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let free = "attribute_not_exists(#claim_until) OR #claim_until <= :now OR #claimed_by = :owner";
+    let values = HashMap::from([
+        (":now".to_owned(), s(time_text(now))),
+        (":owner".to_owned(), s(lease.owner.clone())),
+    ]);
+    let shards: Vec<Vec<Item>> = stream::iter(0..STATUS_SHARDS)
+        .map(|shard| {
+            let query = Query::index(GSI1, status_shard_pk(DeliveryStatus::Pending, shard), None)
+                .filter(free.to_owned(), values.clone())
+                .project("PK, GSI1SK")
+                .page(limit.min(1000));
+            async move { store.query_all(&query, Some(limit)).await }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    let mut candidates: Vec<(String, String)> = shards
+        .into_iter()
+        .flatten()
+        .map(|item| {
+            Ok((
+                text(&item, "GSI1SK")?.to_owned(),
+                text(&item, "PK")?.to_owned(),
+            ))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    candidates.sort();
+    candidates.truncate(limit);
+    // The index lags the table a little: the conditional update on the (consistent) state item is
+    // what decides.
+    let claimed: Vec<Option<Item>> = stream::iter(candidates)
+        .map(|(_, pk)| {
+            let mut change = Change::new(
+                pk,
+                STATE_SK,
+                "SET #claimed_by = :owner, #claim_until = :until",
+            )
+            .when(format!("#status = :pending AND ({free})"))
+            .value(":pending", s(DeliveryStatus::Pending.as_str()))
+            .value(":until", s(time_text(lease.until)));
+            change.values.extend(values.clone());
+            store.update(change)
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    let mut records = Vec::new();
+    let mut chunk_counts = Vec::new();
+    for item in claimed.iter().flatten() {
+        let record = record_of(item)?;
+        chunk_counts.push((record.webhook_id.clone(), number::<usize>(item, "chunks")?));
+        records.push(record);
+    }
+    records.sort_by_key(|record| record.sequence);
+    if with_bodies {
+        let mut found = bodies(store, &chunk_counts).await?;
+        for record in &mut records {
+            record.body = found.remove(&record.webhook_id).unwrap_or_default();
+        }
+    }
+    Ok(records)
+}
+
+/// Records one outcome; `false` when the webhook id is unknown or, with an `owner`, when the
+/// delivery is no longer pending and claimed by `owner`.
+async fn record_one(
+    store: &DynamoStore,
+    outcome: &DeliveryOutcome,
+    owner: Option<&str>,
+) -> Result<bool, StoreError> {
     let mut sets = vec!["#history = list_append(#history, :step)"];
     let mut removes = Vec::new();
     let mut change = Change::new(delivery_pk(&outcome.webhook_id), STATE_SK, "")
@@ -361,6 +445,15 @@ async fn record_one(store: &DynamoStore, outcome: &DeliveryOutcome) -> Result<bo
             AttributeValue::L(vec![step(&outcome.outcome, outcome.detail.as_deref())]),
         )
         .value(":failed", n(u8::from(outcome.failed_attempt)));
+    if let Some(owner) = owner {
+        change = change
+            .when("#status = :pending AND #claimed_by = :owner")
+            .value(":pending", s(DeliveryStatus::Pending.as_str()))
+            .value(":owner", s(owner));
+    }
+    if owner.is_some() || outcome.status.is_some() {
+        removes.extend(["#claimed_by", "#claim_until"]);
+    }
     if let Some(status) = outcome.status {
         sets.push("#status = :status");
         sets.push("#GSI1PK = :listing");
@@ -383,9 +476,11 @@ async fn record_one(store: &DynamoStore, outcome: &DeliveryOutcome) -> Result<bo
     Ok(store.update(change).await?.is_some())
 }
 
+/// Records outcomes in order per delivery (of those claimed by `owner`, when given).
 pub(super) async fn record_deliveries(
     store: &DynamoStore,
     outcomes: Vec<DeliveryOutcome>,
+    owner: Option<&str>,
 ) -> Result<u64, StoreError> {
     // One delivery's outcomes apply in order; different deliveries' run side by side.
     let mut groups: Vec<Vec<DeliveryOutcome>> = Vec::new();
@@ -403,7 +498,7 @@ pub(super) async fn record_deliveries(
         .map(|group| async move {
             let mut known = 0u64;
             for outcome in &group {
-                known += u64::from(record_one(store, outcome).await?);
+                known += u64::from(record_one(store, outcome, owner).await?);
             }
             Ok::<_, StoreError>(known)
         })

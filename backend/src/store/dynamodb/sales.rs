@@ -24,9 +24,9 @@ use super::{
     parse_time, s, tenant_pk, text, time_text,
 };
 use crate::domain::{
-    CatalogueVariant, DayRange, Granularity, LineIdentity, Location, OrderApplied, OrderVersion,
-    SalesDay, SalesLine, SalesQuery, SeriesForecast, SeriesHistory, Sku, SkuSummary, StockLevel,
-    TenantId,
+    CatalogueVariant, DayRange, Granularity, LineIdentity, Location, OrderApplied, OrderLineRef,
+    OrderVersion, SalesDay, SalesLine, SalesQuery, SeriesForecast, SeriesHistory, Sku, SkuSummary,
+    StockLevel, TenantId,
 };
 use crate::store::{ImportReport, SalesWrite, StoreError, UploadId};
 
@@ -232,7 +232,8 @@ struct Delta {
 /// Why writing lines stopped.
 #[derive(Debug)]
 pub(super) enum LinesError {
-    /// The claim item (first in the first transaction) failed its condition.
+    /// The order claim (first in each transaction of an order version) failed its condition: the
+    /// order item changed since it was read.
     ClaimFailed,
     /// Another writer changed one of the lines first.
     Conflict,
@@ -260,7 +261,7 @@ pub(super) async fn write_sales(
     {
         return Err(not_found("upload", upload));
     }
-    write_lines(store, tenant, upload, lines, false, None)
+    write_lines(store, tenant, upload, lines, None)
         .await
         .map_err(|error| match error {
             LinesError::Store(error) => error,
@@ -308,21 +309,27 @@ async fn load_lines(
     Ok(())
 }
 
-/// Merges `lines` into the stored lines and the daily sales. With `replace`, a stored line with the
-/// same identity always takes the new values (order versions); otherwise a line this same upload
-/// stored already makes this one another sale (CSV rows). `claim`, when given, goes first into the
-/// first transaction: its failed condition stops the write before anything changed.
+/// Merges `lines` into the stored lines and the daily sales. For an order version (`claim`), a
+/// stored line with the same identity always takes the new values, and the order claim goes with
+/// the lines (see [`OrderClaim`]); otherwise a line this same upload stored already makes this one
+/// another sale (CSV rows).
 ///
 /// Each transaction holds whole lines together with every daily-sales item they change, so a
-/// line and the sales it counts for are never written one without the other.
+/// line and the sales it counts for are never written one without the other: every change to the
+/// daily sales is the difference between a line's stored state and its new one, made on the
+/// condition that the stored state is still the one read. Writing the same lines again therefore
+/// adds nothing twice.
 pub(super) async fn write_lines(
     store: &DynamoStore,
     tenant: &TenantId,
     upload: &str,
     lines: &[SalesLine],
-    replace: bool,
-    claim: Option<aws_sdk_dynamodb::types::TransactWriteItem>,
+    claim: Option<OrderClaim>,
 ) -> Result<SalesWrite, LinesError> {
+    let replace = claim.is_some();
+    let no_drops = HashSet::new();
+    let dropped = claim.as_ref().map_or(&no_drops, |claim| &claim.dropped);
+    let widen_all = claim.as_ref().is_some_and(|claim| claim.widen_all);
     let mut order: Vec<&SalesLine> = lines.iter().collect();
     order.sort_by_key(|line| (line.date, line.identity.key(0)));
 
@@ -341,6 +348,7 @@ pub(super) async fn write_lines(
 
     let mut outcome = SalesWrite::default();
     let mut deltas: HashMap<(NaiveDate, i64), Vec<Delta>> = HashMap::new();
+    let mut guards: Vec<(NaiveDate, i64)> = Vec::new();
     let mut products: HashMap<(String, String), String> = HashMap::new();
     for line in order {
         let (sku, location) = (line.sku.as_str(), line.location.as_str());
@@ -375,6 +383,13 @@ pub(super) async fn write_lines(
                 seen: upload.to_owned(),
             };
             match &slot.current {
+                None if dropped.contains(&key) => {
+                    // Cancels a line no version stored: there is nothing to change, but the line
+                    // must stay absent until this version is applied (a writer of an earlier
+                    // version may still be at work).
+                    guards.push(key);
+                    break;
+                }
                 None => {
                     outcome.imported += 1;
                     deltas.entry(key).or_default().push(delta(
@@ -437,19 +452,26 @@ pub(super) async fn write_lines(
         (left_key.0, series(left), left_key.1).cmp(&(right_key.0, series(right), right_key.1))
     });
 
-    let mut batch = Batch::new(claim);
+    let mut batch = Batch::new(replace);
     let mut extents: HashMap<(String, String), (NaiveDate, NaiveDate)> = HashMap::new();
+    let mut widen = |sku: &str, location: &str, date: NaiveDate| {
+        let extent = extents
+            .entry((sku.to_owned(), location.to_owned()))
+            .or_insert((date, date));
+        extent.0 = extent.0.min(date);
+        extent.1 = extent.1.max(date);
+    };
     for (key, slot) in dirty {
         let Some(line) = &slot.current else { continue };
         let line_deltas = deltas.remove(&key).unwrap_or_default();
         let mut aggregates = Vec::new();
         for delta in &line_deltas {
             aggregates.extend(delta_aggregates(tenant, delta));
-            let extent = extents
-                .entry((delta.sku.clone(), delta.location.clone()))
-                .or_insert((delta.date, delta.date));
-            extent.0 = extent.0.min(delta.date);
-            extent.1 = extent.1.max(delta.date);
+            widen(&delta.sku, &delta.location, delta.date);
+        }
+        if widen_all {
+            // An earlier attempt may have written this line and stopped before widening.
+            widen(&line.sku, &line.location, key.0);
         }
         if let Some(product) = products.get(&(line.sku.clone(), line.location.clone())) {
             aggregates.push(
@@ -463,13 +485,74 @@ pub(super) async fn write_lines(
         }
         batch.add(put, aggregates);
     }
+    for (date, key) in guards {
+        let guard = store.check_item(
+            lines_pk(tenant, date),
+            &line_sk(date, key),
+            "attribute_not_exists(PK)",
+        )?;
+        if !batch.fits(&[]) {
+            batch.flush(store).await?;
+        }
+        batch.add(guard, Vec::new());
+    }
     batch.flush(store).await?;
-    if batch.claim.is_some() {
-        // A claim with no line to write still goes in a transaction of its own.
-        batch.flush_claim(store).await?;
+    if let Some(claim) = claim {
+        run_order_transactions(store, claim, batch.held.take().unwrap_or_default()).await?;
     }
     widen_extents(store, tenant, extents).await?;
     Ok(outcome)
+}
+
+/// What ties the lines of one order version to its order item, which records the version applied
+/// (`updated_at`, with its lines) and, while a version's lines take several transactions, the
+/// version in progress (`pending`, with `pending_lines`: every line the versions in progress since
+/// the last applied one may have written).
+///
+/// Lines that fit one transaction go with `finish_as_read`. More lines go in several: `start` first,
+/// alone, then each transaction with `in_progress`, the last with `finish_in_progress`. A version
+/// in progress stops the writers of older versions (their next transaction fails its check), and a
+/// writer that stopped part way (a crash, a conflict) leaves the version in progress, so that
+/// applying it again writes the lines still missing instead of finding the version applied.
+pub(super) struct OrderClaim {
+    /// The order item's new state, on the condition that the item is as it was read.
+    finish_as_read: aws_sdk_dynamodb::types::TransactWriteItem,
+    /// Marks the version in progress, on the condition that the item is as it was read.
+    start: aws_sdk_dynamodb::types::TransactWriteItem,
+    /// Checks that the version is still in progress.
+    in_progress: aws_sdk_dynamodb::types::TransactWriteItem,
+    /// The order item's new state, on the condition that the version is still in progress.
+    finish_in_progress: aws_sdk_dynamodb::types::TransactWriteItem,
+    /// The lines (day, key) that only cancel what earlier versions wrote: where none was stored,
+    /// nothing is written, but the line is checked to be still absent.
+    dropped: HashSet<(NaiveDate, i64)>,
+    /// Whether an earlier attempt may have stopped part way: the sales days of every line are
+    /// widened, not only of those that change.
+    widen_all: bool,
+}
+
+/// Runs the transactions of an order version's lines with its claim (see [`OrderClaim`]).
+async fn run_order_transactions(
+    store: &DynamoStore,
+    claim: OrderClaim,
+    mut transactions: Vec<Vec<aws_sdk_dynamodb::types::TransactWriteItem>>,
+) -> Result<(), LinesError> {
+    let with = |head, items: Vec<_>| {
+        let mut all = vec![head];
+        all.extend(items);
+        all
+    };
+    if transactions.len() <= 1 {
+        // A version without lines still records itself.
+        let items = with(claim.finish_as_read, transactions.pop().unwrap_or_default());
+        return run_lines_transaction(store, items, true).await;
+    }
+    run_lines_transaction(store, vec![claim.start], true).await?;
+    let last = transactions.pop().unwrap_or_default();
+    for items in transactions {
+        run_lines_transaction(store, with(claim.in_progress.clone(), items), true).await?;
+    }
+    run_lines_transaction(store, with(claim.finish_in_progress, last), true).await
 }
 
 /// The conditional put of one line: new lines must still be absent, changed ones unchanged since
@@ -615,24 +698,26 @@ fn delta_aggregates(tenant: &TenantId, delta: &Delta) -> Vec<Aggregate> {
     ]
 }
 
-/// The transaction being filled: line puts and the aggregates they add to.
+/// The transaction being filled: line puts (and checks) and the aggregates they add to.
 struct Batch {
-    claim: Option<aws_sdk_dynamodb::types::TransactWriteItem>,
+    /// Transactions of an order version, held until all are known (each leaves one item for the
+    /// order claim); `None`: each transaction runs as soon as it is full.
+    held: Option<Vec<Vec<aws_sdk_dynamodb::types::TransactWriteItem>>>,
     puts: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
     aggregates: BTreeMap<(String, String), Aggregate>,
 }
 
 impl Batch {
-    fn new(claim: Option<aws_sdk_dynamodb::types::TransactWriteItem>) -> Self {
+    fn new(hold: bool) -> Self {
         Self {
-            claim,
+            held: hold.then(Vec::new),
             puts: Vec::new(),
             aggregates: BTreeMap::new(),
         }
     }
 
     fn size(&self) -> usize {
-        usize::from(self.claim.is_some()) + self.puts.len() + self.aggregates.len()
+        usize::from(self.held.is_some()) + self.puts.len() + self.aggregates.len()
     }
 
     fn fits(&self, aggregates: &[Aggregate]) -> bool {
@@ -660,18 +745,17 @@ impl Batch {
         if self.puts.is_empty() {
             return Ok(());
         }
-        let claimed = self.claim.is_some();
-        let mut items: Vec<_> = self.claim.take().into_iter().collect();
-        items.append(&mut self.puts);
+        let mut items = std::mem::take(&mut self.puts);
         for aggregate in std::mem::take(&mut self.aggregates).into_values() {
             items.push(store.update_item(aggregate.change())?);
         }
-        run_lines_transaction(store, items, claimed).await
-    }
-
-    async fn flush_claim(&mut self, store: &DynamoStore) -> Result<(), LinesError> {
-        let items: Vec<_> = self.claim.take().into_iter().collect();
-        run_lines_transaction(store, items, true).await
+        match &mut self.held {
+            Some(held) => {
+                held.push(items);
+                Ok(())
+            }
+            None => run_lines_transaction(store, items, false).await,
+        }
     }
 }
 
@@ -1194,13 +1278,26 @@ pub(super) async fn oldest_forecast(
 pub(super) async fn put_stock(
     store: &DynamoStore,
     tenant: &TenantId,
-    levels: Vec<StockLevel>,
-) -> Result<(), StoreError> {
+    mut levels: Vec<StockLevel>,
+) -> Result<u64, StoreError> {
     store.tenant_item(tenant).await?;
-    let items = levels
-        .iter()
+    // One write per SKU and location (the newest; of equal times the last): two conditional
+    // writes of one item at once would race each other.
+    levels.reverse();
+    levels.sort_by(|left, right| {
+        (&left.sku, &left.location, right.updated_at).cmp(&(
+            &right.sku,
+            &right.location,
+            left.updated_at,
+        ))
+    });
+    levels.dedup_by(|later, kept| later.sku == kept.sku && later.location == kept.location);
+    // A conditional put each (a batch write cannot be conditional). Times are fixed-width text in
+    // UTC, so text order is time order.
+    let stored: Vec<bool> = stream::iter(levels)
         .map(|level| {
-            HashMap::from([
+            let updated_at = s(time_text(level.updated_at));
+            let item = HashMap::from([
                 ("PK".to_owned(), s(tenant_pk(tenant))),
                 (
                     "SK".to_owned(),
@@ -1211,11 +1308,18 @@ pub(super) async fn put_stock(
                 ("on_hand".to_owned(), n(level.on_hand)),
                 ("lead_time_days".to_owned(), n(level.lead_time_days)),
                 ("service_level".to_owned(), n(level.service_level)),
-                ("updated_at".to_owned(), s(time_text(level.updated_at))),
-            ])
+                ("updated_at".to_owned(), updated_at.clone()),
+            ]);
+            store.put_if(
+                item,
+                "attribute_not_exists(PK) OR #updated_at <= :updated_at",
+                HashMap::from([(":updated_at".to_owned(), updated_at)]),
+            )
         })
-        .collect();
-    store.put_all(items).await
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    Ok(stored.into_iter().filter(|stored| *stored).count() as u64)
 }
 
 pub(super) async fn stock(
@@ -1355,45 +1459,34 @@ pub(super) async fn apply_order(
             super::backoff(attempt).await;
         }
         let stored = store.get(pk.clone(), &order.order_id).await?;
-        let mut lines = order.lines.clone();
-        let mut condition = "attribute_not_exists(PK)";
-        let mut values = Item::new();
-        if let Some(stored) = &stored {
-            let updated_at = text(stored, "updated_at")?;
-            if parse_time(updated_at)? >= order.updated_at {
-                return Ok(OrderApplied::Stale);
-            }
-            condition = "#updated_at = :previous";
-            values.insert(":previous".to_owned(), s(updated_at));
-            let previous: Vec<crate::domain::OrderLineRef> =
-                serde_json::from_str(text(stored, "lines")?).map_err(StoreError::unavailable)?;
-            lines.extend(
-                order
-                    .dropped_lines(previous)
-                    .map_err(StoreError::unavailable)?,
-            );
+        let state = OrderState::of(stored.as_ref())?;
+        // A version at least as new was applied, or a newer one is in progress (its writer, or a
+        // retry of its delivery, finishes it).
+        if state
+            .applied
+            .is_some_and(|applied| applied >= order.updated_at)
+            || state
+                .pending
+                .is_some_and(|pending| pending > order.updated_at)
+        {
+            return Ok(OrderApplied::Stale);
         }
-        let refs = order.line_refs();
-        let item = HashMap::from([
-            ("PK".to_owned(), s(pk.clone())),
-            ("SK".to_owned(), s(order.order_id.clone())),
-            ("updated_at".to_owned(), s(time_text(order.updated_at))),
-            (
-                "lines".to_owned(),
-                s(serde_json::to_string(&refs).map_err(StoreError::unavailable)?),
-            ),
-        ]);
-        // The order's version is claimed in the same transaction as its first lines: a version
-        // applied concurrently makes this one re-read and (usually) find itself stale. An order
-        // with more lines than one transaction holds is written in several.
-        let claim = store.put_item(item, Some(condition), values)?;
-        match write_lines(store, tenant, ORDER_LINES, &lines, true, Some(claim)).await {
+        let mut previous = state.lines.clone();
+        previous.extend(state.pending_lines.iter().cloned());
+        let dropped_lines = order
+            .dropped_lines(distinct_refs(previous))
+            .map_err(StoreError::unavailable)?;
+        let claim = order_claim(store, &pk, order, &state, &dropped_lines)?;
+        let mut lines = order.lines.clone();
+        lines.extend(dropped_lines);
+        match write_lines(store, tenant, ORDER_LINES, &lines, Some(claim)).await {
             Ok(written) => {
                 return Ok(OrderApplied::Applied {
                     imported: written.imported,
                     updated: written.updated,
                 });
             }
+            // Another writer got there first: read the order again.
             Err(LinesError::ClaimFailed | LinesError::Conflict) => {}
             Err(LinesError::Store(error)) => return Err(error),
         }
@@ -1401,6 +1494,115 @@ pub(super) async fn apply_order(
     Err(StoreError::Conflict {
         entity: "order",
         id: order.order_id.clone(),
+    })
+}
+
+/// An order item as read: the version applied and the version in progress, each with its lines,
+/// and the condition that the item is still so.
+#[derive(Debug, Default)]
+struct OrderState {
+    applied: Option<DateTime<Utc>>,
+    lines: Vec<OrderLineRef>,
+    pending: Option<DateTime<Utc>>,
+    pending_lines: Vec<OrderLineRef>,
+    /// `(condition, values)` holding while the item is unchanged.
+    unchanged: (String, Item),
+}
+
+impl OrderState {
+    fn of(item: Option<&Item>) -> Result<Self, StoreError> {
+        let Some(item) = item else {
+            return Ok(Self {
+                unchanged: ("attribute_not_exists(PK)".to_owned(), Item::new()),
+                ..Self::default()
+            });
+        };
+        let refs = |name: &str| -> Result<Vec<OrderLineRef>, StoreError> {
+            optional_text(item, name)?
+                .map(|json| serde_json::from_str(json).map_err(StoreError::unavailable))
+                .transpose()
+                .map(Option::unwrap_or_default)
+        };
+        let mut conditions = Vec::new();
+        let mut values = Item::new();
+        for (name, placeholder) in [
+            ("updated_at", ":read_applied"),
+            ("pending", ":read_pending"),
+        ] {
+            match optional_text(item, name)? {
+                Some(value) => {
+                    conditions.push(format!("#{name} = {placeholder}"));
+                    values.insert(placeholder.to_owned(), s(value));
+                }
+                None => conditions.push(format!("attribute_not_exists(#{name})")),
+            }
+        }
+        Ok(Self {
+            applied: super::optional_time(item, "updated_at")?,
+            lines: refs("lines")?,
+            pending: super::optional_time(item, "pending")?,
+            pending_lines: refs("pending_lines")?,
+            unchanged: (conditions.join(" AND "), values),
+        })
+    }
+}
+
+/// `refs` without repeats of a line (same key and day), in order.
+fn distinct_refs(refs: Vec<OrderLineRef>) -> Vec<OrderLineRef> {
+    let mut seen = HashSet::new();
+    refs.into_iter()
+        .filter(|line| seen.insert((line.key, line.date)))
+        .collect()
+}
+
+/// The claim items of applying `order` over the order item as read (`state`); `dropped` are the
+/// lines cancelling what earlier versions wrote.
+fn order_claim(
+    store: &DynamoStore,
+    pk: &str,
+    order: &OrderVersion,
+    state: &OrderState,
+    dropped: &[SalesLine],
+) -> Result<OrderClaim, StoreError> {
+    let version = time_text(order.updated_at);
+    let refs = order.line_refs();
+    let json = |refs: &[OrderLineRef]| serde_json::to_string(refs).map_err(StoreError::unavailable);
+    let applied = HashMap::from([
+        ("PK".to_owned(), s(pk)),
+        ("SK".to_owned(), s(order.order_id.clone())),
+        ("updated_at".to_owned(), s(version.clone())),
+        ("lines".to_owned(), s(json(&refs)?)),
+    ]);
+    let (unchanged, read) = &state.unchanged;
+    let in_progress = HashMap::from([(":version".to_owned(), s(version.clone()))]);
+    // Every line this version or one in progress before it may write, for a later version to
+    // cancel should this one stop part way.
+    let mut pending_lines = state.pending_lines.clone();
+    pending_lines.extend(refs);
+    let mut start = Change::new(
+        pk.to_owned(),
+        order.order_id.clone(),
+        "SET #pending = :version, #pending_lines = :pending_lines",
+    )
+    .when(unchanged.clone())
+    .value(":version", s(version.clone()))
+    .value(":pending_lines", s(json(&distinct_refs(pending_lines))?));
+    start.values.extend(read.clone());
+    Ok(OrderClaim {
+        finish_as_read: store.put_item(applied.clone(), Some(unchanged), read.clone())?,
+        start: store.update_item(start)?,
+        in_progress: store.check_item_with(
+            pk.to_owned(),
+            &order.order_id,
+            "#pending = :version",
+            in_progress.clone(),
+        )?,
+        finish_in_progress: store.put_item(applied, Some("#pending = :version"), in_progress)?,
+        dropped: dropped
+            .iter()
+            .map(|line| (line.date, line.identity.key(0)))
+            .collect(),
+        widen_all: state.pending.is_some(),
     })
 }
 

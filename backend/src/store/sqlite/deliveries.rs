@@ -1,15 +1,15 @@
 //! The webhook delivery log in SQLite: `webhook_deliveries` (one small row per webhook id: its
-//! identity and state), `webhook_bodies` (the raw delivery, written once) and `delivery_steps`
-//! (what happened to it, appended). State changes touch only the small row and add a step, so the
-//! body is never rewritten.
+//! identity and state, and while an outbox publishes it, its claim), `webhook_bodies` (the raw
+//! delivery, written once) and `delivery_steps` (what happened to it, appended). State changes
+//! touch only the small row and add a step, so the body is never rewritten.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Writer, parse_time};
 use crate::domain::{
-    DeliveryFilter, DeliveryOutcome, DeliveryReceipt, DeliveryRecord, DeliveryStatus, DeliveryStep,
-    NewDelivery,
+    DeliveryFilter, DeliveryLease, DeliveryOutcome, DeliveryReceipt, DeliveryRecord,
+    DeliveryStatus, DeliveryStep, NewDelivery,
 };
 use crate::store::StoreError;
 
@@ -116,18 +116,83 @@ pub(super) fn put_delivery(
     Ok(DeliveryReceipt::Stored)
 }
 
-/// Applies outcomes in order; returns how many named a stored delivery.
+/// A claim's end as stored: fixed-width, so that text order is time order.
+fn claim_time(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+/// Claims up to `limit` pending deliveries for the lease's owner, oldest first: those unclaimed,
+/// whose claim ran out by `now`, or the owner's own. One statement on the writer (whose
+/// transactions take the database's write lock), so of two claimers, even in two processes, one
+/// wins each delivery.
+pub(super) fn claim(
+    writer: &mut Writer,
+    lease: &DeliveryLease,
+    now: DateTime<Utc>,
+    limit: u32,
+    with_bodies: bool,
+) -> Result<Vec<DeliveryRecord>, StoreError> {
+    let connection = &writer.connection;
+    let ids: Vec<i64> = connection
+        .prepare_cached(
+            "UPDATE webhook_deliveries SET claimed_by = ?1, claim_until = ?2
+             WHERE id IN (SELECT id FROM webhook_deliveries
+                 WHERE status = 'pending'
+                   AND (claim_until IS NULL OR claim_until <= ?3 OR claimed_by = ?1)
+                 ORDER BY id LIMIT ?4)
+             RETURNING id",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_map(
+                    params![lease.owner, claim_time(lease.until), claim_time(now), limit],
+                    |row| row.get(0),
+                )?
+                .collect()
+        })
+        .map_err(unavailable)?;
+    let sql = if with_bodies {
+        format!(
+            "SELECT {SUMMARY_COLUMNS}, b.body FROM webhook_deliveries d
+             JOIN webhook_bodies b ON b.delivery_id = d.id WHERE d.id = ?1"
+        )
+    } else {
+        format!("SELECT {SUMMARY_COLUMNS} FROM webhook_deliveries d WHERE d.id = ?1")
+    };
+    let mut statement = connection.prepare_cached(&sql).map_err(unavailable)?;
+    let mut records = Vec::with_capacity(ids.len());
+    for id in ids {
+        let mut rows = statement.query([id]).map_err(unavailable)?;
+        if let Some(row) = rows.next().map_err(unavailable)? {
+            let mut record = summary(row).map_err(unavailable)?.into_record()?;
+            if with_bodies {
+                record.body = row.get(12).map_err(unavailable)?;
+            }
+            records.push(record);
+        }
+    }
+    records.sort_by_key(|record| record.sequence);
+    Ok(records)
+}
+
+/// Applies outcomes in order; returns how many named a stored delivery (with an `owner`: a
+/// delivery still pending and claimed by `owner`, whose claim is then released). Setting a status
+/// clears any claim.
 pub(super) fn record_deliveries(
     writer: &mut Writer,
     outcomes: &[DeliveryOutcome],
+    owner: Option<&str>,
 ) -> Result<u64, StoreError> {
     let connection = &writer.connection;
     let mut update = connection
         .prepare_cached(
             "UPDATE webhook_deliveries SET status = COALESCE(?2, status),
                  attempts = attempts + ?3,
-                 reason = CASE WHEN ?2 = 'dead' THEN ?4 WHEN ?2 IS NULL THEN reason ELSE NULL END
-             WHERE webhook_id = ?1 RETURNING id",
+                 reason = CASE WHEN ?2 = 'dead' THEN ?4 WHEN ?2 IS NULL THEN reason ELSE NULL END,
+                 claimed_by = CASE WHEN ?2 IS NULL AND ?5 IS NULL THEN claimed_by END,
+                 claim_until = CASE WHEN ?2 IS NULL AND ?5 IS NULL THEN claim_until END
+             WHERE webhook_id = ?1 AND (?5 IS NULL OR (status = 'pending' AND claimed_by = ?5))
+             RETURNING id",
         )
         .map_err(unavailable)?;
     let mut known = 0;
@@ -139,6 +204,7 @@ pub(super) fn record_deliveries(
                     outcome.status.map(DeliveryStatus::as_str),
                     i64::from(outcome.failed_attempt),
                     outcome.detail,
+                    owner,
                 ],
                 |row| row.get(0),
             )

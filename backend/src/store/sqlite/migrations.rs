@@ -266,6 +266,14 @@ const MIGRATIONS: &[Migration] = &[
     ) WITHOUT ROWID;
     ",
     ),
+    // 9: outbox claims: which outbox (several processes may open one data directory) is publishing
+    // a pending delivery, and until when (fixed-width RFC 3339 in UTC, so text order is time order).
+    Migration::Sql(
+        r"
+    ALTER TABLE webhook_deliveries ADD COLUMN claimed_by TEXT;
+    ALTER TABLE webhook_deliveries ADD COLUMN claim_until TEXT;
+    ",
+    ),
 ];
 
 /// Applies the migrations this database has not seen yet, each in its own transaction.

@@ -11,12 +11,15 @@ fn unavailable(error: rusqlite::Error) -> StoreError {
     StoreError::unavailable(error)
 }
 
+/// Stores the levels not older than the stored ones; returns how many.
 pub(super) fn put_stock(
     writer: &mut Writer,
     tenant: &TenantId,
     levels: &[StockLevel],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let tenant_key = writer.tenant_key(tenant)?;
+    // `updated_at` is RFC 3339 in UTC from one formatter (`to_rfc3339`: 0, 3, 6 or 9 fraction
+    // digits, the shortest exact one, then `+00:00`), so text order is time order.
     let mut statement = writer
         .connection
         .prepare_cached(
@@ -25,11 +28,13 @@ pub(super) fn put_stock(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (tenant_id, sku, location) DO UPDATE SET on_hand = excluded.on_hand,
              lead_time_days = excluded.lead_time_days, service_level = excluded.service_level,
-             updated_at = excluded.updated_at",
+             updated_at = excluded.updated_at
+             WHERE excluded.updated_at >= stock_levels.updated_at",
         )
         .map_err(unavailable)?;
+    let mut stored = 0;
     for level in levels {
-        statement
+        stored += statement
             .execute(params![
                 tenant_key,
                 level.sku.as_str(),
@@ -39,9 +44,9 @@ pub(super) fn put_stock(
                 level.service_level,
                 level.updated_at.to_rfc3339(),
             ])
-            .map_err(unavailable)?;
+            .map_err(unavailable)? as u64;
     }
-    Ok(())
+    Ok(stored)
 }
 
 pub(super) fn stock(
