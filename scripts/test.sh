@@ -54,7 +54,9 @@ infra/lint.sh
 step "moto (AWS APIs on loopback for the DynamoDB/EventBridge/SQS tests)"
 # Starts moto on a free port (installing it into a cache venv the first time) and exports
 # AWS_ENDPOINT_URL, AWS_REGION=us-east-1, AWS_ACCESS_KEY_ID=test, AWS_SECRET_ACCESS_KEY=test.
-eval "$(scripts/moto.sh)"
+# Serialized DynamoDB (scripts/moto_server.py): plain moto lets two clients pass the same
+# condition, which DynamoDB never does, and the suite checks concurrent claims and sign-in links.
+eval "$(MOTO_SERIALIZE_DYNAMODB=1 scripts/moto.sh)"
 trap 'kill "$MOTO_PID" 2>/dev/null || true' EXIT
 
 step "cargo test"
