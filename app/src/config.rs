@@ -130,7 +130,11 @@ pub struct WorkerArgs {
     /// Least seconds between two forecast refits of one shop for orders arriving by webhook
     /// (uploads, imports and syncs refit at once). Forecasts are daily: refitting per order only
     /// rewrites them.
-    #[arg(long, env = "ORDERNIMBUS_REFIT_INTERVAL_SECONDS", default_value_t = 3600)]
+    #[arg(
+        long,
+        env = "ORDERNIMBUS_REFIT_INTERVAL_SECONDS",
+        default_value_t = 3600
+    )]
     pub refit_interval_seconds: u64,
     /// The Shopify app (lifecycle topics need its settings).
     #[command(flatten)]
@@ -386,7 +390,11 @@ pub struct ServeArgs {
     /// Least seconds between two forecast refits of one shop for orders arriving by webhook
     /// (uploads, imports and syncs refit at once). Forecasts are daily: refitting per order only
     /// rewrites them.
-    #[arg(long, env = "ORDERNIMBUS_REFIT_INTERVAL_SECONDS", default_value_t = 3600)]
+    #[arg(
+        long,
+        env = "ORDERNIMBUS_REFIT_INTERVAL_SECONDS",
+        default_value_t = 3600
+    )]
     pub refit_interval_seconds: u64,
     /// Seconds between `bulkOperation(id:)` polls while no `bulk_operations/finish` arrived.
     #[arg(long, env = "ORDERNIMBUS_SYNC_POLL_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]

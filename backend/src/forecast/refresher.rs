@@ -224,7 +224,12 @@ mod tests {
         // No forecasts yet: the first orders refit at once.
         refresher.mark_new_orders(&tenant.id);
         assert_eq!(refresher.run_once().await, vec![tenant.id.clone()]);
-        let made = store.overview(&tenant.id).await.unwrap().unwrap().generated_at;
+        let made = store
+            .overview(&tenant.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .generated_at;
 
         // More orders within the hour: deferred to an hour after the stored forecasts.
         refresher.mark_new_orders(&tenant.id);
@@ -232,7 +237,12 @@ mod tests {
         let deferred = refresher.next_deferred().unwrap();
         assert_eq!(deferred, made + chrono::Duration::hours(1));
         assert_eq!(
-            store.overview(&tenant.id).await.unwrap().unwrap().generated_at,
+            store
+                .overview(&tenant.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .generated_at,
             made,
             "deferred refits write nothing"
         );
@@ -245,7 +255,15 @@ mod tests {
         refresher.mark_stale(&tenant.id);
         assert_eq!(refresher.run_once().await, vec![tenant.id.clone()]);
         assert_eq!(refresher.next_deferred(), None);
-        assert!(store.overview(&tenant.id).await.unwrap().unwrap().generated_at > made);
+        assert!(
+            store
+                .overview(&tenant.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .generated_at
+                > made
+        );
     }
 
     #[tokio::test]
@@ -258,7 +276,10 @@ mod tests {
 
         let this = Refresher::with_min_interval(Arc::clone(&store), Duration::from_secs(3600));
         this.mark_new_orders(&tenant.id);
-        assert!(this.run_once().await.is_empty(), "refitted again within the interval");
+        assert!(
+            this.run_once().await.is_empty(),
+            "refitted again within the interval"
+        );
         assert!(this.next_deferred().is_some());
 
         // With no interval, orders refit every round.
