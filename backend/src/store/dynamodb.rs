@@ -86,6 +86,8 @@ pub(crate) type Item = HashMap<String, AttributeValue>;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// Numbers stored deliveries (shared by clones: one process, one tag).
+    sequencer: std::sync::Arc<deliveries::Sequencer>,
 }
 
 impl DynamoStore {
@@ -94,6 +96,7 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+            sequencer: std::sync::Arc::default(),
         }
     }
 

@@ -2632,3 +2632,66 @@ async fn dynamodb_a_newer_version_replaces_an_order_version_stopped_part_way() {
         assert_eq!(order_units(&store, &tenant).await.1, 50.0);
     }
 }
+
+/// DynamoDB only: two processes on one table number their deliveries from the clock, each with its
+/// own tag taken once from the `SEQUENCE` counter, so the counter item is written once per process
+/// (not once per delivery) and the numbers are unique and follow the order the deliveries were
+/// stored in, whichever process stored them.
+#[tokio::test]
+async fn dynamodb_deliveries_are_numbered_in_store_order_without_a_write_per_delivery() {
+    use ordernimbus_backend::store::dynamodb::DynamoStore;
+    let (first, client) = crate::moto::fresh_store_and_client().await;
+    let second = DynamoStore::from_config(&crate::moto::config().await, first.table());
+    let shop = "numbered.myshopify.com";
+    let mut stored = Vec::new();
+    for index in 0..30 {
+        let store = if index % 3 == 0 { &second } else { &first };
+        let id = format!("seq-{index:02}");
+        store
+            .put_delivery(&delivery(&id, shop, None, b"{}"))
+            .await
+            .unwrap();
+        stored.push(id);
+    }
+    let mut listed = first
+        .deliveries(&DeliveryFilter {
+            shop: Some(shop.to_owned()),
+            limit: 100,
+            ..DeliveryFilter::default()
+        })
+        .await
+        .unwrap();
+    listed.sort_by_key(|record| record.sequence);
+    assert_eq!(
+        ids(&listed),
+        stored.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    let mut sequences: Vec<i64> = listed.iter().map(|record| record.sequence).collect();
+    sequences.dedup();
+    assert_eq!(sequences.len(), 30, "sequence numbers are unique");
+    let tags: std::collections::BTreeSet<i64> = listed
+        .iter()
+        .map(|record| record.sequence % 1_000)
+        .collect();
+    assert_eq!(tags.len(), 2, "one tag per process: {tags:?}");
+    let counter = client
+        .get_item()
+        .table_name(first.table())
+        .key(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S("SEQUENCE".into()),
+        )
+        .key(
+            "SK",
+            aws_sdk_dynamodb::types::AttributeValue::S("DELIVERIES".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let next = counter.item().and_then(|item| item.get("next")).cloned();
+    assert_eq!(
+        next,
+        Some(aws_sdk_dynamodb::types::AttributeValue::N("2".into())),
+        "the counter is written once per process"
+    );
+}

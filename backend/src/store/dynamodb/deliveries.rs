@@ -8,7 +8,8 @@
 //!   larger than one item), written once (redaction aside), apart from the state that changes;
 //! - `EVENT#{shop}␁{topic}␁{event id}` / `EVENT`: which webhook id stored an event first
 //!   (dedupe of Shopify's duplicate deliveries); expires through TTL after two weeks;
-//! - `SEQUENCE` / `DELIVERIES`: the counter numbering deliveries in the order they were stored.
+//! - `SEQUENCE` / `DELIVERIES`: a counter that gives each process its tag once (see
+//!   [`Sequencer`]); deliveries are numbered from the clock, so no item is written per delivery.
 
 use std::collections::HashMap;
 
@@ -101,14 +102,47 @@ fn body_items(pk: &str, body: &[u8]) -> Vec<Item> {
         .collect()
 }
 
-async fn next_sequence(store: &DynamoStore) -> Result<i64, StoreError> {
-    let change =
-        Change::new("SEQUENCE".to_owned(), "DELIVERIES", "ADD #next :one").value(":one", n(1));
-    let updated = store
-        .update(change)
-        .await?
-        .ok_or_else(|| corrupt("the delivery counter did not update".to_owned()))?;
-    number(&updated, "next")
+/// Processes told apart in a sequence number (its lowest three decimal digits).
+const PROCESS_TAGS: i64 = 1_000;
+
+/// Numbers deliveries in the order they were stored without a hot item: a number is the store
+/// time in microseconds, strictly increasing within the process, times [`PROCESS_TAGS`], plus the
+/// process's tag, taken once from the `SEQUENCE` counter. One counter item written per delivery
+/// would cap the whole deployment at DynamoDB's ~1,000 writes per second per key; this writes it
+/// once per process. Numbers of two processes interleave by time; they collide only if two
+/// processes whose tags are equal modulo 1,000 store a delivery in the same microsecond.
+/// Numbers from the former per-delivery counter are small, so they sort before these.
+#[derive(Debug, Default)]
+pub(crate) struct Sequencer {
+    tag: tokio::sync::OnceCell<i64>,
+    last_micros: std::sync::atomic::AtomicI64,
+}
+
+impl Sequencer {
+    async fn next(&self, store: &DynamoStore) -> Result<i64, StoreError> {
+        let tag = *self
+            .tag
+            .get_or_try_init(|| async {
+                let change = Change::new("SEQUENCE".to_owned(), "DELIVERIES", "ADD #next :one")
+                    .value(":one", n(1));
+                let updated = store
+                    .update(change)
+                    .await?
+                    .ok_or_else(|| corrupt("the delivery counter did not update".to_owned()))?;
+                Ok::<_, StoreError>(number::<i64>(&updated, "next")?.rem_euclid(PROCESS_TAGS))
+            })
+            .await?;
+        let now = Utc::now().timestamp_micros();
+        let previous = self
+            .last_micros
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |last| Some(now.max(last + 1)),
+            )
+            .unwrap_or(now);
+        Ok(now.max(previous + 1) * PROCESS_TAGS + tag)
+    }
 }
 
 /// Counts a redelivery of a stored webhook id.
@@ -160,7 +194,7 @@ pub(super) async fn put_delivery(
         }
         None => false,
     };
-    let sequence = next_sequence(store).await?;
+    let sequence = store.sequencer.next(store).await?;
     // The body first: the state item is what makes the delivery exist.
     store.put_all(body_items(&pk, &delivery.body)).await?;
     let status = if duplicate {
