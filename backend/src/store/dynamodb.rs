@@ -15,6 +15,7 @@
 //! retried by the SDK's standard retry mode and, for transactions cancelled by a conflict or
 //! throttling, here. Every `Query` follows `LastEvaluatedKey` to the end. SDK errors stop here:
 //! callers see [`StoreError`] only.
+//! Numbers are DynamoDB decimals: `ADD` sums daily sales exactly, where SQLite's pages add f64s.
 
 mod deliveries;
 mod sales;
