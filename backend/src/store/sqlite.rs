@@ -13,7 +13,7 @@ mod sales;
 mod shops;
 mod stock;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -50,12 +50,21 @@ const MAX_IDLE_READERS: usize = 8;
 type Reply = Box<dyn FnOnce(Option<String>) + Send>;
 type Job = Box<dyn FnOnce(&mut Writer) -> (bool, Reply) + Send>;
 
+/// Which writes go first: a webhook receiver answers Shopify only once its delivery is committed,
+/// so those commits never wait behind background work (outbox rounds, consumers, imports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    Receive,
+    Background,
+}
+
 enum Command {
     /// A job; an `exclusive` one runs alone in its own transaction, without a savepoint (bulk
     /// writes: a savepoint would make SQLite journal every statement against all dirty pages).
     Run {
         job: Job,
         exclusive: bool,
+        lane: Lane,
     },
     Stop(oneshot::Sender<()>),
 }
@@ -231,7 +240,16 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
     {
-        self.run_on_writer(job, false).await
+        self.run_on_writer(job, false, Lane::Background).await
+    }
+
+    /// Runs `job` in the receive lane: committed before any waiting background write.
+    async fn write_receipt<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.run_on_writer(job, false, Lane::Receive).await
     }
 
     /// Runs a bulk `job` alone in its own transaction.
@@ -240,10 +258,15 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
     {
-        self.run_on_writer(job, true).await
+        self.run_on_writer(job, true, Lane::Background).await
     }
 
-    async fn run_on_writer<T, F>(&self, job: F, exclusive: bool) -> Result<T, StoreError>
+    async fn run_on_writer<T, F>(
+        &self,
+        job: F,
+        exclusive: bool,
+        lane: Lane,
+    ) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
@@ -262,7 +285,11 @@ impl SqliteStore {
             (ok, reply)
         });
         self.commands
-            .send(Command::Run { job, exclusive })
+            .send(Command::Run {
+                job,
+                exclusive,
+                lane,
+            })
             .await
             .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
         outcome
@@ -332,44 +359,86 @@ fn run_checkpointer(connection: &Connection, wake: &std::sync::mpsc::Receiver<()
     }
 }
 
+/// Most background jobs in one transaction: what a receipt may wait behind.
+const MAX_BACKGROUND_GROUP: usize = 16;
+/// Receive-lane groups committed in a row before a waiting background group gets its turn.
+const RECEIVE_STREAK: usize = 4;
+
 fn run_writer(mut writer: Writer, mut commands: mpsc::Receiver<Command>) {
-    let mut carried = None;
+    // Commands taken off the channel, by lane. Each lane keeps its order; a receipt never depends
+    // on a background job queued before it (callers await commits), so lanes may overtake each
+    // other. Both stay bounded: the channel is only drained while they hold less than its size.
+    let mut receive: VecDeque<Job> = VecDeque::new();
+    let mut background: VecDeque<Command> = VecDeque::new();
+    let mut streak = 0;
     loop {
-        let Some(first) = carried.take().or_else(|| commands.blocking_recv()) else {
-            break;
-        };
-        match first {
-            Command::Stop(done) => {
+        if receive.is_empty() && background.is_empty() {
+            match commands.blocking_recv() {
+                Some(command) => route(command, &mut receive, &mut background),
+                None => break,
+            }
+        }
+        while receive.len() + background.len() < WRITE_QUEUE {
+            match commands.try_recv() {
+                Ok(command) => route(command, &mut receive, &mut background),
+                Err(_) => break,
+            }
+        }
+        if !receive.is_empty() && (streak < RECEIVE_STREAK || background.is_empty()) {
+            let take = receive.len().min(MAX_GROUP);
+            commit_group(&mut writer, receive.drain(..take).collect(), true);
+            streak += 1;
+            continue;
+        }
+        streak = 0;
+        match background.pop_front() {
+            Some(Command::Stop(done)) => {
+                // Receipts accepted before the stop are committed first.
+                while !receive.is_empty() {
+                    let take = receive.len().min(MAX_GROUP);
+                    commit_group(&mut writer, receive.drain(..take).collect(), true);
+                }
                 let _ = done.send(());
                 break;
             }
-            Command::Run {
+            Some(Command::Run {
                 job,
                 exclusive: true,
-            } => commit_group(&mut writer, vec![job], false),
-            Command::Run {
-                job,
-                exclusive: false,
-            } => {
+                ..
+            }) => commit_group(&mut writer, vec![job], false),
+            Some(Command::Run { job, .. }) => {
                 let mut jobs = vec![job];
-                while jobs.len() < MAX_GROUP {
-                    match commands.try_recv() {
-                        Ok(Command::Run {
-                            job,
+                while jobs.len() < MAX_BACKGROUND_GROUP
+                    && matches!(
+                        background.front(),
+                        Some(Command::Run {
                             exclusive: false,
-                        }) => jobs.push(job),
-                        Ok(other) => {
-                            carried = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
+                            ..
+                        })
+                    )
+                {
+                    if let Some(Command::Run { job, .. }) = background.pop_front() {
+                        jobs.push(job);
                     }
                 }
                 commit_group(&mut writer, jobs, true);
             }
+            None => {}
         }
     }
     // Jobs queued after a stop are answered with an error when their senders are dropped here.
+}
+
+/// Puts a command taken off the channel into its lane.
+fn route(command: Command, receive: &mut VecDeque<Job>, background: &mut VecDeque<Command>) {
+    match command {
+        Command::Run {
+            job,
+            exclusive: false,
+            lane: Lane::Receive,
+        } => receive.push_back(job),
+        other => background.push_back(other),
+    }
 }
 
 /// Runs `jobs` in one transaction and answers each after the commit. With `savepoints`, each job
@@ -868,7 +937,7 @@ impl Store for SqliteStore {
 
     async fn put_delivery(&self, delivery: &NewDelivery) -> Result<DeliveryReceipt, StoreError> {
         let delivery = delivery.clone();
-        self.write(move |writer| deliveries::put_delivery(writer, &delivery))
+        self.write_receipt(move |writer| deliveries::put_delivery(writer, &delivery))
             .await
     }
 
@@ -1168,6 +1237,83 @@ mod tests {
             )
             .await
             .unwrap()
+    }
+
+    /// Runs of the writer, in the order it ran them.
+    type Ran = Arc<Mutex<Vec<&'static str>>>;
+
+    async fn record(store: &SqliteStore, ran: &Ran, name: &'static str, lane: Lane) {
+        let ran = Arc::clone(ran);
+        store
+            .run_on_writer(
+                move |_| {
+                    ran.lock().unwrap().push(name);
+                    Ok(())
+                },
+                false,
+                lane,
+            )
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_receipt_is_committed_before_background_writes_queued_ahead_of_it() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(directory.path().join("store.sqlite3")).unwrap());
+        let ran: Ran = Arc::default();
+        // The first background job holds the writer until released, so the rest queue behind it.
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Mutex::new(gate);
+        let held = {
+            let store = Arc::clone(&store);
+            let ran = Arc::clone(&ran);
+            tokio::spawn(async move {
+                store
+                    .run_on_writer(
+                        move |_| {
+                            let _ = gate.lock().unwrap().recv();
+                            ran.lock().unwrap().push("gate");
+                            Ok(())
+                        },
+                        false,
+                        Lane::Background,
+                    )
+                    .await
+                    .unwrap();
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut tasks = Vec::new();
+        for _ in 0..100 {
+            let store = Arc::clone(&store);
+            let ran = Arc::clone(&ran);
+            tasks.push(tokio::spawn(async move {
+                record(&store, &ran, "background", Lane::Background).await;
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let receipt = {
+            let store = Arc::clone(&store);
+            let ran = Arc::clone(&ran);
+            tokio::spawn(async move { record(&store, &ran, "receipt", Lane::Receive).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        release.send(()).unwrap();
+        held.await.unwrap();
+        receipt.await.unwrap();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let ran = ran.lock().unwrap().clone();
+        assert_eq!(ran.len(), 102);
+        let at = ran.iter().position(|name| *name == "receipt").unwrap();
+        // At most one background group (the gate's) runs before it.
+        assert!(
+            at <= MAX_BACKGROUND_GROUP,
+            "the receipt ran {at}th, behind the background writes queued before it"
+        );
+        store.close().await;
     }
 
     #[tokio::test]
