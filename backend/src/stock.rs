@@ -1,4 +1,4 @@
-//! The stock-levels import use case, shared by `POST /api/v1/inventory` and `ordernimbus stock`:
+//! The stock-levels import use case, shared by `POST /api/v1/inventory` and `ordernimbus inventory`:
 //! a CSV of `sku,on_hand` with optional `location`, `lead_time_days` and `service_level`. Valid rows
 //! are stored even when others are rejected; the report says why each bad row was.
 
