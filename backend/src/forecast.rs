@@ -183,8 +183,25 @@ pub fn reconcile(series: &mut [SeriesForecast], total: &[ForecastPoint]) {
     }
 }
 
+/// The complete days of `histories`, given that `today` (the tenant's local date) is not over yet:
+/// today's sales so far (webhook orders arrive all day) would read as a slump in demand, so the days
+/// from `today` on are left out, and a series with only those days waits for tomorrow. A tenant
+/// with no sales before today keeps them all: a partial day is better than no forecast.
+pub fn complete_days(mut histories: Vec<SeriesHistory>, today: NaiveDate) -> Vec<SeriesHistory> {
+    if !histories.iter().any(|series| series.start < today) {
+        return histories;
+    }
+    histories.retain_mut(|series| {
+        let complete = usize::try_from((today - series.start).num_days()).unwrap_or(0);
+        series.units.truncate(complete);
+        !series.units.is_empty()
+    });
+    histories
+}
+
 /// Recomputes and stores the forecasts of every series of `tenant`, `MAX_HORIZON_DAYS` ahead of its
-/// last sales day, on all cores. `progress(done, total)` is called as series finish.
+/// last complete sales day ([`complete_days`]), on all cores. `progress(done, total)` is called as
+/// series finish.
 ///
 /// # Errors
 /// When the store fails.
@@ -193,7 +210,9 @@ pub async fn refresh_tenant(
     tenant: &TenantId,
     progress: Arc<dyn Fn(usize, usize) + Send + Sync>,
 ) -> Result<Refresh, StoreError> {
-    let histories = store.sales_history(tenant).await?;
+    let timezone = store.tenant(tenant).await?.timezone;
+    let today = Utc::now().with_timezone(&timezone.tz()).date_naive();
+    let histories = complete_days(store.sales_history(tenant).await?, today);
     let Some(last_day) = histories
         .iter()
         .map(|series| series.start + chrono::Days::new(series.units.len().saturating_sub(1) as u64))
@@ -361,6 +380,42 @@ fn series_stats(forecasts: &[SeriesForecast], recent: &RecentSales) -> Vec<Serie
 mod tests {
     use super::*;
     use crate::domain::{Backtest, Location, Sku};
+
+    fn history(sku: &str, start: NaiveDate, units: &[f64]) -> SeriesHistory {
+        SeriesHistory {
+            sku: Sku::parse(sku).unwrap(),
+            location: Location::default(),
+            start,
+            units: units.to_vec(),
+        }
+    }
+
+    #[test]
+    fn todays_partial_sales_are_left_out_of_the_fit_unless_they_are_all_there_is() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 2).unwrap();
+        let days_ago = |days: u64| today - chrono::Days::new(days);
+        let kept = complete_days(
+            vec![
+                // Ten complete days, then today's first hours.
+                history("A", days_ago(10), &[5.0; 11]),
+                // Sold for the first time today: forecast from tomorrow on.
+                history("B", today, &[2.0]),
+                // Ended a week ago: unchanged.
+                history("C", days_ago(20), &[1.0; 14]),
+            ],
+            today,
+        );
+        let summary: Vec<(&str, NaiveDate, usize)> = kept
+            .iter()
+            .map(|series| (series.sku.as_str(), series.start, series.units.len()))
+            .collect();
+        assert_eq!(summary, [("A", days_ago(10), 10), ("C", days_ago(20), 14)]);
+
+        // A shop whose first sales are today still gets a forecast from them.
+        let first_day = complete_days(vec![history("B", today, &[2.0])], today);
+        assert_eq!(first_day.len(), 1);
+        assert_eq!(first_day[0].units, [2.0]);
+    }
 
     fn point(mean: f64) -> ForecastPoint {
         ForecastPoint::new(
