@@ -325,21 +325,21 @@ async fn bodies(
     Ok(bodies)
 }
 
-pub(super) async fn pending(
+/// The oldest `limit` pending deliveries as the status index lists them (`filter` with `values`
+/// leaving some out; empty for none): `(sequence key, PK)`, oldest first, merged over the shards.
+async fn pending_candidates(
     store: &DynamoStore,
-    limit: u32,
-    with_bodies: bool,
-) -> Result<Vec<DeliveryRecord>, StoreError> {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
+    limit: usize,
+    filter: String,
+    values: Item,
+) -> Result<Vec<(String, String)>, StoreError> {
     let shards: Vec<Vec<Item>> = stream::iter(0..STATUS_SHARDS)
-        .map(|shard| async move {
+        .map(|shard| {
             let query = Query::index(GSI1, status_shard_pk(DeliveryStatus::Pending, shard), None)
+                .filter(filter.clone(), values.clone())
                 .project("PK, GSI1SK")
                 .page(limit.min(1000));
-            store.query_all(&query, Some(limit)).await
+            async move { store.query_all(&query, Some(limit)).await }
         })
         .buffer_unordered(CONCURRENCY)
         .try_collect()
@@ -356,6 +356,19 @@ pub(super) async fn pending(
         .collect::<Result<_, StoreError>>()?;
     candidates.sort();
     candidates.truncate(limit);
+    Ok(candidates)
+}
+
+pub(super) async fn pending(
+    store: &DynamoStore,
+    limit: u32,
+    with_bodies: bool,
+) -> Result<Vec<DeliveryRecord>, StoreError> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let candidates = pending_candidates(store, limit, String::new(), Item::new()).await?;
     // The index lags the table a little: confirm each candidate on its (consistent) state item.
     let states = store
         .batch_get(
@@ -405,29 +418,7 @@ pub(super) async fn claim(
         (":now".to_owned(), s(time_text(now))),
         (":owner".to_owned(), s(lease.owner.clone())),
     ]);
-    let shards: Vec<Vec<Item>> = stream::iter(0..STATUS_SHARDS)
-        .map(|shard| {
-            let query = Query::index(GSI1, status_shard_pk(DeliveryStatus::Pending, shard), None)
-                .filter(free.to_owned(), values.clone())
-                .project("PK, GSI1SK")
-                .page(limit.min(1000));
-            async move { store.query_all(&query, Some(limit)).await }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .try_collect()
-        .await?;
-    let mut candidates: Vec<(String, String)> = shards
-        .into_iter()
-        .flatten()
-        .map(|item| {
-            Ok((
-                text(&item, "GSI1SK")?.to_owned(),
-                text(&item, "PK")?.to_owned(),
-            ))
-        })
-        .collect::<Result<_, StoreError>>()?;
-    candidates.sort();
-    candidates.truncate(limit);
+    let candidates = pending_candidates(store, limit, free.to_owned(), values.clone()).await?;
     // The index lags the table a little: the conditional update on the (consistent) state item is
     // what decides.
     let claimed: Vec<Option<Item>> = stream::iter(candidates)
