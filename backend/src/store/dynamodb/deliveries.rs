@@ -573,11 +573,21 @@ pub(super) async fn list(
     };
     let filter_expression = conditions.join(" AND ");
     let after = filter.after.map(|after| (">", sequence_key(after)));
+    // Pages of the items wanted, not of 1 MB: without a filter the first `limit` items are the
+    // answer (the overview's newest delivery reads one item); with one, pages of at least 100 keep
+    // the round trips few while the filter leaves items out.
+    let page = if filter_expression.is_empty() {
+        limit
+    } else {
+        limit.max(100)
+    }
+    .min(1000);
     let queries: Vec<Query> = partitions
         .into_iter()
         .map(|(index, pk)| {
             let query = Query::index(index, pk, after.clone())
-                .filter(filter_expression.clone(), values.clone());
+                .filter(filter_expression.clone(), values.clone())
+                .page(page);
             if ascending { query } else { query.backward() }
         })
         .collect();
