@@ -136,6 +136,15 @@ pub struct WorkerArgs {
         default_value_t = 3600
     )]
     pub refit_interval_seconds: u64,
+    /// Days a delivery in a final status (published, duplicate, dead) stays in the delivery log
+    /// after its receipt (0: forever); a pending delivery is never removed. SQLite purges hourly;
+    /// on DynamoDB, final deliveries get a TTL.
+    #[arg(
+        long,
+        env = "ORDERNIMBUS_DELIVERY_RETENTION_DAYS",
+        default_value_t = 90
+    )]
+    pub delivery_retention_days: u32,
     /// The Shopify app (lifecycle topics need its settings).
     #[command(flatten)]
     pub shopify: ShopifyArgs,
@@ -396,6 +405,15 @@ pub struct ServeArgs {
         default_value_t = 3600
     )]
     pub refit_interval_seconds: u64,
+    /// Days a delivery in a final status (published, duplicate, dead) stays in the delivery log
+    /// after its receipt (0: forever); a pending delivery is never removed. SQLite purges hourly;
+    /// on DynamoDB, final deliveries get a TTL.
+    #[arg(
+        long,
+        env = "ORDERNIMBUS_DELIVERY_RETENTION_DAYS",
+        default_value_t = 90
+    )]
+    pub delivery_retention_days: u32,
     /// Seconds between `bulkOperation(id:)` polls while no `bulk_operations/finish` arrived.
     #[arg(long, env = "ORDERNIMBUS_SYNC_POLL_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub sync_poll_seconds: u64,

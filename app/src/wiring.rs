@@ -4,13 +4,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use ordernimbus_backend::domain::TenantId;
+use ordernimbus_backend::domain::{DeliveryRetention, TenantId};
 use ordernimbus_backend::forecast::Refresher;
 use ordernimbus_backend::http::{self, AppState};
 use ordernimbus_backend::metrics::Metrics;
 use ordernimbus_backend::store::dynamodb::DynamoStore;
 use ordernimbus_backend::store::sqlite::SqliteStore;
-use ordernimbus_backend::store::{Store, UploadStatus};
+use ordernimbus_backend::store::{Store, StoreError, UploadStatus};
 
 use ordernimbus_backend::bus::EventBus;
 use ordernimbus_backend::shopify::Secret;
@@ -30,6 +30,11 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::config::{BusKind, Cli, ServeArgs, ShopifyArgs, StoreKind, WorkerArgs};
 use crate::demo;
+
+/// How often `serve` purges the delivery log of deliveries past their retention.
+const DELIVERY_PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+/// Deliveries removed per transaction by a purge, so that webhook receipts wait little.
+const DELIVERY_PURGE_BATCH: u32 = 1_000;
 
 /// Quiet time after new sales before forecasts are recomputed, so a burst of uploads costs one refit.
 const FORECAST_DEBOUNCE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -70,8 +75,18 @@ impl std::ops::Deref for OpenStore {
 }
 
 /// Opens the chosen store: the SQLite database in the data directory, or the DynamoDB table
-/// (checked to answer, so that a missing table or endpoint is reported before any work).
+/// (checked to answer, so that a missing table or endpoint is reported before any work). Final
+/// deliveries it records are kept forever (see [`open_store_retaining`]).
 pub async fn open_store(cli: &Cli) -> anyhow::Result<OpenStore> {
+    open_store_retaining(cli, DeliveryRetention::FOREVER).await
+}
+
+/// Opens the chosen store as [`open_store`] does; on DynamoDB, deliveries it records as final
+/// expire after `retention` (SQLite's are purged by [`purge_deliveries`]).
+pub async fn open_store_retaining(
+    cli: &Cli,
+    retention: DeliveryRetention,
+) -> anyhow::Result<OpenStore> {
     match cli.store {
         StoreKind::Sqlite => {
             let path = cli.database_path();
@@ -85,7 +100,9 @@ pub async fn open_store(cli: &Cli) -> anyhow::Result<OpenStore> {
             })
         }
         StoreKind::Dynamodb => {
-            let store = DynamoStore::from_env(cli.dynamodb_table.clone()).await;
+            let store = DynamoStore::from_env(cli.dynamodb_table.clone())
+                .await
+                .with_delivery_retention(retention);
             store
                 .ping()
                 .await
@@ -141,7 +158,8 @@ pub async fn serve_on(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<ExitCode> {
-    let store = open_store(cli).await?;
+    let retention = DeliveryRetention::days(args.delivery_retention_days);
+    let store = open_store_retaining(cli, retention).await?;
     let local = listener.local_addr().context("reading the bound address")?;
     let dyn_store: Arc<dyn Store> = store.shared();
     let refresher = Refresher::with_min_interval(
@@ -160,6 +178,11 @@ pub async fn serve_on(
         .as_ref()
         .map(|(lifecycle, _)| Arc::clone(lifecycle));
     let refresh_loop = tokio::spawn(Arc::clone(&refresher).run(FORECAST_DEBOUNCE));
+    let purge_loop = tokio::spawn(purge_loop(
+        Arc::clone(&dyn_store),
+        retention,
+        DELIVERY_PURGE_INTERVAL,
+    ));
     // Order syncs: the first after each install, then reconciliation on a schedule.
     let signals = Arc::new(BulkSignals::default());
     let syncer = shopify_parts.map(|(lifecycle, client)| {
@@ -261,6 +284,7 @@ pub async fn serve_on(
         let _ = consumer_loop.await;
     }
     refresh_loop.abort();
+    purge_loop.abort();
     if let Some(sync_loop) = sync_loop {
         sync_loop.abort();
     }
@@ -272,7 +296,8 @@ pub async fn serve_on(
 /// `ordernimbus worker`: consumes the SQS queue an EventBridge rule feeds, applying each delivery
 /// with the same consumers `serve` runs on the local bus, until SIGTERM/SIGINT.
 pub async fn worker(cli: &Cli, args: &WorkerArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(cli).await?;
+    let retention = DeliveryRetention::days(args.delivery_retention_days);
+    let store = open_store_retaining(cli, retention).await?;
     let dyn_store: Arc<dyn Store> = store.shared();
     let shopify = shopify_lifecycle(cli, &args.shopify, Arc::clone(&dyn_store))?
         .map(|(lifecycle, _)| lifecycle);
@@ -406,6 +431,52 @@ async fn syncer_store_install(
         .shop_install(shop)
         .await?
         .map(|install| install.tenant))
+}
+
+/// Removes the deliveries `retention` no longer keeps at `now` (final, received before the
+/// cutoff), in batches of [`DELIVERY_PURGE_BATCH`], each its own transaction; returns how many
+/// went. Nothing goes when deliveries are kept forever, and nothing on DynamoDB, where a TTL
+/// removes them.
+///
+/// # Errors
+/// The store's, after the batches removed before it.
+pub async fn purge_deliveries(
+    store: &dyn Store,
+    retention: DeliveryRetention,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, StoreError> {
+    let Some(before) = retention.cutoff(now) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    loop {
+        let batch = store.purge_deliveries(before, DELIVERY_PURGE_BATCH).await?;
+        removed += batch;
+        if batch < u64::from(DELIVERY_PURGE_BATCH) {
+            return Ok(removed);
+        }
+    }
+}
+
+/// Purges the delivery log at start and every `interval`.
+async fn purge_loop(
+    store: Arc<dyn Store>,
+    retention: DeliveryRetention,
+    interval: std::time::Duration,
+) {
+    if retention.duration().is_none() {
+        return;
+    }
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match purge_deliveries(store.as_ref(), retention, chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "old deliveries purged from the delivery log"),
+            Err(error) => tracing::warn!(%error, "purging the delivery log failed"),
+        }
+    }
 }
 
 /// Reconciles the orders of every synced shop every `interval` (never when zero).
@@ -589,10 +660,80 @@ async fn stale_tenants(store: &dyn Store) -> anyhow::Result<Vec<TenantId>> {
 
 #[cfg(test)]
 mod tests {
-    use super::{read_or_create_key, stale_tenants};
-    use ordernimbus_backend::domain::{NewTenant, SyncStatus, TenantId};
+    use super::{DELIVERY_PURGE_BATCH, purge_deliveries, read_or_create_key, stale_tenants};
+    use ordernimbus_backend::domain::{
+        DeliveryFilter, DeliveryOutcome, DeliveryRetention, DeliveryStatus, NewDelivery, NewTenant,
+        SyncStatus, TenantId,
+    };
+    use ordernimbus_backend::shopify::shop::ShopDomain;
     use ordernimbus_backend::store::Store;
     use ordernimbus_backend::store::sqlite::SqliteStore;
+
+    fn delivery(webhook_id: &str, days_ago: i64) -> NewDelivery {
+        NewDelivery {
+            webhook_id: webhook_id.to_owned(),
+            shop: ShopDomain::parse("purged.myshopify.com").unwrap(),
+            topic: "orders/create".into(),
+            api_version: "2026-01".into(),
+            event_id: None,
+            triggered_at: None,
+            received_at: chrono::Utc::now() - chrono::Duration::days(days_ago),
+            headers: Vec::new(),
+            body: b"{}".to_vec(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_purge_removes_final_deliveries_past_the_retention_in_batches_and_keeps_pending_ones()
+    {
+        let directory = tempfile::tempdir().unwrap();
+        let store =
+            std::sync::Arc::new(SqliteStore::open(directory.path().join("store.sqlite3")).unwrap());
+        let n_old = u64::from(DELIVERY_PURGE_BATCH) + 3;
+        let mut new = vec![delivery("old-pending", 200), delivery("recent", 10)];
+        new.extend((0..n_old).map(|index| delivery(&format!("old-{index}"), 100)));
+        let stores = new.iter().map(|delivery| {
+            let store = std::sync::Arc::clone(&store);
+            let delivery = delivery.clone();
+            tokio::spawn(async move { store.put_delivery(&delivery).await.unwrap() })
+        });
+        for stored in stores.collect::<Vec<_>>() {
+            stored.await.unwrap();
+        }
+        let published = new
+            .iter()
+            .filter(|delivery| delivery.webhook_id != "old-pending")
+            .map(|delivery| {
+                DeliveryOutcome::new(
+                    &delivery.webhook_id,
+                    Some(DeliveryStatus::Published),
+                    "published",
+                    None,
+                    false,
+                )
+            })
+            .collect();
+        store.record_deliveries(published).await.unwrap();
+        let now = chrono::Utc::now();
+        let forever = purge_deliveries(store.as_ref(), DeliveryRetention::days(0), now);
+        assert_eq!(forever.await.unwrap(), 0);
+        let removed = purge_deliveries(store.as_ref(), DeliveryRetention::days(90), now);
+        assert_eq!(removed.await.unwrap(), n_old);
+        let left = store
+            .deliveries(&DeliveryFilter {
+                limit: 10,
+                ..DeliveryFilter::default()
+            })
+            .await
+            .unwrap();
+        let mut left: Vec<&str> = left
+            .iter()
+            .map(|record| record.webhook_id.as_str())
+            .collect();
+        left.sort_unstable();
+        assert_eq!(left, ["old-pending", "recent"]);
+        store.close().await;
+    }
 
     #[tokio::test]
     async fn an_order_sync_that_applied_orders_makes_a_tenant_without_newer_forecasts_stale() {

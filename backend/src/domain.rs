@@ -13,8 +13,8 @@ mod tenant;
 
 pub use delivery::{
     CatalogueVariant, DeliveryFilter, DeliveryLease, DeliveryOutcome, DeliveryReceipt,
-    DeliveryRecord, DeliveryStatus, DeliveryStep, NewDelivery, OrderApplied, OrderLineRef,
-    OrderVersion,
+    DeliveryRecord, DeliveryRetention, DeliveryStatus, DeliveryStep, NewDelivery, OrderApplied,
+    OrderLineRef, OrderVersion,
 };
 pub use forecast::{
     Backtest, CandidateScore, ForecastPoint, MAX_HORIZON_DAYS, SeriesForecast, SeriesHistory,

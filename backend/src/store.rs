@@ -407,6 +407,14 @@ pub trait Store: Send + Sync + 'static {
         body: &[u8],
     ) -> Result<bool, StoreError>;
 
+    /// Removes up to `limit` deliveries in a final status (published, duplicate, dead) received
+    /// before `before`, with their bodies and history, oldest first; returns how many went. A
+    /// pending delivery is never removed. Callers repeat while a full `limit` went. On DynamoDB
+    /// this is a no-op returning 0: the store's
+    /// [`DeliveryRetention`](crate::domain::DeliveryRetention) sets a TTL on final deliveries,
+    /// and DynamoDB deletes them (up to ~48 hours late; reads skip expired ones meanwhile).
+    async fn purge_deliveries(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
+
     /// Applies one version of a Shopify order to daily sales unless a version at least as new was
     /// applied (or a newer one is being applied) before. Lines of the previous version missing from
     /// this one drop to zero. A call that fails leaves the version not applied, even when some of

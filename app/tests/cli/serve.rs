@@ -377,3 +377,61 @@ async fn a_page_that_hydrates_starts_its_body_with_the_app() {
     assert!(html.contains("Page not found"), "{html}");
     assert!(html.contains("<header class=\"TopBar\">"), "{html}");
 }
+
+#[tokio::test]
+async fn serve_purges_final_deliveries_past_the_retention_at_start() {
+    use ordernimbus_backend::domain::{DeliveryFilter, DeliveryStatus, NewDelivery};
+    use ordernimbus_backend::shopify::shop::ShopDomain;
+    use ordernimbus_backend::store::Store;
+    use ordernimbus_backend::store::sqlite::SqliteStore;
+
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("ordernimbus.sqlite3");
+    let store = SqliteStore::open(&path).unwrap();
+    // Pending deliveries are left out: this server's outbox would publish them. That a purge keeps
+    // them is checked on both stores by the store conformance suite.
+    for (webhook_id, days_ago) in [("old-published", 40), ("recent", 20)] {
+        let delivery = NewDelivery {
+            webhook_id: webhook_id.into(),
+            shop: ShopDomain::parse("purged.myshopify.com").unwrap(),
+            topic: "orders/create".into(),
+            api_version: "2026-01".into(),
+            event_id: None,
+            triggered_at: None,
+            received_at: chrono::Utc::now() - chrono::Duration::days(days_ago),
+            headers: Vec::new(),
+            body: b"{}".to_vec(),
+        };
+        store.put_delivery(&delivery).await.unwrap();
+        let published = Some(DeliveryStatus::Published);
+        store
+            .record_delivery(webhook_id, published, "published", None, false)
+            .await
+            .unwrap();
+    }
+    store.close().await;
+    let mut server = Server::start(directory.path(), &["--delivery-retention-days", "30"]);
+    let store = SqliteStore::open(&path).unwrap();
+    let listed = || async {
+        let filter = DeliveryFilter {
+            limit: 10,
+            ..DeliveryFilter::default()
+        };
+        let records = store.deliveries(&filter).await.unwrap();
+        records
+            .into_iter()
+            .map(|record| record.webhook_id)
+            .collect::<Vec<_>>()
+    };
+    let mut left = listed().await;
+    for _ in 0..200 {
+        if left.len() < 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        left = listed().await;
+    }
+    assert_eq!(left, ["recent"]);
+    store.close().await;
+    assert!(server.terminate().success());
+}

@@ -65,6 +65,47 @@ impl DeliveryStatus {
             _ => None,
         }
     }
+
+    /// Whether this status ends the delivery's way (only a replay or redrive reopens it), so that
+    /// the delivery may be removed once older than the log's retention.
+    pub fn is_final(self) -> bool {
+        self != Self::Pending
+    }
+}
+
+/// How long the delivery log keeps a delivery in a final status, counted from its receipt; a
+/// pending delivery is kept however old.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeliveryRetention {
+    days: Option<u32>,
+}
+
+impl DeliveryRetention {
+    /// Keeps every delivery.
+    pub const FOREVER: Self = Self { days: None };
+
+    /// Keeps final deliveries `days` days after their receipt; `0` keeps them forever.
+    pub fn days(days: u32) -> Self {
+        Self {
+            days: (days > 0).then_some(days),
+        }
+    }
+
+    /// The retention as a duration; `None` when deliveries are kept forever.
+    pub fn duration(self) -> Option<chrono::Duration> {
+        self.days
+            .map(|days| chrono::Duration::days(i64::from(days)))
+    }
+
+    /// When a delivery received at `received_at` may go once final; `None` when kept forever.
+    pub fn expires_at(self, received_at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.duration().map(|retention| received_at + retention)
+    }
+
+    /// Receipts before this, at `now`, are past the retention; `None` when kept forever.
+    pub fn cutoff(self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.duration().map(|retention| now - retention)
+    }
 }
 
 /// What storing a delivery did.

@@ -48,10 +48,10 @@ use crate::domain::{
 };
 use crate::domain::{
     CatalogueVariant, ComplianceEntry, DataRequest, DayRange, DeliveryFilter, DeliveryLease,
-    DeliveryOutcome, DeliveryReceipt, DeliveryRecord, EraseOutcome, Location, NewDelivery,
-    NewInstall, NewTenant, OrderApplied, OrderVersion, OrdersApplied, SalesDay, SalesLine,
-    SalesQuery, SealedCredentials, SeriesForecast, SeriesHistory, ShopInstall, Sku, SkuSummary,
-    StockLevel, SyncStatus, Tenant, TenantId, Timezone, UninstallOutcome,
+    DeliveryOutcome, DeliveryReceipt, DeliveryRecord, DeliveryRetention, EraseOutcome, Location,
+    NewDelivery, NewInstall, NewTenant, OrderApplied, OrderVersion, OrdersApplied, SalesDay,
+    SalesLine, SalesQuery, SealedCredentials, SeriesForecast, SeriesHistory, ShopInstall, Sku,
+    SkuSummary, StockLevel, SyncStatus, Tenant, TenantId, Timezone, UninstallOutcome,
 };
 use crate::shopify::shop::ShopDomain;
 
@@ -89,6 +89,8 @@ pub struct DynamoStore {
     table: String,
     /// Numbers stored deliveries (shared by clones: one process, one tag).
     sequencer: std::sync::Arc<deliveries::Sequencer>,
+    /// How long final deliveries are kept (their TTL); forever unless set.
+    delivery_retention: DeliveryRetention,
 }
 
 impl DynamoStore {
@@ -98,7 +100,17 @@ impl DynamoStore {
             client,
             table: table.into(),
             sequencer: std::sync::Arc::default(),
+            delivery_retention: DeliveryRetention::FOREVER,
         }
+    }
+
+    /// The store keeping final deliveries for `retention`: a delivery reaching a final status
+    /// gets a TTL (`expires_at`: its receipt plus the retention) on its items, which a replay
+    /// removes again. Deliveries are kept forever unless this is set.
+    #[must_use]
+    pub fn with_delivery_retention(mut self, retention: DeliveryRetention) -> Self {
+        self.delivery_retention = retention;
+        self
     }
 
     /// A store on `table` with the SDK configuration `config` (region, credentials, endpoint),
@@ -1389,6 +1401,15 @@ impl Store for DynamoStore {
         body: &[u8],
     ) -> Result<bool, StoreError> {
         deliveries::replace_body(self, webhook_id, body).await
+    }
+
+    async fn purge_deliveries(
+        &self,
+        _before: DateTime<Utc>,
+        _limit: u32,
+    ) -> Result<u64, StoreError> {
+        // DynamoDB's TTL deletes final deliveries (see `with_delivery_retention`).
+        Ok(0)
     }
 
     async fn apply_order(

@@ -1006,6 +1006,20 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn purge_deliveries(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        // Candidates are found on a reader, so that the writer (which commits webhook receipts)
+        // never scans the log; the writer deletes them in one transaction, checking again that
+        // each is still final (a replay may have reopened it since).
+        let candidates = self
+            .read(move |connection| deliveries::purge_candidates(connection, before, limit))
+            .await?;
+        if candidates.is_empty() {
+            return Ok(0);
+        }
+        self.write_exclusive(move |writer| deliveries::purge(writer, &candidates, before))
+            .await
+    }
+
     async fn apply_order(
         &self,
         tenant: &TenantId,

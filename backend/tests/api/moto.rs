@@ -4,14 +4,16 @@
 
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_dynamodb::config::Credentials;
+use ordernimbus_backend::domain::DeliveryRetention;
 use ordernimbus_backend::store::Store;
 use ordernimbus_backend::store::dynamodb::DynamoStore;
 
 const HOW_TO_START: &str = "start moto and export its endpoint with `eval \"$(scripts/moto.sh)\"` \
     (or run scripts/test.sh, which does it)";
 
-/// A `DynamoStore` on a new table of its own in moto at `AWS_ENDPOINT_URL`; panics, saying how to
-/// start moto, when the variable is unset or moto does not answer.
+/// A `DynamoStore` on a new table of its own in moto at `AWS_ENDPOINT_URL`, keeping final
+/// deliveries for the conformance suite's retention; panics, saying how to start moto, when the
+/// variable is unset or moto does not answer.
 pub async fn fresh_store() -> DynamoStore {
     fresh_store_and_client().await.0
 }
@@ -21,7 +23,9 @@ pub async fn fresh_store() -> DynamoStore {
 pub async fn fresh_store_and_client() -> (DynamoStore, aws_sdk_dynamodb::Client) {
     let config = config().await;
     let table = format!("ordernimbus-test-{:016x}", rand::random::<u64>());
-    let store = DynamoStore::from_config(&config, table);
+    let store = DynamoStore::from_config(&config, table).with_delivery_retention(
+        DeliveryRetention::days(crate::store_conformance::RETENTION_DAYS),
+    );
     if let Err(error) = store.create_table().await {
         panic!(
             "moto is not answering at {:?} ({error:?}): {HOW_TO_START}",

@@ -2263,6 +2263,126 @@ pub async fn sign_in_links_work_once_and_only_before_they_expire(store: &dyn Sto
     ));
 }
 
+/// How long the stores under test keep final deliveries: the DynamoDB store is built with this
+/// retention (see `crate::moto`), the SQLite store is purged with it.
+pub const RETENTION_DAYS: u32 = 90;
+
+fn received_days_ago(mut delivery: NewDelivery, days: i64) -> NewDelivery {
+    delivery.received_at = Utc::now() - chrono::Duration::days(days);
+    delivery
+}
+
+pub async fn old_final_deliveries_go_while_pending_and_recent_ones_stay(store: &dyn Store) {
+    let shop = "retained.myshopify.com";
+    let old = |id: &str, event: &str| {
+        received_days_ago(delivery(id, shop, Some(event), b"{\"old\":true}"), 100)
+    };
+    for new in [
+        old("old-published", "e1"),
+        old("old-duplicate", "e1"),
+        old("old-dead", "e2"),
+        old("old-pending", "e3"),
+        received_days_ago(delivery("recent-published", shop, Some("e4"), b"{}"), 80),
+        delivery("new-dead", shop, Some("e5"), b"{}"),
+    ] {
+        store.put_delivery(&new).await.unwrap();
+    }
+    let final_outcomes = vec![
+        DeliveryOutcome::new(
+            "old-published",
+            Some(DeliveryStatus::Published),
+            "published",
+            None,
+            false,
+        ),
+        DeliveryOutcome::new(
+            "old-dead",
+            Some(DeliveryStatus::Dead),
+            "dead",
+            Some("refused"),
+            true,
+        ),
+        DeliveryOutcome::new(
+            "recent-published",
+            Some(DeliveryStatus::Published),
+            "published",
+            None,
+            false,
+        ),
+        DeliveryOutcome::new(
+            "new-dead",
+            Some(DeliveryStatus::Dead),
+            "dead",
+            Some("refused"),
+            true,
+        ),
+    ];
+    assert_eq!(store.record_deliveries(final_outcomes).await.unwrap(), 4);
+    // SQLite purges in batches (here of 2) until one comes back short; DynamoDB's TTL has done it.
+    let before = Utc::now() - chrono::Duration::days(RETENTION_DAYS.into());
+    let mut purged = 0;
+    loop {
+        let batch = store.purge_deliveries(before, 2).await.unwrap();
+        purged += batch;
+        if batch < 2 {
+            break;
+        }
+    }
+    assert!(purged == 3 || purged == 0, "purged {purged}");
+    let listed = store
+        .deliveries(&DeliveryFilter {
+            limit: 100,
+            ..DeliveryFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&listed),
+        ["new-dead", "recent-published", "old-pending"]
+    );
+    for gone in ["old-published", "old-duplicate", "old-dead"] {
+        assert!(store.delivery(gone).await.unwrap().is_none(), "{gone}");
+        // A removed delivery cannot be replayed.
+        assert!(
+            !store
+                .record_delivery(gone, Some(DeliveryStatus::Pending), "replayed", None, false)
+                .await
+                .unwrap(),
+            "{gone} replayed"
+        );
+    }
+    let pending = store.delivery("old-pending").await.unwrap().unwrap();
+    assert_eq!(pending.status, DeliveryStatus::Pending);
+    assert_eq!(pending.body, b"{\"old\":true}");
+    assert_eq!(
+        ids(&store.pending_deliveries(10, true).await.unwrap()),
+        ["old-pending"]
+    );
+    // The pending one, published at last, goes too (its receipt is past the retention).
+    store
+        .record_delivery(
+            "old-pending",
+            Some(DeliveryStatus::Published),
+            "published",
+            None,
+            false,
+        )
+        .await
+        .unwrap();
+    store.purge_deliveries(before, 10).await.unwrap();
+    assert!(store.delivery("old-pending").await.unwrap().is_none());
+    assert_eq!(
+        ids(&store
+            .deliveries(&DeliveryFilter {
+                limit: 100,
+                ..DeliveryFilter::default()
+            })
+            .await
+            .unwrap()),
+        ["new-dead", "recent-published"]
+    );
+}
+
 macro_rules! conformance {
     ($($check:ident),* $(,)?) => {
         mod sqlite {
@@ -2307,6 +2427,7 @@ conformance!(
     an_older_stock_level_never_replaces_a_newer_one,
     webhook_deliveries_are_stored_once_counted_listed_and_recorded,
     pending_deliveries_are_claimed_by_one_outbox_at_a_time,
+    old_final_deliveries_go_while_pending_and_recent_ones_stay,
     a_claimed_outcome_never_overwrites_a_recorded_status,
     erasure_takes_the_shops_keys_and_deliveries_but_keeps_its_compliance_log,
     daily_totals_sum_units_and_revenue_over_the_tenants_series,
@@ -2694,4 +2815,114 @@ async fn dynamodb_deliveries_are_numbered_in_store_order_without_a_write_per_del
         Some(aws_sdk_dynamodb::types::AttributeValue::N("2".into())),
         "the counter is written once per process"
     );
+}
+
+/// DynamoDB only: a delivery's state and body items carry the TTL `expires_at` (receipt plus the
+/// retention) once it is final, lose it when a replay makes it pending again, and get it back when
+/// it is final again; a duplicate is final, so expires, from the start.
+#[tokio::test]
+async fn dynamodb_final_deliveries_expire_and_replayed_ones_do_not() {
+    let (store, client) = crate::moto::fresh_store_and_client().await;
+    let shop = "expiring.myshopify.com";
+    // Three body chunks.
+    let body = vec![b'x'; 700 * 1024];
+    let first = delivery("ttl-1", shop, Some("e1"), &body);
+    let expected = (first.received_at + chrono::Duration::days(RETENTION_DAYS.into())).timestamp();
+    store.put_delivery(&first).await.unwrap();
+    let duplicate = delivery("ttl-2", shop, Some("e1"), b"{}");
+    let duplicate_expires =
+        (duplicate.received_at + chrono::Duration::days(RETENTION_DAYS.into())).timestamp();
+    store.put_delivery(&duplicate).await.unwrap();
+    let expiries = |webhook_id: &'static str| {
+        let client = client.clone();
+        let table = store.table().to_owned();
+        async move {
+            let items = client
+                .query()
+                .table_name(table)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(
+                    ":pk",
+                    aws_sdk_dynamodb::types::AttributeValue::S(format!("WH#{webhook_id}")),
+                )
+                .send()
+                .await
+                .unwrap()
+                .items
+                .unwrap_or_default();
+            items
+                .iter()
+                .map(|item| {
+                    let sk = item["SK"].as_s().unwrap().clone();
+                    let expires = item
+                        .get("expires_at")
+                        .map(|value| value.as_n().unwrap().parse::<i64>().unwrap());
+                    (sk, expires)
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let keys = ["BODY#0000", "BODY#0001", "BODY#0002", "STATE"];
+    let all = |expires: Option<i64>| {
+        keys.iter()
+            .map(|sk| ((*sk).to_owned(), expires))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(expiries("ttl-1").await, all(None), "pending");
+    assert_eq!(
+        expiries("ttl-2").await,
+        [
+            ("BODY#0000".to_owned(), Some(duplicate_expires)),
+            ("STATE".to_owned(), Some(duplicate_expires))
+        ],
+        "duplicate"
+    );
+    let record = |status: DeliveryStatus, outcome: &'static str| {
+        let store = &store;
+        async move {
+            assert!(
+                store
+                    .record_delivery("ttl-1", Some(status), outcome, None, false)
+                    .await
+                    .unwrap()
+            );
+        }
+    };
+    record(DeliveryStatus::Published, "published").await;
+    assert_eq!(expiries("ttl-1").await, all(Some(expected)), "published");
+    record(DeliveryStatus::Pending, "replayed").await;
+    assert_eq!(expiries("ttl-1").await, all(None), "replayed");
+    // The outbox's path records through its claim.
+    let lease = DeliveryLease {
+        owner: "outbox-1".into(),
+        until: Utc::now() + chrono::Duration::seconds(30),
+    };
+    assert_eq!(
+        ids(&store
+            .claim_deliveries(&lease, Utc::now(), 10, false)
+            .await
+            .unwrap()),
+        ["ttl-1"]
+    );
+    let dead = DeliveryOutcome::new(
+        "ttl-1",
+        Some(DeliveryStatus::Dead),
+        "dead",
+        Some("refused"),
+        true,
+    );
+    assert_eq!(
+        store
+            .record_claimed_deliveries("outbox-1", vec![dead])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(expiries("ttl-1").await, all(Some(expected)), "dead");
+    // A step without a status keeps the TTL.
+    store
+        .record_delivery("ttl-1", None, "applied", None, false)
+        .await
+        .unwrap();
+    assert_eq!(expiries("ttl-1").await, all(Some(expected)), "step");
 }

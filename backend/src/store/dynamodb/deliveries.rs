@@ -6,6 +6,11 @@
 //!   `GSI2` (`DSHOP#{shop}`, by sequence);
 //! - `WH#{webhook id}` / `BODY#{n}`: the raw body in chunks of at most 300 KB (a delivery may be
 //!   larger than one item), written once (redaction aside), apart from the state that changes;
+//! - on both, once the delivery is final (published, duplicate, dead) and the store has a
+//!   [`DeliveryRetention`], `expires_at` (TTL, epoch seconds: receipt plus retention), set on all
+//!   of them in one transaction conditioned on the state's status, and removed in one by a replay
+//!   (which refuses an expired delivery). TTL deletes up to ~48 hours late, so reads treat an
+//!   expired delivery as absent;
 //! - `EVENT#{shop}␁{topic}␁{event id}` / `EVENT`: which webhook id stored an event first
 //!   (dedupe of Shopify's duplicate deliveries); expires through TTL after two weeks;
 //! - `SEQUENCE` / `DELIVERIES`: a counter that gives each process its tag once (see
@@ -19,12 +24,12 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::{
     CONCURRENCY, Change, DynamoStore, GSI1, GSI2, Item, MAX_TRANSACTION_ITEMS, Query, SEP,
-    TTL_ATTRIBUTE, Transaction, b, corrupt, n, number, optional_bytes, optional_text,
-    optional_time, parse_time, s, shard_of, text, time_text,
+    TTL_ATTRIBUTE, Transaction, b, corrupt, n, number, optional_bytes, optional_number,
+    optional_text, optional_time, parse_time, s, shard_of, text, time_text,
 };
 use crate::domain::{
     DeliveryFilter, DeliveryLease, DeliveryOutcome, DeliveryReceipt, DeliveryRecord,
-    DeliveryStatus, DeliveryStep, NewDelivery,
+    DeliveryRetention, DeliveryStatus, DeliveryStep, NewDelivery,
 };
 use crate::store::StoreError;
 
@@ -88,18 +93,35 @@ fn chunks(body: &[u8]) -> Vec<&[u8]> {
     }
 }
 
-fn body_items(pk: &str, body: &[u8]) -> Vec<Item> {
+/// The body's items, expiring at `expires` (epoch seconds) when given.
+fn body_items(pk: &str, body: &[u8], expires: Option<i64>) -> Vec<Item> {
     chunks(body)
         .into_iter()
         .enumerate()
         .map(|(index, chunk)| {
-            HashMap::from([
+            let mut item = HashMap::from([
                 ("PK".to_owned(), s(pk)),
                 ("SK".to_owned(), s(body_sk(index))),
                 ("body".to_owned(), b(chunk.to_vec())),
-            ])
+            ]);
+            if let Some(expires) = expires {
+                item.insert(TTL_ATTRIBUTE.to_owned(), n(expires));
+            }
+            item
         })
         .collect()
+}
+
+/// Whether `item`'s TTL has passed at `now` (DynamoDB may not have deleted it yet).
+fn expired(item: &Item, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    Ok(optional_number::<i64>(item, TTL_ATTRIBUTE)?.is_some_and(|at| at <= now.timestamp()))
+}
+
+/// When a delivery received at `received_at` expires once final (epoch seconds).
+fn expiry(retention: DeliveryRetention, received_at: DateTime<Utc>) -> Option<i64> {
+    retention
+        .expires_at(received_at)
+        .map(|expires| expires.timestamp())
 }
 
 /// Processes told apart in a sequence number (its lowest three decimal digits).
@@ -195,8 +217,16 @@ pub(super) async fn put_delivery(
         None => false,
     };
     let sequence = store.sequencer.next(store).await?;
+    // A duplicate is final from the start: its items expire with the retention.
+    let expires = if duplicate {
+        expiry(store.delivery_retention, delivery.received_at)
+    } else {
+        None
+    };
     // The body first: the state item is what makes the delivery exist.
-    store.put_all(body_items(&pk, &delivery.body)).await?;
+    store
+        .put_all(body_items(&pk, &delivery.body, expires))
+        .await?;
     let status = if duplicate {
         DeliveryStatus::Duplicate
     } else {
@@ -241,6 +271,9 @@ pub(super) async fn put_delivery(
     }
     if let Some(at) = delivery.triggered_at {
         item.insert("triggered_at".to_owned(), s(time_text(at)));
+    }
+    if let Some(expires) = expires {
+        item.insert(TTL_ATTRIBUTE.to_owned(), n(expires));
     }
     if !store
         .put_if(item, "attribute_not_exists(PK)", Item::new())
@@ -493,12 +526,112 @@ async fn record_one(
             _ => removes.push("#reason"),
         }
     }
+    let reopens = outcome.status == Some(DeliveryStatus::Pending);
+    if reopens {
+        // A replay keeps the delivery until it is final again; an expired one is gone already.
+        removes.push("#expires_at");
+        let condition = change.condition.take().unwrap_or_default();
+        change = change
+            .when(format!(
+                "{condition} AND (attribute_not_exists(#expires_at) OR #expires_at > :now)"
+            ))
+            .value(":now", n(Utc::now().timestamp()));
+    }
     let mut expression = format!("SET {} ADD #attempts :failed", sets.join(", "));
     if !removes.is_empty() {
         expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
     }
     change.expression = expression;
-    Ok(store.update(change).await?.is_some())
+    if reopens {
+        return reopen(store, change).await;
+    }
+    let Some(state) = store.update(change).await? else {
+        return Ok(false);
+    };
+    if let Some(status) = outcome.status.filter(|status| status.is_final()) {
+        expire(store, &state, status).await?;
+    }
+    Ok(true)
+}
+
+/// Applies `change` (which sets a delivery pending and removes its TTL) to the state item and
+/// removes the TTL from the body items in one transaction, so that no body of a pending delivery
+/// keeps one; `false` when the delivery is unknown or expired.
+async fn reopen(store: &DynamoStore, change: Change) -> Result<bool, StoreError> {
+    let pk = text(&change.key, "PK")?.to_owned();
+    let Some(state) = store.get(pk.clone(), STATE_SK).await? else {
+        return Ok(false);
+    };
+    let chunks: usize = number(&state, "chunks")?;
+    if chunks >= MAX_TRANSACTION_ITEMS {
+        // Too many chunks for one transaction (never under the receiver's body limit): the state
+        // first, so that a concurrent final outcome can no longer set a TTL, then the bodies.
+        if store.update(change).await?.is_none() {
+            return Ok(false);
+        }
+        for index in 0..chunks {
+            let unexpire = Change::new(pk.clone(), body_sk(index), "REMOVE #expires_at")
+                .when("attribute_exists(PK)");
+            store.update(unexpire).await?;
+        }
+        return Ok(true);
+    }
+    let mut items = vec![store.update_item(change)?];
+    for index in 0..chunks {
+        let unexpire = Change::new(pk.clone(), body_sk(index), "REMOVE #expires_at")
+            .when("attribute_exists(PK)");
+        items.push(store.update_item(unexpire)?);
+    }
+    match store.transact(items).await {
+        Ok(()) => Ok(true),
+        Err(Transaction::Cancelled(_)) => Ok(false),
+        Err(Transaction::Failed(error)) => Err(error),
+    }
+}
+
+/// Sets the TTL of a delivery that reached the final `status` (as its new `state` says) on its
+/// state and body items, in one transaction that holds only while the state still has `status`:
+/// a replay in between wins, and its bodies never keep a TTL. Nothing happens without a retention.
+async fn expire(
+    store: &DynamoStore,
+    state: &Item,
+    status: DeliveryStatus,
+) -> Result<(), StoreError> {
+    let received_at = parse_time(text(state, "received_at")?)?;
+    let Some(expires) = expiry(store.delivery_retention, received_at) else {
+        return Ok(());
+    };
+    if optional_number::<i64>(state, TTL_ATTRIBUTE)? == Some(expires) {
+        return Ok(());
+    }
+    let pk = text(state, "PK")?.to_owned();
+    let chunks: usize = number(state, "chunks")?;
+    if chunks >= MAX_TRANSACTION_ITEMS {
+        // Kept forever rather than risk a TTL on the body of a delivery replayed meanwhile.
+        return Ok(());
+    }
+    let mut items = vec![
+        store.update_item(
+            Change::new(pk.clone(), STATE_SK, "SET #expires_at = :expires")
+                .when("#status = :status")
+                .value(":status", s(status.as_str()))
+                .value(":expires", n(expires)),
+        )?,
+    ];
+    for index in 0..chunks {
+        items.push(
+            store.update_item(
+                Change::new(pk.clone(), body_sk(index), "SET #expires_at = :expires")
+                    .when("attribute_exists(PK)")
+                    .value(":expires", n(expires)),
+            )?,
+        );
+    }
+    match store.transact(items).await {
+        // Cancelled: the status changed since (a replay); the delivery is not final any more.
+        Ok(()) | Err(Transaction::Cancelled(_)) => Ok(()),
+        Err(Transaction::Failed(error)) => Err(error),
+    }
 }
 
 /// Records outcomes in order per delivery (of those claimed by `owner`, when given).
@@ -559,6 +692,9 @@ pub(super) async fn list(
         conditions.push("#status = :status");
         values.insert(":status".to_owned(), s(status.as_str()));
     }
+    // Expired deliveries are gone, whether or not DynamoDB has deleted them yet.
+    conditions.push("(attribute_not_exists(#expires_at) OR #expires_at > :now)");
+    values.insert(":now".to_owned(), n(Utc::now().timestamp()));
     let partitions: Vec<(&'static str, String)> = match (&filter.shop, filter.status) {
         (Some(shop), _) => vec![(GSI2, shop_log_pk(shop))],
         (None, Some(status)) => (0..STATUS_SHARDS)
@@ -624,6 +760,9 @@ pub(super) async fn one(
     else {
         return Ok(None);
     };
+    if expired(state, Utc::now())? {
+        return Ok(None);
+    }
     let mut record = record_of(state)?;
     record.headers =
         serde_json::from_str(text(state, "headers")?).map_err(StoreError::unavailable)?;
@@ -658,7 +797,9 @@ pub(super) async fn replace_body(
         return Ok(false);
     };
     let old_chunks: usize = number(&state, "chunks")?;
-    let new_items = body_items(&pk, body);
+    // The new body expires with the state.
+    let expires = optional_number::<i64>(&state, TTL_ATTRIBUTE)?;
+    let new_items = body_items(&pk, body, expires);
     let new_chunks = new_items.len();
     let change = Change::new(
         pk.clone(),

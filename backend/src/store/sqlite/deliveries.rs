@@ -1,7 +1,9 @@
 //! The webhook delivery log in SQLite: `webhook_deliveries` (one small row per webhook id: its
 //! identity and state, and while an outbox publishes it, its claim), `webhook_bodies` (the raw
 //! delivery, written once) and `delivery_steps` (what happened to it, appended). State changes
-//! touch only the small row and add a step, so the body is never rewritten.
+//! touch only the small row and add a step, so the body is never rewritten. A purge removes final
+//! deliveries past their retention from all three: candidates found on a reader, deleted on the
+//! writer in one transaction per batch after checking again that each is still final.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -235,6 +237,60 @@ pub(super) fn replace_body(
         .map_err(unavailable)?;
     add_step(connection, id, "redacted", None)?;
     Ok(true)
+}
+
+/// Ids of up to `limit` final deliveries received before `before`, oldest first. Ids grow with
+/// receipt, so the scan in id order meets the old ones first.
+pub(super) fn purge_candidates(
+    connection: &Connection,
+    before: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<i64>, StoreError> {
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT id FROM webhook_deliveries
+             WHERE status <> 'pending' AND received_at < ?1 ORDER BY id LIMIT ?2",
+        )
+        .map_err(unavailable)?;
+    let ids = statement
+        .query_map(params![before.to_rfc3339(), limit], |row| row.get(0))
+        .map_err(unavailable)?;
+    ids.collect::<Result<_, _>>().map_err(unavailable)
+}
+
+/// Deletes the deliveries `ids` that are still final and received before `before`, with their
+/// bodies and steps; returns how many went.
+pub(super) fn purge(
+    writer: &mut Writer,
+    ids: &[i64],
+    before: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let connection = &writer.connection;
+    let before = before.to_rfc3339();
+    let mut removed = 0;
+    for id in ids {
+        let deleted = connection
+            .prepare_cached(
+                "DELETE FROM webhook_deliveries
+                 WHERE id = ?1 AND status <> 'pending' AND received_at < ?2",
+            )
+            .and_then(|mut statement| statement.execute(params![id, before]))
+            .map_err(unavailable)?;
+        if deleted == 0 {
+            continue;
+        }
+        for sql in [
+            "DELETE FROM webhook_bodies WHERE delivery_id = ?1",
+            "DELETE FROM delivery_steps WHERE delivery_id = ?1",
+        ] {
+            connection
+                .prepare_cached(sql)
+                .and_then(|mut statement| statement.execute([id]))
+                .map_err(unavailable)?;
+        }
+        removed += 1;
+    }
+    Ok(removed)
 }
 
 fn delivery_id(connection: &Connection, webhook_id: &str) -> Result<Option<i64>, StoreError> {
