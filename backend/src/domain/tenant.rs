@@ -95,6 +95,16 @@ pub struct NewTenant {
 }
 
 impl NewTenant {
+    /// The tenant this becomes when stored as `id` now.
+    pub fn created(&self, id: &TenantId) -> Tenant {
+        Tenant {
+            id: id.clone(),
+            name: self.name.clone(),
+            timezone: self.timezone,
+            created_at: chrono::Utc::now(),
+        }
+    }
+
     /// Validates a name and time zone given by an operator.
     ///
     /// # Errors

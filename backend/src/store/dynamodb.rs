@@ -1087,12 +1087,7 @@ impl Store for DynamoStore {
         tenant: &NewTenant,
         api_key_hash: [u8; 32],
     ) -> Result<Tenant, StoreError> {
-        let created = Tenant {
-            id: id.clone(),
-            name: tenant.name.clone(),
-            timezone: tenant.timezone,
-            created_at: Utc::now(),
-        };
+        let created = tenant.created(id);
         let mut items = vec![self.put_item(
             Self::new_tenant_item(&created),
             Some("attribute_not_exists(PK)"),

@@ -546,12 +546,7 @@ impl Store for SqliteStore {
         tenant: &NewTenant,
         api_key_hash: [u8; 32],
     ) -> Result<Tenant, StoreError> {
-        let created = Tenant {
-            id: id.clone(),
-            name: tenant.name.clone(),
-            timezone: tenant.timezone,
-            created_at: Utc::now(),
-        };
+        let created = tenant.created(id);
         let stored = created.clone();
         self.write(move |writer| {
             let connection = &writer.connection;

@@ -160,6 +160,32 @@ fn select_operation<'a>(
     }
 }
 
+/// The fields of a selection set with fragments spread in (our types are concrete, so type
+/// conditions never exclude anything).
+pub(crate) fn selection_fields<'a>(
+    document: &'a ExecutableDocument,
+    set: &'a SelectionSet,
+) -> Vec<&'a Field> {
+    let mut fields = Vec::new();
+    for selection in &set.items {
+        match &selection.node {
+            Selection::Field(field) => fields.push(&field.node),
+            Selection::FragmentSpread(spread) => {
+                if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) {
+                    fields.extend(selection_fields(
+                        document,
+                        &fragment.node.selection_set.node,
+                    ));
+                }
+            }
+            Selection::InlineFragment(inline) => {
+                fields.extend(selection_fields(document, &inline.node.selection_set.node));
+            }
+        }
+    }
+    fields
+}
+
 struct Walk<'a> {
     model: &'a CostModel,
     document: &'a ExecutableDocument,
@@ -167,26 +193,8 @@ struct Walk<'a> {
 }
 
 impl<'a> Walk<'a> {
-    /// The fields of a selection set with fragments spread in (our types are concrete, so type
-    /// conditions never exclude anything).
     fn fields(&self, set: &'a SelectionSet) -> Vec<&'a Field> {
-        let mut fields = Vec::new();
-        for selection in &set.items {
-            match &selection.node {
-                Selection::Field(field) => fields.push(&field.node),
-                Selection::FragmentSpread(spread) => {
-                    if let Some(fragment) =
-                        self.document.fragments.get(&spread.node.fragment_name.node)
-                    {
-                        fields.extend(self.fields(&fragment.node.selection_set.node));
-                    }
-                }
-                Selection::InlineFragment(inline) => {
-                    fields.extend(self.fields(&inline.node.selection_set.node))
-                }
-            }
-        }
-        fields
+        selection_fields(self.document, set)
     }
 
     fn page_size(&self, field: &Field) -> u64 {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use async_graphql::Value;
 use async_graphql::parser::types::{
     BaseType, DocumentOperations, ExecutableDocument, Field, OperationDefinition, OperationType,
-    Selection, SelectionSet, TypeKind, TypeSystemDefinition,
+    SelectionSet, TypeKind, TypeSystemDefinition,
 };
 
 /// Shopify's refusal of `refunds { refundLineItems { … } }` and the like.
@@ -104,23 +104,7 @@ struct Walk<'a> {
 
 impl<'a> Walk<'a> {
     fn fields(&self, set: &'a SelectionSet) -> Vec<&'a Field> {
-        let mut fields = Vec::new();
-        for selection in &set.items {
-            match &selection.node {
-                Selection::Field(field) => fields.push(&field.node),
-                Selection::FragmentSpread(spread) => {
-                    if let Some(fragment) =
-                        self.document.fragments.get(&spread.node.fragment_name.node)
-                    {
-                        fields.extend(self.fields(&fragment.node.selection_set.node));
-                    }
-                }
-                Selection::InlineFragment(inline) => {
-                    fields.extend(self.fields(&inline.node.selection_set.node));
-                }
-            }
-        }
-        fields
+        crate::admin::cost::selection_fields(self.document, set)
     }
 
     fn selects_id(&self, set: &'a SelectionSet) -> bool {
