@@ -3,10 +3,12 @@
 //! (`reader`). Rows that cannot be read become `RowError`s naming the line and column; they never stop
 //! the rows after them.
 
+pub mod batch;
 pub mod format;
 pub mod reader;
 pub mod value;
 
+pub use batch::{BatchBuilder, RowParts};
 pub use format::{HeaderError, Layout, SalesFormat};
 pub use reader::{ReadOptions, SalesReader};
 pub use value::DateOrder;

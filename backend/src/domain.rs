@@ -31,7 +31,8 @@ pub use product::{
     ProductSort, SeriesStats, TenantOverview,
 };
 pub use sales::{
-    DayRange, Granularity, LineIdentity, Location, SalesDay, SalesLine, SalesQuery, Sku, SkuSummary,
+    BatchLine, BatchSeries, DayRange, Granularity, LineIdentity, Location, SalesBatch, SalesDay,
+    SalesLine, SalesQuery, Sku, SkuSummary,
 };
 pub use session::{BrowserSecret, BrowserSession, TenantSettings};
 pub use sync::{OrdersApplied, SyncKind, SyncPhase, SyncState, SyncStatus};

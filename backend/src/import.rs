@@ -10,12 +10,15 @@ use rand::RngCore;
 use tokio::sync::mpsc;
 
 use crate::csv::reader::ReadError;
-use crate::csv::{DateOrder, ReadOptions, SalesReader};
-use crate::domain::{SalesLine, Tenant};
+use crate::csv::{BatchBuilder, DateOrder, ReadOptions, SalesReader};
+use crate::domain::{SalesBatch, Tenant};
 use crate::store::{ImportReport, RowError, Store, StoreError, UploadStatus};
 
-/// Lines per store write: large enough that commits are rare, small enough to bound memory.
-const BATCH_LINES: usize = 65_536;
+/// Most lines per store write: large enough that commits are rare and a day's pages are rewritten
+/// by few batches (files are usually in date order), small enough to bound memory.
+const BATCH_LINES: usize = 262_144;
+/// Most memory one batch holds (lines, series and their texts): bounds files of many series.
+const BATCH_BYTES: usize = 24 << 20;
 /// Batches parsed ahead of the writer.
 const BATCHES_AHEAD: usize = 2;
 /// Row errors kept in a report.
@@ -124,7 +127,7 @@ where
         timezone: tenant.timezone,
         date_order: request.date_order,
     };
-    let (batches, mut received) = mpsc::channel::<Vec<SalesLine>>(BATCHES_AHEAD);
+    let (batches, mut received) = mpsc::channel::<SalesBatch>(BATCHES_AHEAD);
     let reader = tokio::task::spawn_blocking(move || read_batches(input, options, &batches));
 
     let mut store_error = None;
@@ -210,7 +213,7 @@ where
 fn read_batches<R: Read>(
     input: R,
     options: ReadOptions,
-    batches: &mpsc::Sender<Vec<SalesLine>>,
+    batches: &mpsc::Sender<SalesBatch>,
 ) -> (Tally, Result<(), ReadError>) {
     let mut tally = Tally::default();
     let mut reader = match SalesReader::new(input, options) {
@@ -218,24 +221,22 @@ fn read_batches<R: Read>(
         Err(error) => return (tally, Err(error)),
     };
     tally.format = Some(reader.format().name());
-    let mut batch = Vec::with_capacity(BATCH_LINES);
-    while let Some(row) = reader.next_row() {
+    let mut batch = BatchBuilder::with_capacity(BATCH_LINES);
+    while let Some(row) = reader.read_into(&mut batch) {
         let row = match row {
             Ok(row) => row,
             Err(error) => {
                 // What was parsed before the break is still worth storing.
-                let _ = batches.blocking_send(batch);
+                let _ = batches.blocking_send(batch.take());
                 return (tally, Err(ReadError::Io(error)));
             }
         };
         tally.rows_read += 1;
         match row {
-            Ok(line) => {
-                tally.accept(line.date);
-                batch.push(line);
-                if batch.len() == BATCH_LINES {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_LINES));
-                    if batches.blocking_send(full).is_err() {
+            Ok(date) => {
+                tally.accept(date);
+                if batch.len() == BATCH_LINES || batch.size_bytes() >= BATCH_BYTES {
+                    if batches.blocking_send(batch.take()).is_err() {
                         return (tally, Ok(()));
                     }
                 }
@@ -244,7 +245,7 @@ fn read_batches<R: Read>(
         }
     }
     if !batch.is_empty() {
-        let _ = batches.blocking_send(batch);
+        let _ = batches.blocking_send(batch.take());
     }
     (tally, Ok(()))
 }

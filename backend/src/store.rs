@@ -16,8 +16,8 @@ use crate::domain::{
 use crate::domain::{
     CatalogueVariant, ComplianceEntry, DataRequest, DayRange, DeliveryFilter, DeliveryLease,
     DeliveryOutcome, DeliveryReceipt, DeliveryRecord, DeliveryStatus, EraseOutcome, Location,
-    NewDelivery, NewInstall, NewTenant, OrderApplied, OrderVersion, OrdersApplied, SalesDay,
-    SalesLine, SalesQuery, SealedCredentials, SeriesForecast, SeriesHistory, ShopInstall, Sku,
+    NewDelivery, NewInstall, NewTenant, OrderApplied, OrderVersion, OrdersApplied, SalesBatch,
+    SalesDay, SalesQuery, SealedCredentials, SeriesForecast, SeriesHistory, ShopInstall, Sku,
     SkuSummary, StockLevel, SyncStatus, Tenant, TenantId, UninstallOutcome,
 };
 use crate::shopify::shop::ShopDomain;
@@ -173,7 +173,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         tenant: &TenantId,
         upload: &UploadId,
-        lines: Vec<SalesLine>,
+        batch: SalesBatch,
     ) -> Result<SalesWrite, StoreError>;
 
     /// Stores the final report of an upload.

@@ -3,6 +3,9 @@
 use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Read};
 
+use chrono::NaiveDate;
+
+use super::batch::{BatchBuilder, RowParts};
 use super::format::{self, HeaderError, Layout, SalesFormat};
 use super::value::{self, DateOrder};
 use crate::domain::{LineIdentity, Location, SalesLine, Sku, Timezone};
@@ -118,6 +121,44 @@ impl<R: Read> SalesReader<R> {
     /// # Errors
     /// An IO error ends the file (the caller stops); a `RowError` concerns only its row.
     pub fn next_row(&mut self) -> Option<Result<Result<SalesLine, RowError>, std::io::Error>> {
+        let line = match self.next_record()? {
+            Ok(line) => line,
+            Err(error) => return Some(Err(error)),
+        };
+        Some(Ok(self.parse_row(line)))
+    }
+
+    /// Reads the next data row into `batch`: `None` at the end, the line's date or the row error
+    /// otherwise.
+    /// Canonical rows go in without copying their texts when the batch lists their series already.
+    ///
+    /// # Errors
+    /// An IO error ends the file (the caller stops); a `RowError` concerns only its row.
+    pub fn read_into(
+        &mut self,
+        batch: &mut BatchBuilder,
+    ) -> Option<Result<Result<NaiveDate, RowError>, std::io::Error>> {
+        let line = match self.next_record()? {
+            Ok(line) => line,
+            Err(error) => return Some(Err(error)),
+        };
+        let row = match self.layout.format {
+            SalesFormat::Canonical => self.canonical_parts(line).map(|row| {
+                let date = row.date;
+                batch.push(row);
+                date
+            }),
+            _ => self.parse_row(line).map(|line| {
+                let date = line.date;
+                batch.push_line(line);
+                date
+            }),
+        };
+        Some(Ok(row))
+    }
+
+    /// Reads the next non-blank record: its line number.
+    fn next_record(&mut self) -> Option<Result<u64, std::io::Error>> {
         loop {
             match read_record(&mut self.records, &mut self.record) {
                 Ok(false) => return None,
@@ -132,8 +173,7 @@ impl<R: Read> SalesReader<R> {
             {
                 continue;
             }
-            let line = self.record.position().map_or(0, ::csv::Position::line);
-            return Some(Ok(self.parse_row(line)));
+            return Some(Ok(self.record.position().map_or(0, ::csv::Position::line)));
         }
     }
 
@@ -157,7 +197,7 @@ impl<R: Read> SalesReader<R> {
 
     fn parse_row(&mut self, line: u64) -> Result<SalesLine, RowError> {
         match self.layout.format {
-            SalesFormat::Canonical => self.canonical_row(line),
+            SalesFormat::Canonical => self.canonical_parts(line).map(RowParts::into_line),
             SalesFormat::ShopifyOrders => self.shopify_row(line),
             SalesFormat::SquareItems => self.square_row(line),
         }
@@ -198,16 +238,20 @@ impl<R: Read> SalesReader<R> {
         Ok((sku, location))
     }
 
-    fn canonical_row(&self, line: u64) -> Result<SalesLine, RowError> {
+    fn canonical_parts(&self, line: u64) -> Result<RowParts<'_>, RowError> {
         let columns = &self.layout.columns;
         let date_cell = self.cell(columns.date);
         let date = self.date(line, columns.date, &date_cell)?;
         let sku_index = columns
             .sku
             .expect("canonical layouts always have a SKU column");
-        let sku_cell = self.cell(sku_index);
-        let location_cell = self.optional(columns.location);
-        let (sku, location) = self.sku_and_location(line, &sku_cell, location_cell.as_deref())?;
+        let sku = checked(self.cell(sku_index), Sku::check)
+            .map_err(|error| self.error(line, Some(sku_index), error.0))?;
+        let location = checked(
+            self.optional(columns.location).unwrap_or(Cow::Borrowed("")),
+            Location::check,
+        )
+        .map_err(|error| self.error(line, columns.location, error.0))?;
         let units = self.required_number(line, columns.quantity)?;
         let price = self.optional_number(line, columns.unit_price)?;
         if let Some(currency) = self.optional(columns.currency) {
@@ -235,8 +279,8 @@ impl<R: Read> SalesReader<R> {
                     None => LineIdentity::of(&[
                         b"order",
                         order.trim().as_bytes(),
-                        sku.as_str().as_bytes(),
-                        location.as_str().as_bytes(),
+                        sku.as_bytes(),
+                        location.as_bytes(),
                         kind,
                     ]),
                 }
@@ -244,20 +288,21 @@ impl<R: Read> SalesReader<R> {
             None => LineIdentity::of(&[
                 b"row",
                 date_cell.trim().as_bytes(),
-                sku.as_str().as_bytes(),
-                location.as_str().as_bytes(),
+                sku.as_bytes(),
+                location.as_bytes(),
                 &units.to_bits().to_be_bytes(),
                 &revenue.to_bits().to_be_bytes(),
             ]),
         };
-        Ok(SalesLine {
+        Ok(RowParts {
             identity,
             date,
             sku,
             location,
-            product: self
-                .optional(columns.product)
-                .map(|product| product.trim().to_owned()),
+            product: self.optional(columns.product).map(|product| match product {
+                Cow::Borrowed(text) => Cow::Borrowed(text.trim()),
+                Cow::Owned(text) => Cow::Owned(text.trim().to_owned()),
+            }),
             units,
             revenue,
         })
@@ -422,6 +467,17 @@ impl<R: Read> SalesReader<R> {
     }
 }
 
+/// Checks a cell with `check` (`Sku::check`, `Location::check`), keeping it borrowed when it was.
+fn checked<'a>(
+    cell: Cow<'a, str>,
+    check: impl for<'b> Fn(&'b str) -> Result<&'b str, crate::domain::InvalidValue>,
+) -> Result<Cow<'a, str>, crate::domain::InvalidValue> {
+    match cell {
+        Cow::Borrowed(text) => check(text).map(Cow::Borrowed),
+        Cow::Owned(text) => check(&text).map(|text| Cow::Owned(text.to_owned())),
+    }
+}
+
 fn read_record<R: Read>(
     records: &mut ::csv::Reader<R>,
     record: &mut ::csv::ByteRecord,
@@ -469,9 +525,69 @@ mod tests {
         rows
     }
 
+    /// Reads `input` into batches of `batch_lines`, as an import does: each line with its series'
+    /// SKU, location and product name, and each row error, in file order.
+    fn read_batched(input: &[u8], batch_lines: usize) -> Vec<String> {
+        let options = ReadOptions {
+            timezone: Timezone::parse("Europe/Berlin").unwrap(),
+            date_order: DateOrder::Auto,
+        };
+        let mut reader = SalesReader::new(input, options).unwrap();
+        let mut batch = BatchBuilder::with_capacity(batch_lines);
+        let mut rows = Vec::new();
+        let mut flush = |batch: &mut BatchBuilder, rows: &mut Vec<String>| {
+            for line in batch.take().to_lines() {
+                rows.push(described(&line));
+            }
+        };
+        while let Some(row) = reader.read_into(&mut batch) {
+            if let Err(error) = row.unwrap() {
+                flush(&mut batch, &mut rows);
+                rows.push(format!("{error:?}"));
+            }
+            if batch.len() == batch_lines {
+                flush(&mut batch, &mut rows);
+            }
+        }
+        flush(&mut batch, &mut rows);
+        rows
+    }
+
     #[track_caller]
     fn check(input: &str, expected: &[&str]) {
         assert_eq!(read_all(input.as_bytes()), expected);
+        // Batches name series by index; unfolded, they hold exactly the rows read one by one.
+        let options = ReadOptions {
+            timezone: Timezone::parse("Europe/Berlin").unwrap(),
+            date_order: DateOrder::Auto,
+        };
+        let Ok(mut reader) = SalesReader::new(input.as_bytes(), options) else {
+            return;
+        };
+        let mut one_by_one = Vec::new();
+        while let Some(row) = reader.next_row() {
+            one_by_one.push(match row.unwrap() {
+                Ok(line) => described(&line),
+                Err(error) => format!("{error:?}"),
+            });
+        }
+        for batch_lines in [1, 2, 1000] {
+            let batched = read_batched(input.as_bytes(), batch_lines);
+            assert_eq!(batched, one_by_one, "batches of {batch_lines}");
+        }
+    }
+
+    /// A line without its product name (a batch names a series' product once; see `batch`).
+    fn described(line: &SalesLine) -> String {
+        format!(
+            "{:?} {} {} {} {} {}",
+            line.identity,
+            line.date,
+            line.sku.as_str(),
+            line.location.as_str(),
+            line.units,
+            line.revenue
+        )
     }
 
     #[test]
@@ -518,6 +634,26 @@ mod tests {
                 "canonical",
                 "2024-03-01 A-1 default 1 0",
                 "2024-03-02 A-2 default 2 0",
+            ],
+        );
+    }
+
+    #[test]
+    fn repeated_series_in_a_batch_keep_their_own_values_and_identities() {
+        check(
+            "date,sku,store,quantity,price,product\n\
+             2024-03-01,A-1,Berlin,2,1.50,Cup\n\
+             2024-03-01, A-1 ,Berlin ,2,1.50,\n\
+             2024-03-02,A-1,,x,1,\n\
+             2024-03-02,A-1,,3,,\n\
+             2024-03-02,B-1,Berlin,-1,2,Plate\n",
+            &[
+                "canonical",
+                "2024-03-01 A-1 Berlin 2 3",
+                "2024-03-01 A-1 Berlin 2 3",
+                "line 4: column \"quantity\": \"x\" is not a number",
+                "2024-03-02 A-1 default 3 0",
+                "2024-03-02 B-1 Berlin -1 -2",
             ],
         );
     }

@@ -42,6 +42,9 @@ pub fn local_date(text: &str, zone: chrono_tz::Tz, order: DateOrder) -> Result<N
     if text.is_empty() {
         return Err("date is empty".into());
     }
+    if let Some(date) = iso_date(text) {
+        return Ok(date);
+    }
     let (date_part, rest) = split_date_time(text);
     let date = parse_date(date_part, order).ok_or_else(|| {
         format!("\"{text}\" is not a date (expected e.g. 2024-03-01, 03/01/2024 or 01.03.2024)")
@@ -63,6 +66,23 @@ pub fn local_date(text: &str, zone: chrono_tz::Tz, order: DateOrder) -> Result<N
             Ok(instant.with_timezone(&zone).date_naive())
         }
     }
+}
+
+/// `2024-03-01` exactly, read without allocating: the form most files use on every row. Anything
+/// else (including an impossible date) takes the general path, which names the problem.
+fn iso_date(text: &str) -> Option<NaiveDate> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return None;
+    }
+    let digits = |range: std::ops::Range<usize>| {
+        bytes[range].iter().try_fold(0u32, |value, byte| {
+            byte.is_ascii_digit()
+                .then(|| value * 10 + u32::from(byte - b'0'))
+        })
+    };
+    let year = i32::try_from(digits(0..4)?).ok()?;
+    NaiveDate::from_ymd_opt(year, digits(5..7)?, digits(8..10)?)
 }
 
 fn split_date_time(text: &str) -> (&str, &str) {
@@ -177,6 +197,13 @@ fn parse_time(text: &str) -> Option<NaiveTime> {
 pub fn number(text: &str) -> Result<f64, String> {
     let trimmed = text.trim();
     let error = || format!("\"{trimmed}\" is not a number");
+    if let Some(value) = plain_number(trimmed) {
+        return if value.is_finite() && value.abs() <= 1e12 {
+            Ok(value)
+        } else {
+            Err(error())
+        };
+    }
     let mut negative = false;
     let mut body = trimmed;
     if let Some(inner) = body
@@ -206,6 +233,28 @@ pub fn number(text: &str) -> Result<f64, String> {
         return Err(error());
     }
     Ok(if negative { -value } else { value })
+}
+
+/// `12`, `-3` or `2.50`: digits with at most one dot, read without allocating. The general path
+/// would clean such a text into itself, so both read the same value.
+fn plain_number(text: &str) -> Option<f64> {
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let bytes = unsigned.as_bytes();
+    let dots = bytes.iter().filter(|byte| **byte == b'.').count();
+    let plain = dots <= 1
+        && bytes.len() > dots
+        && bytes
+            .iter()
+            .all(|byte| byte.is_ascii_digit() || *byte == b'.');
+    if !plain {
+        return None;
+    }
+    let value: f64 = unsigned.parse().ok()?;
+    Some(if unsigned.len() < text.len() {
+        -value
+    } else {
+        value
+    })
 }
 
 /// Decides which of `,` and `.` is the decimal separator and drops the other.
@@ -348,6 +397,32 @@ mod tests {
         check_number("12,50", "12.5");
         check_number("1,234", "1234");
         check_number("EUR 5", "5");
+    }
+
+    #[test]
+    fn plain_numbers_read_as_the_general_path_reads_them() {
+        check_number(".5", "0.5");
+        check_number("-.5", "-0.5");
+        check_number("5.", "5");
+        check_number("007", "7");
+        check_number(".", "\".\" is not a number");
+        check_number("-", "\"-\" is not a number");
+        check_number("1.2.3", "123");
+        check_number("1000000000001", "\"1000000000001\" is not a number");
+    }
+
+    #[test]
+    fn iso_dates_out_of_range_are_named() {
+        check_date(
+            "2024-13-01",
+            DateOrder::Auto,
+            "\"2024-13-01\" is not a date (expected e.g. 2024-03-01, 03/01/2024 or 01.03.2024)",
+        );
+        check_date(
+            "2024-1a-01",
+            DateOrder::Auto,
+            "\"2024-1a-01\" is not a date (expected e.g. 2024-03-01, 03/01/2024 or 01.03.2024)",
+        );
     }
 
     #[test]

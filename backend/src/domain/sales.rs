@@ -19,7 +19,20 @@ impl Sku {
     /// # Errors
     /// When it is empty, too long or holds control characters.
     pub fn parse(value: &str) -> Result<Self, InvalidValue> {
-        checked_text(value, "SKU").map(Self)
+        Self::check(value).map(|sku| Self(sku.to_owned()))
+    }
+
+    /// Checks a SKU code as [`Sku::parse`] does, without copying it: the trimmed code.
+    ///
+    /// # Errors
+    /// When it is empty, too long or holds control characters.
+    pub fn check(value: &str) -> Result<&str, InvalidValue> {
+        checked_text(value, "SKU")
+    }
+
+    /// A SKU from text that [`Sku::check`] returned.
+    pub(crate) fn from_checked(text: &str) -> Self {
+        Self(text.to_owned())
     }
 
     /// The code as text.
@@ -41,10 +54,24 @@ impl Location {
     /// # Errors
     /// When it is too long or holds control characters.
     pub fn parse(value: &str) -> Result<Self, InvalidValue> {
+        Self::check(value).map(|location| Self(location.to_owned()))
+    }
+
+    /// Checks a location name as [`Location::parse`] does, without copying it: the trimmed name,
+    /// or [`Location::DEFAULT`].
+    ///
+    /// # Errors
+    /// When it is too long or holds control characters.
+    pub fn check(value: &str) -> Result<&str, InvalidValue> {
         if value.trim().is_empty() {
-            return Ok(Self::default());
+            return Ok(Self::DEFAULT);
         }
-        checked_text(value, "location").map(Self)
+        checked_text(value, "location")
+    }
+
+    /// A location from text that [`Location::check`] returned.
+    pub(crate) fn from_checked(text: &str) -> Self {
+        Self(text.to_owned())
     }
 
     /// The name as text.
@@ -59,10 +86,14 @@ impl Default for Location {
     }
 }
 
-fn checked_text(value: &str, what: &str) -> Result<String, InvalidValue> {
+fn checked_text<'a>(value: &'a str, what: &str) -> Result<&'a str, InvalidValue> {
     let value = value.trim();
     if value.is_empty() {
         return Err(InvalidValue::new(format!("{what} must not be empty")));
+    }
+    // Printable ASCII (the usual case) has no control characters and a character per byte.
+    if value.len() <= MAX_TEXT_CHARS && value.bytes().all(|byte| (b' '..=b'~').contains(&byte)) {
+        return Ok(value);
     }
     if value.chars().count() > MAX_TEXT_CHARS {
         return Err(InvalidValue::new(format!(
@@ -74,7 +105,7 @@ fn checked_text(value: &str, what: &str) -> Result<String, InvalidValue> {
             "{what} must not contain control characters"
         )));
     }
-    Ok(value.to_owned())
+    Ok(value)
 }
 
 /// What makes a sales line the same line when a file is uploaded again: the order id and line, or,
@@ -134,6 +165,104 @@ pub struct SalesLine {
     pub units: f64,
     /// Revenue of the line in the file's currency; negative for refunds.
     pub revenue: f64,
+}
+
+/// A SKU at a location, as a batch of lines names it once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchSeries {
+    /// What was sold.
+    pub sku: Sku,
+    /// Where it was sold.
+    pub location: Location,
+    /// The first product name the batch's lines of this series give, if any.
+    pub product: Option<String>,
+}
+
+/// A sales line whose SKU and location are an index into its batch's series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchLine {
+    /// Dedupe identity.
+    pub identity: LineIdentity,
+    /// Local date of the sale.
+    pub date: NaiveDate,
+    /// Index into [`SalesBatch::series`].
+    pub series: u32,
+    /// Units sold; negative for refunds, zero for cancelled lines.
+    pub units: f64,
+    /// Revenue of the line; negative for refunds.
+    pub revenue: f64,
+}
+
+/// Sales lines with each SKU and location pair listed once: what an import hands the store, one
+/// 32-byte record per row instead of two heap strings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SalesBatch {
+    /// The series the lines name, each once.
+    pub series: Vec<BatchSeries>,
+    /// The lines, in file order.
+    pub lines: Vec<BatchLine>,
+}
+
+impl SalesBatch {
+    /// Number of lines.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Whether the batch holds no line.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// The lines as `SalesLine`s, each with its series' SKU, location and product name.
+    pub fn to_lines(&self) -> Vec<SalesLine> {
+        self.lines
+            .iter()
+            .map(|line| {
+                let series = &self.series[line.series as usize];
+                SalesLine {
+                    identity: line.identity,
+                    date: line.date,
+                    sku: series.sku.clone(),
+                    location: series.location.clone(),
+                    product: series.product.clone(),
+                    units: line.units,
+                    revenue: line.revenue,
+                }
+            })
+            .collect()
+    }
+}
+
+impl From<Vec<SalesLine>> for SalesBatch {
+    fn from(lines: Vec<SalesLine>) -> Self {
+        let mut batch = Self::default();
+        let mut index: std::collections::HashMap<(Sku, Location), u32> =
+            std::collections::HashMap::new();
+        for line in lines {
+            let next = u32::try_from(batch.series.len()).expect("a batch holds under 2^32 series");
+            let series = *index
+                .entry((line.sku.clone(), line.location.clone()))
+                .or_insert(next);
+            if series == next {
+                batch.series.push(BatchSeries {
+                    sku: line.sku,
+                    location: line.location,
+                    product: line.product,
+                });
+            } else if batch.series[series as usize].product.is_none() {
+                batch.series[series as usize].product = line.product;
+            }
+            batch.lines.push(BatchLine {
+                identity: line.identity,
+                date: line.date,
+                series,
+                units: line.units,
+                revenue: line.revenue,
+            });
+        }
+        batch
+    }
 }
 
 /// Units and revenue of one SKU at one location on one day (or week, starting Monday).

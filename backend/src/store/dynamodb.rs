@@ -49,8 +49,8 @@ use crate::domain::{
 use crate::domain::{
     CatalogueVariant, ComplianceEntry, DataRequest, DayRange, DeliveryFilter, DeliveryLease,
     DeliveryOutcome, DeliveryReceipt, DeliveryRecord, DeliveryRetention, EraseOutcome, Location,
-    NewDelivery, NewInstall, NewTenant, OrderApplied, OrderVersion, OrdersApplied, SalesDay,
-    SalesLine, SalesQuery, SealedCredentials, SeriesForecast, SeriesHistory, ShopInstall, Sku,
+    NewDelivery, NewInstall, NewTenant, OrderApplied, OrderVersion, OrdersApplied, SalesBatch,
+    SalesDay, SalesQuery, SealedCredentials, SeriesForecast, SeriesHistory, ShopInstall, Sku,
     SkuSummary, StockLevel, SyncStatus, Tenant, TenantId, Timezone, UninstallOutcome,
 };
 use crate::shopify::shop::ShopDomain;
@@ -1184,9 +1184,9 @@ impl Store for DynamoStore {
         &self,
         tenant: &TenantId,
         upload: &UploadId,
-        lines: Vec<SalesLine>,
+        batch: SalesBatch,
     ) -> Result<SalesWrite, StoreError> {
-        sales::write_sales(self, tenant, upload, &lines).await
+        sales::write_sales(self, tenant, upload, &batch.to_lines()).await
     }
 
     async fn finish_upload(

@@ -32,7 +32,7 @@ use crate::domain::{
 use crate::domain::{
     CatalogueVariant, ComplianceEntry, DataRequest, DeliveryFilter, DeliveryLease, DeliveryOutcome,
     DeliveryReceipt, DeliveryRecord, EraseOutcome, Location, NewDelivery, NewInstall, NewTenant,
-    OrderApplied, OrderVersion, OrdersApplied, SalesDay, SalesLine, SalesQuery, SealedCredentials,
+    OrderApplied, OrderVersion, OrdersApplied, SalesBatch, SalesDay, SalesQuery, SealedCredentials,
     SeriesForecast, SeriesHistory, ShopInstall, Sku, SkuSummary, StockLevel, SyncStatus, Tenant,
     TenantId, Timezone, UninstallOutcome,
 };
@@ -669,17 +669,17 @@ impl Store for SqliteStore {
         &self,
         tenant: &TenantId,
         upload: &UploadId,
-        lines: Vec<SalesLine>,
+        batch: SalesBatch,
     ) -> Result<SalesWrite, StoreError> {
         let tenant = tenant.clone();
         let upload = upload.clone();
-        let (written, lines) = self
+        let (written, batch) = self
             .write_exclusive(move |writer| {
-                sales::write_sales(writer, &tenant, &upload, &lines).map(|written| (written, lines))
+                sales::write_sales(writer, &tenant, &upload, &batch).map(|written| (written, batch))
             })
             .await?;
         // Freed here, not on the writer thread, which has the next batch to write.
-        drop(lines);
+        drop(batch);
         Ok(written)
     }
 

@@ -124,7 +124,7 @@ pub async fn sales_lines_are_deduplicated_updated_and_repeated(store: &dyn Store
     ];
     assert_eq!(
         store
-            .write_sales(&tenant, &"up_1".into(), first.clone())
+            .write_sales(&tenant, &"up_1".into(), first.clone().into())
             .await
             .unwrap(),
         written(3, 0, 0)
@@ -140,7 +140,7 @@ pub async fn sales_lines_are_deduplicated_updated_and_repeated(store: &dyn Store
     second.push(line("a", 1, "X", 1.0));
     assert_eq!(
         store
-            .write_sales(&tenant, &"up_2".into(), second)
+            .write_sales(&tenant, &"up_2".into(), second.into())
             .await
             .unwrap(),
         written(1, 2, 1)
@@ -163,7 +163,7 @@ pub async fn a_tenants_lines_never_collide_with_anothers(store: &dyn Store) {
             .write_sales(
                 tenant,
                 &format!("up_{tenant}"),
-                vec![line("same", 1, "X", 1.0)],
+                vec![line("same", 1, "X", 1.0)].into(),
             )
             .await
             .unwrap();
@@ -178,7 +178,11 @@ pub async fn a_tenants_lines_never_collide_with_anothers(store: &dyn Store) {
     ));
     assert!(matches!(
         store
-            .write_sales(&two, &format!("up_{one}"), vec![line("z", 1, "Z", 1.0)])
+            .write_sales(
+                &two,
+                &format!("up_{one}"),
+                vec![line("z", 1, "Z", 1.0)].into()
+            )
             .await,
         Err(StoreError::NotFound {
             entity: "upload",
@@ -221,7 +225,7 @@ pub async fn daily_units_sum_series_per_day_and_location(store: &dyn Store) {
         north,
     ];
     store
-        .write_sales(&tenant, &"up_d".into(), lines)
+        .write_sales(&tenant, &"up_d".into(), lines.into())
         .await
         .unwrap();
     let day = |d| NaiveDate::from_ymd_opt(2024, 3, d).unwrap();
@@ -260,7 +264,7 @@ async fn tenant_with_sales(store: &dyn Store) -> TenantId {
     let tenant = tenant(store).await;
     store.begin_upload(&tenant, &report("up_o")).await.unwrap();
     store
-        .write_sales(&tenant, &"up_o".into(), vec![line("o", 1, "A", 9.0)])
+        .write_sales(&tenant, &"up_o".into(), vec![line("o", 1, "A", 9.0)].into())
         .await
         .unwrap();
     tenant
@@ -292,7 +296,7 @@ pub async fn forecasts_are_read_as_far_as_asked(store: &dyn Store) {
         .write_sales(
             &tenant,
             &"up_f".into(),
-            vec![line("a", 1, "A", 1.0), line("b", 1, "B", 1.0)],
+            vec![line("a", 1, "A", 1.0), line("b", 1, "B", 1.0)].into(),
         )
         .await
         .unwrap();
@@ -537,7 +541,11 @@ pub async fn shop_erasure_removes_every_record_of_the_shop_and_no_other(store: &
         .await
         .unwrap();
     store
-        .write_sales(&install.tenant, &upload, vec![line("x", 1, "A", 2.0)])
+        .write_sales(
+            &install.tenant,
+            &upload,
+            vec![line("x", 1, "A", 2.0)].into(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -652,7 +660,7 @@ pub async fn sales_are_read_by_sku_location_days_and_week_with_summaries_and_his
         sale("b1", "2024-03-11", "B", "", 3.0),
     ];
     store
-        .write_sales(&tenant, &"up_s".into(), lines)
+        .write_sales(&tenant, &"up_s".into(), lines.into())
         .await
         .unwrap();
     let a = Sku::parse("A").unwrap();
@@ -1716,7 +1724,7 @@ pub async fn daily_totals_sum_units_and_revenue_over_the_tenants_series(store: &
         sale("y", "2023-12-31", "A", "", 3.0),
     ];
     store
-        .write_sales(&tenant, &"up_t".into(), lines)
+        .write_sales(&tenant, &"up_t".into(), lines.into())
         .await
         .unwrap();
     let total = |date: &str, units: f64| DayTotal {
@@ -1890,7 +1898,7 @@ pub async fn products_are_searched_sorted_and_paged_with_zeros_until_computed(st
         sale("c", "2024-03-01", "C-3", "", 1.0),
     ];
     store
-        .write_sales(&tenant, &"up_p".into(), lines)
+        .write_sales(&tenant, &"up_p".into(), lines.into())
         .await
         .unwrap();
     store

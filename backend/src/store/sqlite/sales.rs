@@ -7,7 +7,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Writer, not_found, pages, read_tenant_key};
 use crate::domain::{
-    Granularity, Location, SalesDay, SalesLine, SalesQuery, Sku, SkuSummary, TenantId,
+    BatchSeries, Granularity, Location, SalesBatch, SalesDay, SalesLine, SalesQuery, Sku,
+    SkuSummary, TenantId,
 };
 use crate::store::{ImportReport, SalesWrite, StoreError, UploadId};
 
@@ -99,14 +100,24 @@ fn upload_key(
         .ok_or_else(|| not_found("upload", upload))
 }
 
-/// Series ids of a tenant by SKU and location, each with whether its product name is known.
-pub(crate) type SeriesCache = foldhash::HashMap<String, foldhash::HashMap<String, (i64, bool)>>;
+/// Series ids of a tenant by `sku NUL location` (neither holds a control character), each with
+/// whether its product name is known.
+pub(crate) type SeriesCache = foldhash::HashMap<Box<str>, (i64, bool)>;
 
 /// Tenants whose series the writer keeps in memory at once.
 const MAX_CACHED_TENANTS: usize = 8;
 
+/// The cache key of a series.
+fn series_key(key: &mut String, sku: &str, location: &str) {
+    key.clear();
+    key.push_str(sku);
+    key.push('\0');
+    key.push_str(location);
+}
+
 /// Adds rows of `id, sku, location, product IS NOT NULL` to `cache`.
 fn cache_series(cache: &mut SeriesCache, rows: &mut rusqlite::Rows<'_>) -> Result<(), StoreError> {
+    let mut key = String::new();
     while let Some(row) = rows.next().map_err(unavailable)? {
         let (id, sku, location, named): (i64, String, String, bool) = (
             row.get(0).map_err(unavailable)?,
@@ -114,7 +125,8 @@ fn cache_series(cache: &mut SeriesCache, rows: &mut rusqlite::Rows<'_>) -> Resul
             row.get(2).map_err(unavailable)?,
             row.get(3).map_err(unavailable)?,
         );
-        cache.entry(sku).or_default().insert(location, (id, named));
+        series_key(&mut key, &sku, &location);
+        cache.insert(key.as_str().into(), (id, named));
     }
     Ok(())
 }
@@ -122,12 +134,13 @@ fn cache_series(cache: &mut SeriesCache, rows: &mut rusqlite::Rows<'_>) -> Resul
 /// Series per multi-row upsert.
 const SERIES_PER_STATEMENT: usize = 200;
 
-/// The series id of every line, creating the series the tenant does not have yet (several per
-/// statement) and filling in product names still unknown.
+/// The series id of each of the batch's series (one lookup each, however many lines name it),
+/// creating the series the tenant does not have yet (several per statement) and filling in
+/// product names still unknown.
 fn series_keys(
     writer: &mut Writer,
     tenant_key: i64,
-    lines: &[SalesLine],
+    batch: &SalesBatch,
 ) -> Result<Vec<i64>, StoreError> {
     if !writer.series_keys.contains_key(&tenant_key) {
         // Bound the memory of a server writing for many tenants: forget the others' series.
@@ -151,66 +164,85 @@ fn series_keys(
         .series_keys
         .get_mut(&tenant_key)
         .ok_or_else(|| StoreError::Unavailable("series cache vanished".into()))?;
-    let known = |cache: &SeriesCache, line: &SalesLine| {
-        cache
-            .get(line.sku.as_str())
-            .and_then(|locations| locations.get(line.location.as_str()))
-            .copied()
-    };
-    // Lines whose series is new, or that bring the first product name of their series.
-    let mut wanted: foldhash::HashMap<(&str, &str), Option<&str>> = foldhash::HashMap::default();
-    for line in lines {
-        let needed = match known(cache, line) {
+    let mut key = String::new();
+    // Series that are new, or whose first product name this batch brings: (index, id if known).
+    let mut ids = Vec::with_capacity(batch.series.len());
+    let mut wanted: Vec<&BatchSeries> = Vec::new();
+    for series in &batch.series {
+        series_key(&mut key, series.sku.as_str(), series.location.as_str());
+        let known = cache.get(key.as_str()).copied();
+        let needed = match known {
             None => true,
-            Some((_, named)) => !named && line.product.is_some(),
+            Some((_, named)) => !named && series.product.is_some(),
         };
         if needed {
-            let product = wanted
-                .entry((line.sku.as_str(), line.location.as_str()))
-                .or_insert(None);
-            if product.is_none() {
-                *product = line.product.as_deref();
+            wanted.push(series);
+        }
+        ids.push(known.map(|(id, _)| id));
+    }
+    if !wanted.is_empty() {
+        // New series get ids in SKU and location order, whatever order the file has.
+        wanted.sort_unstable_by(|left, right| {
+            (left.sku.as_str(), left.location.as_str(), &left.product).cmp(&(
+                right.sku.as_str(),
+                right.location.as_str(),
+                &right.product,
+            ))
+        });
+        for chunk in wanted.chunks(SERIES_PER_STATEMENT) {
+            let mut sql =
+                String::from("INSERT INTO series (tenant_id, sku, location, product) VALUES ");
+            for row in 0..chunk.len() {
+                sql.push_str(if row == 0 { "(?,?,?,?)" } else { ",(?,?,?,?)" });
+            }
+            sql.push_str(
+                " ON CONFLICT (tenant_id, sku, location)
+                  DO UPDATE SET product = coalesce(series.product, excluded.product)
+                  RETURNING id, sku, location, product IS NOT NULL",
+            );
+            let rows: Vec<(&str, &str, Option<&str>)> = chunk
+                .iter()
+                .map(|series| {
+                    (
+                        series.sku.as_str(),
+                        series.location.as_str(),
+                        series.product.as_deref(),
+                    )
+                })
+                .collect();
+            let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 4);
+            for (sku, location, product) in &rows {
+                values.extend_from_slice(&[
+                    &tenant_key as &dyn rusqlite::ToSql,
+                    sku,
+                    location,
+                    product,
+                ]);
+            }
+            let mut statement = writer
+                .connection
+                .prepare_cached(&sql)
+                .map_err(unavailable)?;
+            let mut rows = statement
+                .query(rusqlite::params_from_iter(values))
+                .map_err(unavailable)?;
+            cache_series(cache, &mut rows)?;
+        }
+        for (series, id) in batch.series.iter().zip(&mut ids) {
+            if id.is_none() {
+                series_key(&mut key, series.sku.as_str(), series.location.as_str());
+                *id = cache.get(key.as_str()).map(|(id, _)| *id);
             }
         }
     }
-    // New series get ids in SKU and location order, whatever order the file has.
-    let mut wanted: Vec<((&str, &str), Option<&str>)> = wanted.into_iter().collect();
-    wanted.sort_unstable();
-    for chunk in wanted.chunks(SERIES_PER_STATEMENT) {
-        let mut sql =
-            String::from("INSERT INTO series (tenant_id, sku, location, product) VALUES ");
-        for row in 0..chunk.len() {
-            sql.push_str(if row == 0 { "(?,?,?,?)" } else { ",(?,?,?,?)" });
-        }
-        sql.push_str(
-            " ON CONFLICT (tenant_id, sku, location)
-              DO UPDATE SET product = coalesce(series.product, excluded.product)
-              RETURNING id, sku, location, product IS NOT NULL",
-        );
-        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 4);
-        for ((sku, location), product) in chunk {
-            values.extend_from_slice(&[
-                &tenant_key as &dyn rusqlite::ToSql,
-                sku,
-                location,
-                product,
-            ]);
-        }
-        let mut statement = writer
-            .connection
-            .prepare_cached(&sql)
-            .map_err(unavailable)?;
-        let mut rows = statement
-            .query(rusqlite::params_from_iter(values))
-            .map_err(unavailable)?;
-        cache_series(cache, &mut rows)?;
-    }
-    lines
+    batch
+        .series
         .iter()
-        .map(|line| {
-            known(cache, line).map(|(id, _)| id).ok_or_else(|| {
+        .zip(ids)
+        .map(|(series, id)| {
+            id.ok_or_else(|| {
                 StoreError::Unavailable(
-                    format!("series {} was not created", line.sku.as_str()).into(),
+                    format!("series {} was not created", series.sku.as_str()).into(),
                 )
             })
         })
@@ -307,7 +339,7 @@ pub(super) fn write_sales(
     writer: &mut Writer,
     tenant: &TenantId,
     upload: &UploadId,
-    lines: &[SalesLine],
+    lines: &SalesBatch,
 ) -> Result<SalesWrite, StoreError> {
     let tenant_key = writer.tenant_key(tenant)?;
     let upload_key = small_key(
@@ -327,19 +359,19 @@ fn write_lines(
     writer: &mut Writer,
     tenant_key: i64,
     upload_key: u32,
-    lines: &[SalesLine],
+    batch: &SalesBatch,
     replace: bool,
 ) -> Result<SalesWrite, StoreError> {
     // Visit lines in (day, key) order: pages are read and written once each, in key order. The
     // sort is stable, so repeats of one identity keep their file order. Each entry carries what
     // the merge needs, so it never goes back to `lines` (whose strings are scattered over the heap).
-    let series_of = series_keys(writer, tenant_key, lines)?;
-    let mut order = Vec::with_capacity(lines.len());
-    for (line, series) in lines.iter().zip(series_of) {
+    let series_ids = series_keys(writer, tenant_key, batch)?;
+    let mut order = Vec::with_capacity(batch.lines.len());
+    for line in &batch.lines {
         order.push(Pending {
             day: day_number(line.date),
             identity: line.identity,
-            series,
+            series: series_ids[line.series as usize],
             units: line.units,
             revenue: line.revenue,
         });
@@ -348,7 +380,7 @@ fn write_lines(
 
     let connection = &writer.connection;
     let mut outcome = SalesWrite::default();
-    let mut deltas: Vec<(i32, i64, Delta)> = Vec::with_capacity(lines.len());
+    let mut deltas: Vec<(i32, i64, Delta)> = Vec::with_capacity(batch.lines.len());
     let mut pages = LinePages {
         connection,
         tenant_key,
@@ -866,7 +898,13 @@ pub(super) fn apply_orders(
             outcome.applied += 1;
         }
     }
-    let written = write_lines(writer, tenant_key, ORDER_LINES, &lines, true)?;
+    let written = write_lines(
+        writer,
+        tenant_key,
+        ORDER_LINES,
+        &SalesBatch::from(lines),
+        true,
+    )?;
     outcome.lines_imported = written.imported;
     outcome.lines_updated = written.updated;
     let mut upsert = writer
