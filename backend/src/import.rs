@@ -19,8 +19,9 @@ use crate::store::{ImportReport, RowError, Store, StoreError, UploadStatus};
 const BATCH_LINES: usize = 262_144;
 /// Most memory one batch holds (lines, series and their texts): bounds files of many series.
 const BATCH_BYTES: usize = 24 << 20;
-/// Batches parsed ahead of the writer.
-const BATCHES_AHEAD: usize = 2;
+/// Batches parsed ahead of the writer: one is enough to keep both threads busy, and each batch
+/// held is memory.
+const BATCHES_AHEAD: usize = 1;
 /// Row errors kept in a report.
 pub const MAX_REPORTED_ERRORS: usize = 100;
 

@@ -324,6 +324,8 @@ impl LinePages<'_> {
 /// A line on its way into the pages: what the merge reads, kept together.
 struct Pending {
     day: i32,
+    /// Position in the batch: keeps repeats of one identity in file order.
+    position: u32,
     identity: crate::domain::LineIdentity,
     series: i64,
     units: f64,
@@ -362,21 +364,22 @@ fn write_lines(
     batch: &SalesBatch,
     replace: bool,
 ) -> Result<SalesWrite, StoreError> {
-    // Visit lines in (day, key) order: pages are read and written once each, in key order. The
-    // sort is stable, so repeats of one identity keep their file order. Each entry carries what
-    // the merge needs, so it never goes back to `lines` (whose strings are scattered over the heap).
+    // Visit lines in (day, key) order: pages are read and written once each, in key order.
+    // Repeats of one identity keep their file order (the position breaks ties). Each entry carries
+    // what the merge needs, so it never goes back to the batch.
     let series_ids = series_keys(writer, tenant_key, batch)?;
     let mut order = Vec::with_capacity(batch.lines.len());
-    for line in &batch.lines {
+    for (position, line) in (0u32..).zip(&batch.lines) {
         order.push(Pending {
             day: day_number(line.date),
+            position,
             identity: line.identity,
             series: series_ids[line.series as usize],
             units: line.units,
             revenue: line.revenue,
         });
     }
-    order.sort_by_key(|line| (line.day, line.identity.key(0)));
+    order.sort_unstable_by_key(|line| (line.day, line.identity.key(0), line.position));
 
     let connection = &writer.connection;
     let mut outcome = SalesWrite::default();
