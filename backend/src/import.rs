@@ -236,10 +236,9 @@ fn read_batches<R: Read>(
         match row {
             Ok(date) => {
                 tally.accept(date);
-                if batch.len() == BATCH_LINES || batch.size_bytes() >= BATCH_BYTES {
-                    if batches.blocking_send(batch.take()).is_err() {
-                        return (tally, Ok(()));
-                    }
+                let full = batch.len() == BATCH_LINES || batch.size_bytes() >= BATCH_BYTES;
+                if full && batches.blocking_send(batch.take()).is_err() {
+                    return (tally, Ok(()));
                 }
             }
             Err(error) => tally.reject(error),

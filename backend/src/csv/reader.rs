@@ -535,7 +535,7 @@ mod tests {
         let mut reader = SalesReader::new(input, options).unwrap();
         let mut batch = BatchBuilder::with_capacity(batch_lines);
         let mut rows = Vec::new();
-        let mut flush = |batch: &mut BatchBuilder, rows: &mut Vec<String>| {
+        let flush = |batch: &mut BatchBuilder, rows: &mut Vec<String>| {
             for line in batch.take().to_lines() {
                 rows.push(described(&line));
             }
