@@ -170,17 +170,8 @@ mod tests {
         builder.push(row("A", "X", Some("Cup")));
         builder.push(row("A", "X", Some("Bowl")));
         let batch = builder.take();
-        let series: Vec<(&str, &str, Option<&str>)> = batch
-            .series
-            .iter()
-            .map(|series| {
-                (
-                    series.sku.as_str(),
-                    series.location.as_str(),
-                    series.product.as_deref(),
-                )
-            })
-            .collect();
+        let series: Vec<(&str, &str, Option<&str>)> =
+            batch.series.iter().map(BatchSeries::parts).collect();
         assert_eq!(series, [("A", "X", Some("Cup")), ("A", "Y", Some("Mug"))]);
         let indexes: Vec<u32> = batch.lines.iter().map(|line| line.series).collect();
         assert_eq!(indexes, [0, 1, 0, 0]);

@@ -178,6 +178,17 @@ pub struct BatchSeries {
     pub product: Option<String>,
 }
 
+impl BatchSeries {
+    /// SKU, location and product name as text.
+    pub fn parts(&self) -> (&str, &str, Option<&str>) {
+        (
+            self.sku.as_str(),
+            self.location.as_str(),
+            self.product.as_deref(),
+        )
+    }
+}
+
 /// A sales line whose SKU and location are an index into its batch's series.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BatchLine {

@@ -200,16 +200,8 @@ fn series_keys(
                   DO UPDATE SET product = coalesce(series.product, excluded.product)
                   RETURNING id, sku, location, product IS NOT NULL",
             );
-            let rows: Vec<(&str, &str, Option<&str>)> = chunk
-                .iter()
-                .map(|series| {
-                    (
-                        series.sku.as_str(),
-                        series.location.as_str(),
-                        series.product.as_deref(),
-                    )
-                })
-                .collect();
+            let rows: Vec<(&str, &str, Option<&str>)> =
+                chunk.iter().map(|series| series.parts()).collect();
             let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 4);
             for (sku, location, product) in &rows {
                 values.extend_from_slice(&[
