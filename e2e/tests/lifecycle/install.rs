@@ -217,5 +217,8 @@ async fn embedded_document_gets_frame_ancestors_and_a_bad_token_gets_the_bounce_
         standalone.headers()["content-security-policy"],
         "frame-ancestors 'none'"
     );
+    // Responses whose bodies were not read still hold their connections, and a graceful
+    // shutdown waits for every connection: let them go first.
+    drop((bounce, standalone));
     app.stop().await;
 }
