@@ -165,12 +165,19 @@ impl LocalBus {
         File::open(&self.dir)?.sync_all()
     }
 
-    /// Waits until something is published after `position` (or returns at once if it was).
+    /// Waits until something is published after `position` (or returns at once if it was). A
+    /// position from before a truncation stands for the new beginning, as in `read`: an empty
+    /// truncated log is waited on, not reported as news.
     pub async fn wait_beyond(&self, position: Position) {
         let notified = self.appended.notified();
         {
             let log = self.lock();
-            if log.generation != position.generation || log.len > position.offset {
+            let offset = if log.generation == position.generation {
+                position.offset
+            } else {
+                0
+            };
+            if log.len > offset {
                 return;
             }
         }
@@ -257,6 +264,8 @@ impl EventBus for LocalBus {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
+    use std::time::Duration;
+
     use ordernimbus_backend::bus::EventDetail;
 
     use super::*;
@@ -327,7 +336,7 @@ mod tests {
     #[tokio::test]
     async fn a_fully_consumed_large_log_is_truncated_and_reading_goes_on() {
         let directory = tempfile::tempdir().unwrap();
-        let bus = LocalBus::open(directory.path()).unwrap();
+        let bus = Arc::new(LocalBus::open(directory.path()).unwrap());
         let big: Vec<Event> = (0..60)
             .map(|number| {
                 let mut event = event(&format!("e{number}"));
@@ -347,7 +356,20 @@ mod tests {
                 .len(),
             0
         );
+        // Nothing new: a consumer holding the old position waits instead of spinning on an
+        // empty log.
+        let waiting = tokio::time::timeout(Duration::from_millis(200), bus.wait_beyond(end));
+        assert!(waiting.await.is_err(), "woke with nothing published");
+        let woken = tokio::spawn({
+            let bus = Arc::clone(&bus);
+            async move { bus.wait_beyond(end).await }
+        });
+        tokio::task::yield_now().await;
         bus.publish(&[event("after")]).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), woken)
+            .await
+            .expect("a publish wakes the waiting consumer")
+            .unwrap();
         // A reader still holding the old position starts again from the new beginning.
         assert_eq!(ids(&bus.read(end, 10).unwrap()), ["after"]);
         assert_eq!(
