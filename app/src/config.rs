@@ -145,6 +145,11 @@ pub struct WorkerArgs {
         default_value_t = 90
     )]
     pub delivery_retention_days: u32,
+    /// Seconds that in-flight requests get to finish after SIGTERM/SIGINT; connections still open
+    /// then are closed (a request not yet answered was not acknowledged, so nothing accepted is
+    /// lost). Below the usual 30 s before a container is killed.
+    #[arg(long, env = "ORDERNIMBUS_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
+    pub shutdown_grace_seconds: u64,
     /// The Shopify app (lifecycle topics need its settings).
     #[command(flatten)]
     pub shopify: ShopifyArgs,

@@ -271,10 +271,27 @@ pub async fn serve_on(
         }));
     }
     tracing::info!(addr = %local, data_dir = %cli.data_dir.display(), store = ?cli.store, "serving");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")?;
+    // A client that keeps its connection open (a stalled upload, an unread response) must not
+    // hold the shutdown up: after the grace period the server stops waiting for it.
+    let (shutting_down, mut shutdown_asked) = tokio::sync::watch::channel(false);
+    let serving = axum::serve(listener, router).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = shutting_down.send(true);
+    });
+    let grace = std::time::Duration::from_secs(args.shutdown_grace_seconds);
+    tokio::select! {
+        served = async { serving.await } => served.context("serving HTTP")?,
+        () = async {
+            if shutdown_asked.wait_for(|asked| *asked).await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => tracing::warn!(
+            grace_seconds = args.shutdown_grace_seconds,
+            "requests still open after the shutdown grace period; closing them"
+        ),
+    }
     // In-flight requests have finished (every 200 was stored first); stop publishing and
     // consuming, then commit whatever the writer still holds. Deliveries not yet published stay
     // pending and are published at the next start; a refresh cut short loses nothing either.

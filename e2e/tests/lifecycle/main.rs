@@ -8,5 +8,6 @@ mod compliance;
 mod harness;
 mod install;
 mod orders;
+mod shutdown;
 mod sync;
 mod uninstall;
