@@ -145,11 +145,6 @@ pub struct WorkerArgs {
         default_value_t = 90
     )]
     pub delivery_retention_days: u32,
-    /// Seconds that in-flight requests get to finish after SIGTERM/SIGINT; connections still open
-    /// then are closed (a request not yet answered was not acknowledged, so nothing accepted is
-    /// lost). Below the usual 30 s before a container is killed.
-    #[arg(long, env = "ORDERNIMBUS_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
-    pub shutdown_grace_seconds: u64,
     /// The Shopify app (lifecycle topics need its settings).
     #[command(flatten)]
     pub shopify: ShopifyArgs,
@@ -419,6 +414,11 @@ pub struct ServeArgs {
         default_value_t = 90
     )]
     pub delivery_retention_days: u32,
+    /// Seconds that in-flight requests get to finish after SIGTERM/SIGINT; connections still open
+    /// then are closed (a request not yet answered was not acknowledged, so nothing accepted is
+    /// lost). Below the usual 30 s before a container is killed.
+    #[arg(long, env = "ORDERNIMBUS_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
+    pub shutdown_grace_seconds: u64,
     /// Seconds between `bulkOperation(id:)` polls while no `bulk_operations/finish` arrived.
     #[arg(long, env = "ORDERNIMBUS_SYNC_POLL_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub sync_poll_seconds: u64,
