@@ -281,12 +281,10 @@ pub async fn serve_on(
     let grace = std::time::Duration::from_secs(args.shutdown_grace_seconds);
     tokio::select! {
         served = async { serving.await } => served.context("serving HTTP")?,
+        // (The sender goes only with `serving`, which then wins the race anyway.)
         () = async {
-            if shutdown_asked.wait_for(|asked| *asked).await.is_ok() {
-                tokio::time::sleep(grace).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
+            let _ = shutdown_asked.wait_for(|asked| *asked).await;
+            tokio::time::sleep(grace).await;
         } => tracing::warn!(
             grace_seconds = args.shutdown_grace_seconds,
             "requests still open after the shutdown grace period; closing them"

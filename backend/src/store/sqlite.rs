@@ -413,7 +413,11 @@ fn run_writer(mut writer: Writer, mut commands: mpsc::Receiver<Command>) {
                 job,
                 exclusive: true,
                 ..
-            }) => commit_group(&mut writer, vec![job], false),
+            }) => {
+                set_autocheckpoint(&writer.connection, BULK_CHECKPOINT_PAGES);
+                commit_group(&mut writer, vec![job], false);
+                set_autocheckpoint(&writer.connection, WRITER_CHECKPOINT_PAGES);
+            }
             Some(Command::Run { job, .. }) => {
                 let mut jobs = vec![job];
                 while jobs.len() < MAX_BACKGROUND_GROUP
@@ -449,6 +453,12 @@ fn route(command: Command, receive: &mut VecDeque<Job>, background: &mut VecDequ
     }
 }
 
+fn set_autocheckpoint(connection: &Connection, pages: i64) {
+    if let Err(error) = connection.pragma_update(None, "wal_autocheckpoint", pages) {
+        tracing::warn!(%error, "sqlite: could not set the WAL's checkpoint size");
+    }
+}
+
 /// Runs a fixed statement through the statement cache (no parsing per transaction or job).
 fn run_fixed(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
     connection.prepare_cached(sql)?.execute([]).map(drop)
@@ -458,22 +468,6 @@ fn run_fixed(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
 /// runs in its own savepoint so a failing job leaves the others committed; without, the group must
 /// hold one job (a bulk one), and its failure rolls back the transaction.
 fn commit_group(writer: &mut Writer, jobs: Vec<Job>, savepoints: bool) {
-    if !savepoints {
-        set_autocheckpoint(&writer.connection, BULK_CHECKPOINT_PAGES);
-    }
-    commit_jobs(writer, jobs, savepoints);
-    if !savepoints {
-        set_autocheckpoint(&writer.connection, WRITER_CHECKPOINT_PAGES);
-    }
-}
-
-fn set_autocheckpoint(connection: &Connection, pages: i64) {
-    if let Err(error) = connection.pragma_update(None, "wal_autocheckpoint", pages) {
-        tracing::warn!(%error, "sqlite: could not set the WAL's checkpoint size");
-    }
-}
-
-fn commit_jobs(writer: &mut Writer, jobs: Vec<Job>, savepoints: bool) {
     if let Err(error) = run_fixed(&writer.connection, "BEGIN IMMEDIATE") {
         tracing::error!(%error, "sqlite: could not begin a write transaction");
         // Dropping the jobs answers each with an error.

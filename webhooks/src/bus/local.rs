@@ -43,6 +43,18 @@ struct Log {
     generation: u64,
 }
 
+impl Log {
+    /// Where `position` reads from: a position from before a truncation stands for the new
+    /// beginning.
+    fn offset_of(&self, position: Position) -> u64 {
+        if position.generation == self.generation {
+            position.offset
+        } else {
+            0
+        }
+    }
+}
+
 /// A consumer's place in the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
@@ -116,11 +128,7 @@ impl LocalBus {
     /// When the log cannot be read or holds a corrupt record.
     pub fn read(&self, position: Position, max: usize) -> std::io::Result<Vec<(Event, Position)>> {
         let mut log = self.lock();
-        let mut offset = if position.generation == log.generation {
-            position.offset
-        } else {
-            0
-        };
+        let mut offset = log.offset_of(position);
         let generation = log.generation;
         let end = log.len;
         let mut events = Vec::new();
@@ -172,12 +180,7 @@ impl LocalBus {
         let notified = self.appended.notified();
         {
             let log = self.lock();
-            let offset = if log.generation == position.generation {
-                position.offset
-            } else {
-                0
-            };
-            if log.len > offset {
+            if log.len > log.offset_of(position) {
                 return;
             }
         }
