@@ -400,6 +400,15 @@ pub trait Store: Send + Sync + 'static {
     /// One stored delivery with its headers, body and history.
     async fn delivery(&self, webhook_id: &str) -> Result<Option<DeliveryRecord>, StoreError>;
 
+    /// The raw body of one stored delivery: what a consumer of an event that refers to the log
+    /// reads.
+    async fn delivery_body(&self, webhook_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .delivery(webhook_id)
+            .await?
+            .map(|delivery| delivery.body))
+    }
+
     /// Replaces a stored delivery's body (compliance redaction); `Ok(false)` for an unknown id.
     async fn replace_delivery_body(
         &self,

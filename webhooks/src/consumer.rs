@@ -4,11 +4,13 @@
 //! lifecycle and compliance topics go to the install lifecycle. The same code runs inside `serve` (local bus) and
 //! in `ordernimbus worker` (EventBridge → SQS).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use futures_util::FutureExt;
+use futures_util::stream::FuturesOrdered;
+use futures_util::{FutureExt, StreamExt};
 use ordernimbus_backend::bus::Event;
 use ordernimbus_backend::domain::{
     DEFAULT_LEAD_TIME_DAYS, DEFAULT_SERVICE_LEVEL, DeliveryOutcome, DeliveryStatus, InstallState,
@@ -59,6 +61,35 @@ impl From<StoreError> for ConsumeError {
     }
 }
 
+/// Order events of one local-bus batch handled at once: their writes share commits.
+const CONCURRENT_ORDERS: usize = 16;
+
+/// Shops resolved to their tenant (`None`: unknown or uninstalled), each looked up once for a run
+/// of events among which no lifecycle event changes an install.
+#[derive(Default)]
+struct Tenants(tokio::sync::Mutex<HashMap<ShopDomain, Option<Tenant>>>);
+
+impl Tenants {
+    async fn of(
+        &self,
+        store: &dyn Store,
+        shop: &ShopDomain,
+    ) -> Result<Option<Tenant>, ConsumeError> {
+        // Held across the lookup: handlers of one shop at once wait for the first one's answer.
+        let mut known = self.0.lock().await;
+        if let Some(tenant) = known.get(shop) {
+            return Ok(tenant.clone());
+        }
+        let install = store.shop_install(shop).await?;
+        let tenant = match install.filter(|install| install.state == InstallState::Installed) {
+            Some(install) => Some(store.tenant(&install.tenant).await?),
+            None => None,
+        };
+        known.insert(shop.clone(), tenant.clone());
+        Ok(tenant)
+    }
+}
+
 /// Applies deliveries.
 pub struct Consumer {
     store: Arc<dyn Store>,
@@ -100,15 +131,22 @@ impl Consumer {
     /// # Errors
     /// `Retryable` when the store failed; `Permanent` for a payload that can never apply.
     pub async fn handle(&self, event: &Event) -> Result<String, ConsumeError> {
+        self.handle_with(event, &Tenants::default()).await
+    }
+
+    /// [`Consumer::handle`] with shops resolved through `tenants`. The shop's install is looked
+    /// up before the payload is read, so a delivery for an unknown or uninstalled shop is
+    /// recorded without reading or parsing its body.
+    async fn handle_with(&self, event: &Event, tenants: &Tenants) -> Result<String, ConsumeError> {
         let detail = &event.detail;
         let topic = event.detail_type.as_str();
         let shop = ShopDomain::parse(&detail.shop)
             .map_err(|error| ConsumeError::Permanent(error.to_string()))?;
-        let payload = self.payload(event).await?;
         if LIFECYCLE_TOPICS.contains(&topic) {
             let Some(lifecycle) = &self.lifecycle else {
                 return Ok("ignored: no Shopify app configured".to_owned());
             };
+            let payload = self.payload(event).await?;
             let lifecycle_event = LifecycleEvent {
                 topic,
                 shop: &shop,
@@ -122,22 +160,34 @@ impl Consumer {
                 Err(error) => Err(ConsumeError::Permanent(error.to_string())),
             };
         }
-        if ORDER_TOPICS.contains(&topic) {
-            return self.apply_order(&shop, &payload).await;
-        }
         match topic {
-            "products/create" | "products/update" | "products/delete" => {
-                self.apply_product(&shop, topic, &payload).await
-            }
-            "inventory_levels/update" => self.apply_inventory_level(&shop, &payload).await,
-            "bulk_operations/finish" => self.bulk_finished(&shop, &payload).await,
             "refunds/create" => {
-                Ok("ignored: the refund reaches sales through the order's next version".to_owned())
+                return Ok(
+                    "ignored: the refund reaches sales through the order's next version".to_owned(),
+                );
             }
             "orders/edited" => {
-                Ok("ignored: the edit reaches sales through orders/updated".to_owned())
+                return Ok("ignored: the edit reaches sales through orders/updated".to_owned());
             }
-            _ => Ok("ignored: topic not applied".to_owned()),
+            "products/create"
+            | "products/update"
+            | "products/delete"
+            | "inventory_levels/update"
+            | "bulk_operations/finish" => {}
+            _ if ORDER_TOPICS.contains(&topic) => {}
+            _ => return Ok("ignored: topic not applied".to_owned()),
+        }
+        let Some(tenant) = tenants.of(self.store.as_ref(), &shop).await? else {
+            return Ok("ignored: shop not installed".to_owned());
+        };
+        let payload = self.payload(event).await?;
+        match topic {
+            "products/create" | "products/update" | "products/delete" => {
+                self.apply_product(&tenant, topic, &payload).await
+            }
+            "inventory_levels/update" => self.apply_inventory_level(&tenant, &payload).await,
+            "bulk_operations/finish" => self.bulk_finished(&tenant, &payload).await,
+            _ => self.apply_order(&tenant, &shop, &payload).await,
         }
     }
 
@@ -145,9 +195,9 @@ impl Consumer {
         if let Some(payload) = &event.detail.payload {
             return Ok(payload.clone());
         }
-        let stored = self
+        let body = self
             .store
-            .delivery(&event.detail.webhook_id)
+            .delivery_body(&event.detail.webhook_id)
             .await?
             .ok_or_else(|| {
                 ConsumeError::Permanent(format!(
@@ -155,28 +205,16 @@ impl Consumer {
                     event.detail.webhook_id
                 ))
             })?;
-        serde_json::from_slice(&stored.body)
+        serde_json::from_slice(&body)
             .map_err(|error| ConsumeError::Permanent(format!("payload is not JSON: {error}")))
-    }
-
-    /// The tenant of an installed shop; `None` for an unknown or uninstalled one.
-    async fn tenant_of(&self, shop: &ShopDomain) -> Result<Option<Tenant>, ConsumeError> {
-        let install = self.store.shop_install(shop).await?;
-        match install.filter(|install| install.state == InstallState::Installed) {
-            Some(install) => Ok(Some(self.store.tenant(&install.tenant).await?)),
-            None => Ok(None),
-        }
     }
 
     async fn apply_product(
         &self,
-        shop: &ShopDomain,
+        tenant: &Tenant,
         topic: &str,
         payload: &Value,
     ) -> Result<String, ConsumeError> {
-        let Some(tenant) = self.tenant_of(shop).await? else {
-            return Ok("ignored: shop not installed".to_owned());
-        };
         let (product_id, variants) = if topic == "products/delete" {
             let id = id_text(payload.get("id"))
                 .ok_or_else(|| ConsumeError::Permanent("products/delete without an id".into()))?;
@@ -197,7 +235,7 @@ impl Consumer {
     /// process); the syncer reads the operation's status and URL itself.
     async fn bulk_finished(
         &self,
-        shop: &ShopDomain,
+        tenant: &Tenant,
         payload: &Value,
     ) -> Result<String, ConsumeError> {
         let operation_id = payload
@@ -209,9 +247,6 @@ impl Consumer {
                     "bulk_operations/finish without a BulkOperation admin_graphql_api_id".into(),
                 )
             })?;
-        let Some(tenant) = self.tenant_of(shop).await? else {
-            return Ok("ignored: shop not installed".to_owned());
-        };
         self.store
             .signal_bulk_finished(&tenant.id, operation_id)
             .await?;
@@ -227,12 +262,9 @@ impl Consumer {
 
     async fn apply_inventory_level(
         &self,
-        shop: &ShopDomain,
+        tenant: &Tenant,
         payload: &Value,
     ) -> Result<String, ConsumeError> {
-        let Some(tenant) = self.tenant_of(shop).await? else {
-            return Ok("ignored: shop not installed".to_owned());
-        };
         let level =
             inventory_level(payload).map_err(|error| ConsumeError::Permanent(error.to_string()))?;
         let Some(sku) = self
@@ -284,12 +316,10 @@ impl Consumer {
 
     async fn apply_order(
         &self,
+        tenant: &Tenant,
         shop: &ShopDomain,
         payload: &Value,
     ) -> Result<String, ConsumeError> {
-        let Some(tenant) = self.tenant_of(shop).await? else {
-            return Ok("ignored: shop not installed".to_owned());
-        };
         let version = order_version(payload, shop.as_str(), tenant.timezone)
             .map_err(|error| ConsumeError::Permanent(error.to_string()))?;
         match self.store.apply_order(&tenant.id, &version).await? {
@@ -306,11 +336,15 @@ impl Consumer {
     /// Handles one event, retrying a retryable failure a few times, and returns the outcome to
     /// record: what happened, or dead-lettered after the last failed attempt.
     pub async fn handle_with_retries(&self, event: &Event) -> DeliveryOutcome {
+        self.retrying(event, &Tenants::default()).await
+    }
+
+    async fn retrying(&self, event: &Event, tenants: &Tenants) -> DeliveryOutcome {
         let webhook_id = event.detail.webhook_id.as_str();
         let mut pause = Duration::from_millis(50);
         let mut attempt = 1;
         loop {
-            match self.handle(event).await {
+            match self.handle_with(event, tenants).await {
                 Ok(outcome) => return outcome_of(webhook_id, &outcome),
                 Err(ConsumeError::Retryable(error)) if attempt < ATTEMPTS => {
                     tracing::warn!(%webhook_id, attempt, %error, "consumer failed; retrying");
@@ -368,6 +402,47 @@ impl Consumer {
         }
     }
 
+    /// Handles a batch of events and returns their outcomes in order. Consecutive order events
+    /// are handled together ([`CONCURRENT_ORDERS`] at once), since versions of orders apply in any
+    /// order (newer `updated_at` wins); other events one at a time, in order, so that a product
+    /// is in the catalogue before a later stock level names it, and an install changed by a
+    /// lifecycle event is looked up again for the events after it.
+    async fn handle_batch(&self, events: &[Event]) -> Vec<DeliveryOutcome> {
+        let mut outcomes = Vec::with_capacity(events.len());
+        let mut tenants = Tenants::default();
+        let mut rest = events;
+        while let Some(first) = rest.first() {
+            let orders = rest
+                .iter()
+                .take_while(|event| ORDER_TOPICS.contains(&event.detail_type.as_str()))
+                .count();
+            if orders > 0 {
+                // In order, at most CONCURRENT_ORDERS at once (no stream combinator with a
+                // closure: its future would not be `Send` for every lifetime, as spawning needs).
+                let mut handling = FuturesOrdered::new();
+                for event in &rest[..orders] {
+                    if handling.len() == CONCURRENT_ORDERS
+                        && let Some(outcome) = handling.next().await
+                    {
+                        outcomes.push(outcome);
+                    }
+                    handling.push_back(self.retrying(event, &tenants));
+                }
+                while let Some(outcome) = handling.next().await {
+                    outcomes.push(outcome);
+                }
+                rest = &rest[orders..];
+                continue;
+            }
+            outcomes.push(self.retrying(first, &tenants).await);
+            if LIFECYCLE_TOPICS.contains(&first.detail_type.as_str()) {
+                tenants = Tenants::default();
+            }
+            rest = &rest[1..];
+        }
+        outcomes
+    }
+
     /// Consumes the local bus until `shutdown` resolves: from the last committed position, each
     /// event handled (and its outcome recorded) before the position moves past it.
     pub async fn run_local(
@@ -405,12 +480,9 @@ impl Consumer {
                     () = bus.wait_beyond(position) => continue,
                 }
             }
-            let mut outcomes = Vec::with_capacity(batch.len());
-            let mut next_position = position;
-            for (event, next) in batch {
-                outcomes.push(self.handle_with_retries(&event).await);
-                next_position = next;
-            }
+            let next_position = batch.last().map_or(position, |(_, next)| *next);
+            let events: Vec<Event> = batch.into_iter().map(|(event, _)| event).collect();
+            let outcomes = self.handle_batch(&events).await;
             // The outcomes are recorded before the position moves past their events.
             while let Err(error) = self.store.record_deliveries(outcomes.clone()).await {
                 tracing::error!(%error, "cannot record consumer outcomes; retrying");
@@ -432,5 +504,160 @@ fn outcome_of(webhook_id: &str, outcome: &str) -> DeliveryOutcome {
     match outcome.split_once(": ") {
         Some((word, detail)) => DeliveryOutcome::new(webhook_id, None, word, Some(detail), false),
         None => DeliveryOutcome::new(webhook_id, None, outcome, None, false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use chrono::Duration as Span;
+    use ordernimbus_backend::bus::EventDetail;
+    use ordernimbus_backend::domain::{NewInstall, SealedCredentials, TenantId, Timezone};
+    use ordernimbus_backend::store::sqlite::SqliteStore;
+    use serde_json::json;
+
+    use super::*;
+
+    const SHOP: &str = "acme.myshopify.com";
+
+    async fn installed_store() -> (tempfile::TempDir, Arc<SqliteStore>, TenantId) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(dir.path().join("store.sqlite3")).unwrap());
+        let at = Utc::now();
+        let install = NewInstall {
+            shop: ShopDomain::parse(SHOP).unwrap(),
+            name: "Acme".into(),
+            timezone: Timezone::parse("UTC").unwrap(),
+            scopes: vec!["read_orders".into(), "read_products".into()],
+            credentials: SealedCredentials {
+                access_token: b"sealed".to_vec(),
+                access_expires_at: Some(at + Span::hours(1)),
+                refresh_token: None,
+                refresh_expires_at: None,
+            },
+            at,
+        };
+        let tenant = store
+            .install_shop(&install, &TenantId::generate())
+            .await
+            .unwrap()
+            .tenant;
+        (dir, store, tenant)
+    }
+
+    fn event(shop: &str, topic: &str, webhook_id: &str, payload: &Value) -> Event {
+        let detail = EventDetail {
+            shop: shop.to_owned(),
+            webhook_id: webhook_id.to_owned(),
+            event_id: None,
+            triggered_at: None,
+            api_version: "2026-10".to_owned(),
+            payload: None,
+            payload_by_reference: false,
+        };
+        Event::for_delivery(topic, detail, payload.to_string().as_bytes())
+    }
+
+    /// Order `id` selling `quantity` of SKU-`id % 3` on 2026-03-01.
+    fn order(id: u64, quantity: u32) -> Value {
+        json!({
+            "id": 5_100_000_000_000_000_u64 + id, "name": format!("#{id}"),
+            "created_at": "2026-03-01T09:00:00Z", "processed_at": "2026-03-01T09:00:00Z",
+            "updated_at": "2026-03-01T09:00:00Z", "cancelled_at": null, "test": false,
+            "currency": "EUR", "source_name": "web", "location_id": null,
+            "line_items": [{
+                "id": 9_100_000_000_000_000_u64 + id, "variant_id": 44, "product_id": 33,
+                "sku": format!("SKU-{}", id % 3), "title": "Tee", "quantity": quantity,
+                "current_quantity": quantity, "price": "10.00", "total_discount": "0.00",
+                "gift_card": false
+            }],
+            "refunds": []
+        })
+    }
+
+    #[tokio::test]
+    async fn a_batch_applies_its_orders_together_and_other_topics_in_order() {
+        let (_dir, store, tenant) = installed_store().await;
+        let consumer = Consumer::new(store.clone(), None, None);
+        let mut events = Vec::new();
+        for id in 0..40 {
+            events.push(event(
+                SHOP,
+                "orders/create",
+                &format!("o-{id}"),
+                &order(id, 2),
+            ));
+        }
+        // A repeat of order 0 (a redelivery under a new webhook id) counts once.
+        events.push(event(SHOP, "orders/updated", "o-0-again", &order(0, 2)));
+        // The product, then a stock level naming its inventory item: the second must see the first.
+        events.push(event(
+            SHOP,
+            "products/create",
+            "p-1",
+            &json!({"id": 33, "title": "Tee", "variants": [
+                {"id": 44, "sku": "SKU-0", "inventory_item_id": 77}]}),
+        ));
+        events.push(event(
+            SHOP,
+            "inventory_levels/update",
+            "i-1",
+            &json!({"inventory_item_id": 77, "location_id": 5, "available": 9,
+                    "updated_at": "2026-03-02T10:00:00Z"}),
+        ));
+        events.push(event(SHOP, "orders/create", "o-40", &order(40, 1)));
+        events.push(event(SHOP, "refunds/create", "r-1", &json!({"id": 1})));
+
+        let outcomes = consumer.handle_batch(&events).await;
+        let ids: Vec<&str> = outcomes.iter().map(|o| o.webhook_id.as_str()).collect();
+        let expected: Vec<&str> = events
+            .iter()
+            .map(|e| e.detail.webhook_id.as_str())
+            .collect();
+        assert_eq!(ids, expected, "outcomes come back in the events' order");
+        let words: Vec<&str> = outcomes.iter().map(|o| o.outcome.as_str()).collect();
+        assert!(
+            words[..40].iter().all(|word| *word == "applied"),
+            "{words:?}"
+        );
+        assert_eq!(words[40], "stale");
+        assert_eq!(&words[41..], ["applied", "applied", "applied", "ignored"]);
+
+        let units: f64 = store
+            .skus(&tenant)
+            .await
+            .unwrap()
+            .iter()
+            .map(|sku| sku.units)
+            .sum();
+        assert_eq!(units, 40.0 * 2.0 + 1.0);
+    }
+
+    #[tokio::test]
+    async fn a_delivery_for_a_shop_without_an_install_is_ignored_before_its_payload_is_read() {
+        let (_dir, store, _tenant) = installed_store().await;
+        let consumer = Consumer::new(store.clone(), None, None);
+        let detail = |shop: &str| EventDetail {
+            shop: shop.to_owned(),
+            webhook_id: "not-in-the-log".to_owned(),
+            event_id: None,
+            triggered_at: None,
+            api_version: "2026-10".to_owned(),
+            payload: None,
+            payload_by_reference: true,
+        };
+        // Its payload would be read from the log, where it is not: never looked for.
+        let stranger = Event::by_reference("orders/create", detail("other.myshopify.com"));
+        assert_eq!(
+            consumer.handle(&stranger).await.unwrap(),
+            "ignored: shop not installed"
+        );
+        // For an installed shop the missing payload is a permanent failure.
+        let missing = Event::by_reference("orders/create", detail(SHOP));
+        assert!(matches!(
+            consumer.handle(&missing).await,
+            Err(ConsumeError::Permanent(_))
+        ));
     }
 }

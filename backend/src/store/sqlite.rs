@@ -949,8 +949,8 @@ impl Store for SqliteStore {
     }
 
     async fn put_delivery(&self, delivery: &NewDelivery) -> Result<DeliveryReceipt, StoreError> {
-        let delivery = delivery.clone();
-        self.write_receipt(move |writer| deliveries::put_delivery(writer, &delivery))
+        let receipt = deliveries::Receipt::of(delivery)?;
+        self.write_receipt(move |writer| deliveries::put_delivery(writer, &receipt))
             .await
     }
 
@@ -1005,6 +1005,12 @@ impl Store for SqliteStore {
     async fn delivery(&self, webhook_id: &str) -> Result<Option<DeliveryRecord>, StoreError> {
         let webhook_id = webhook_id.to_owned();
         self.read(move |connection| deliveries::one(connection, &webhook_id))
+            .await
+    }
+
+    async fn delivery_body(&self, webhook_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let webhook_id = webhook_id.to_owned();
+        self.read(move |connection| deliveries::body(connection, &webhook_id))
             .await
     }
 

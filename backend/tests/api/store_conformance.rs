@@ -1455,6 +1455,13 @@ pub async fn webhook_deliveries_are_stored_once_counted_listed_and_recorded(stor
             .await
             .unwrap()
     );
+    // A consumer's outcome: a step added, the status kept.
+    assert!(
+        store
+            .record_delivery("wh-1", None, "applied", Some("2 new lines"), false)
+            .await
+            .unwrap()
+    );
     assert!(
         !store
             .record_delivery("wh-none", None, "applied", None, false)
@@ -1466,7 +1473,11 @@ pub async fn webhook_deliveries_are_stored_once_counted_listed_and_recorded(stor
     let one = store.delivery("wh-1").await.unwrap().unwrap();
     assert_eq!(one.status, DeliveryStatus::Published);
     assert_eq!((one.redeliveries, one.attempts), (1, 0));
-    assert_eq!(outcomes(&one), ["stored", "redelivered", "published"]);
+    assert_eq!(
+        outcomes(&one),
+        ["stored", "redelivered", "published", "applied"]
+    );
+    assert_eq!(one.history[3].detail.as_deref(), Some("2 new lines"));
     assert_eq!(one.headers, first.headers);
     assert_eq!(one.body, first.body);
     assert_eq!(one.event_id.as_deref(), Some("e-1"));
@@ -1481,6 +1492,13 @@ pub async fn webhook_deliveries_are_stored_once_counted_listed_and_recorded(stor
     );
     assert_eq!(dead.body, large);
     assert!(store.delivery("wh-none").await.unwrap().is_none());
+    // What a consumer of an event by reference reads: the body alone.
+    assert_eq!(
+        store.delivery_body("wh-1").await.unwrap(),
+        Some(first.body.clone())
+    );
+    assert_eq!(store.delivery_body("wh-3").await.unwrap(), Some(large));
+    assert_eq!(store.delivery_body("wh-none").await.unwrap(), None);
 
     let list = |filter: DeliveryFilter| async move { store.deliveries(&filter).await.unwrap() };
     let all = DeliveryFilter {

@@ -43,9 +43,65 @@ fn add_step(
     Ok(())
 }
 
+/// Adds a step to the history of the delivery `webhook_id`; 1 when it is stored, else 0.
+fn add_step_of(
+    connection: &Connection,
+    webhook_id: &str,
+    outcome: &str,
+    detail: Option<&str>,
+) -> Result<u64, StoreError> {
+    let added = connection
+        .prepare_cached(
+            "INSERT INTO delivery_steps (delivery_id, step, at, outcome, detail)
+             SELECT d.id, COALESCE((SELECT MAX(step) FROM delivery_steps s
+                                    WHERE s.delivery_id = d.id), 0) + 1, ?2, ?3, ?4
+             FROM webhook_deliveries d WHERE d.webhook_id = ?1",
+        )
+        .and_then(|mut statement| {
+            statement.execute(params![
+                webhook_id,
+                Utc::now().to_rfc3339(),
+                outcome,
+                detail
+            ])
+        })
+        .map_err(unavailable)?;
+    Ok(added as u64)
+}
+
+/// A delivery as its receipt writes it: text fields formatted before it reaches the writer, whose
+/// thread is the receiver's bottleneck.
+pub(super) struct Receipt {
+    webhook_id: String,
+    shop: String,
+    topic: String,
+    api_version: String,
+    event_id: Option<String>,
+    triggered_at: Option<String>,
+    received_at: String,
+    headers: String,
+    body: Vec<u8>,
+}
+
+impl Receipt {
+    pub(super) fn of(delivery: &NewDelivery) -> Result<Self, StoreError> {
+        Ok(Self {
+            webhook_id: delivery.webhook_id.clone(),
+            shop: delivery.shop.as_str().to_owned(),
+            topic: delivery.topic.clone(),
+            api_version: delivery.api_version.clone(),
+            event_id: delivery.event_id.clone(),
+            triggered_at: delivery.triggered_at.map(|time| time.to_rfc3339()),
+            received_at: delivery.received_at.to_rfc3339(),
+            headers: serde_json::to_string(&delivery.headers).map_err(StoreError::unavailable)?,
+            body: delivery.body.clone(),
+        })
+    }
+}
+
 pub(super) fn put_delivery(
     writer: &mut Writer,
-    delivery: &NewDelivery,
+    delivery: &Receipt,
 ) -> Result<DeliveryReceipt, StoreError> {
     let connection = &writer.connection;
     let duplicate_event = match &delivery.event_id {
@@ -56,7 +112,7 @@ pub(super) fn put_delivery(
             )
             .and_then(|mut statement| {
                 statement.exists(params![
-                    delivery.shop.as_str(),
+                    delivery.shop,
                     delivery.topic,
                     event_id,
                     delivery.webhook_id
@@ -83,12 +139,12 @@ pub(super) fn put_delivery(
             statement.query_row(
                 params![
                     delivery.webhook_id,
-                    delivery.shop.as_str(),
+                    delivery.shop,
                     delivery.topic,
                     delivery.api_version,
                     delivery.event_id,
-                    delivery.triggered_at.map(|time| time.to_rfc3339()),
-                    delivery.received_at.to_rfc3339(),
+                    delivery.triggered_at,
+                    delivery.received_at,
                     status.as_str(),
                 ],
                 |row| Ok((row.get(0)?, row.get(1)?)),
@@ -99,12 +155,11 @@ pub(super) fn put_delivery(
         add_step(connection, id, "redelivered", None)?;
         return Ok(DeliveryReceipt::Redelivery);
     }
-    let headers = serde_json::to_string(&delivery.headers).map_err(StoreError::unavailable)?;
     connection
         .prepare_cached(
             "INSERT INTO webhook_bodies (delivery_id, headers, body) VALUES (?1, ?2, ?3)",
         )
-        .and_then(|mut statement| statement.execute(params![id, headers, delivery.body]))
+        .and_then(|mut statement| statement.execute(params![id, delivery.headers, delivery.body]))
         .map_err(unavailable)?;
     if status == DeliveryStatus::Duplicate {
         add_step(
@@ -134,44 +189,39 @@ pub(super) fn claim(
     limit: u32,
     with_bodies: bool,
 ) -> Result<Vec<DeliveryRecord>, StoreError> {
-    let connection = &writer.connection;
-    let ids: Vec<i64> = connection
-        .prepare_cached(
+    // One statement claims and returns them; RETURNING cannot join, so the body (when wanted)
+    // comes from a subquery.
+    let body = if with_bodies {
+        "(SELECT body FROM webhook_bodies WHERE delivery_id = webhook_deliveries.id)"
+    } else {
+        "NULL"
+    };
+    let mut statement = writer
+        .connection
+        .prepare_cached(&format!(
             "UPDATE webhook_deliveries SET claimed_by = ?1, claim_until = ?2
              WHERE id IN (SELECT id FROM webhook_deliveries
                  WHERE status = 'pending'
                    AND (claim_until IS NULL OR claim_until <= ?3 OR claimed_by = ?1)
                  ORDER BY id LIMIT ?4)
-             RETURNING id",
-        )
-        .and_then(|mut statement| {
-            statement
-                .query_map(
-                    params![lease.owner, claim_time(lease.until), claim_time(now), limit],
-                    |row| row.get(0),
-                )?
-                .collect()
-        })
+             RETURNING {RETURNED_COLUMNS}, {body}"
+        ))
         .map_err(unavailable)?;
-    let sql = if with_bodies {
-        format!(
-            "SELECT {SUMMARY_COLUMNS}, b.body FROM webhook_deliveries d
-             JOIN webhook_bodies b ON b.delivery_id = d.id WHERE d.id = ?1"
-        )
-    } else {
-        format!("SELECT {SUMMARY_COLUMNS} FROM webhook_deliveries d WHERE d.id = ?1")
-    };
-    let mut statement = connection.prepare_cached(&sql).map_err(unavailable)?;
-    let mut records = Vec::with_capacity(ids.len());
-    for id in ids {
-        let mut rows = statement.query([id]).map_err(unavailable)?;
-        if let Some(row) = rows.next().map_err(unavailable)? {
-            let mut record = summary(row).map_err(unavailable)?.into_record()?;
-            if with_bodies {
-                record.body = row.get(12).map_err(unavailable)?;
-            }
-            records.push(record);
+    let mut rows = statement
+        .query(params![
+            lease.owner,
+            claim_time(lease.until),
+            claim_time(now),
+            limit
+        ])
+        .map_err(unavailable)?;
+    let mut records = Vec::new();
+    while let Some(row) = rows.next().map_err(unavailable)? {
+        let mut record = summary(row).map_err(unavailable)?.into_record()?;
+        if with_bodies {
+            record.body = row.get(12).map_err(unavailable)?;
         }
+        records.push(record);
     }
     records.sort_by_key(|record| record.sequence);
     Ok(records)
@@ -199,6 +249,16 @@ pub(super) fn record_deliveries(
         .map_err(unavailable)?;
     let mut known = 0;
     for outcome in outcomes {
+        if outcome.status.is_none() && !outcome.failed_attempt && owner.is_none() {
+            // Nothing of the delivery changes (a consumer's outcome): only a step is added.
+            known += add_step_of(
+                connection,
+                &outcome.webhook_id,
+                &outcome.outcome,
+                outcome.detail.as_deref(),
+            )?;
+            continue;
+        }
         let id: Option<i64> = update
             .query_row(
                 params![
@@ -218,6 +278,23 @@ pub(super) fn record_deliveries(
         }
     }
     Ok(known)
+}
+
+pub(super) fn body(
+    connection: &Connection,
+    webhook_id: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    connection
+        .prepare_cached(
+            "SELECT b.body FROM webhook_deliveries d JOIN webhook_bodies b ON b.delivery_id = d.id
+             WHERE d.webhook_id = ?1",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_row([webhook_id], |row| row.get(0))
+                .optional()
+        })
+        .map_err(unavailable)
 }
 
 pub(super) fn replace_body(
@@ -320,6 +397,9 @@ pub(super) fn erase_shop(connection: &Connection, shop: &str) -> Result<(), Stor
 
 const SUMMARY_COLUMNS: &str = "d.id, d.webhook_id, d.shop, d.topic, d.api_version, d.event_id, \
      d.triggered_at, d.received_at, d.status, d.redeliveries, d.attempts, d.reason";
+/// [`SUMMARY_COLUMNS`] in a RETURNING clause (which names the modified table's columns bare).
+const RETURNED_COLUMNS: &str = "id, webhook_id, shop, topic, api_version, event_id, triggered_at, \
+     received_at, status, redeliveries, attempts, reason";
 
 struct SummaryRow {
     sequence: i64,
