@@ -215,14 +215,7 @@ pub(super) fn claim(
             limit
         ])
         .map_err(unavailable)?;
-    let mut records = Vec::new();
-    while let Some(row) = rows.next().map_err(unavailable)? {
-        let mut record = summary(row).map_err(unavailable)?.into_record()?;
-        if with_bodies {
-            record.body = row.get(12).map_err(unavailable)?;
-        }
-        records.push(record);
-    }
+    let mut records = records_of(&mut rows, with_bodies)?;
     records.sort_by_key(|record| record.sequence);
     Ok(records)
 }
@@ -395,6 +388,22 @@ pub(super) fn erase_shop(connection: &Connection, shop: &str) -> Result<(), Stor
     Ok(())
 }
 
+/// Records of rows of [`SUMMARY_COLUMNS`], followed by the body `with_bodies`.
+fn records_of(
+    rows: &mut rusqlite::Rows<'_>,
+    with_bodies: bool,
+) -> Result<Vec<DeliveryRecord>, StoreError> {
+    let mut records = Vec::new();
+    while let Some(row) = rows.next().map_err(unavailable)? {
+        let mut record = summary(row).map_err(unavailable)?.into_record()?;
+        if with_bodies {
+            record.body = row.get(12).map_err(unavailable)?;
+        }
+        records.push(record);
+    }
+    Ok(records)
+}
+
 const SUMMARY_COLUMNS: &str = "d.id, d.webhook_id, d.shop, d.topic, d.api_version, d.event_id, \
      d.triggered_at, d.received_at, d.status, d.redeliveries, d.attempts, d.reason";
 /// [`SUMMARY_COLUMNS`] in a RETURNING clause (which names the modified table's columns bare).
@@ -476,15 +485,7 @@ pub(super) fn pending(
     };
     let mut statement = connection.prepare_cached(&sql).map_err(unavailable)?;
     let mut rows = statement.query([limit]).map_err(unavailable)?;
-    let mut records = Vec::new();
-    while let Some(row) = rows.next().map_err(unavailable)? {
-        let mut record = summary(row).map_err(unavailable)?.into_record()?;
-        if with_bodies {
-            record.body = row.get(12).map_err(unavailable)?;
-        }
-        records.push(record);
-    }
-    Ok(records)
+    records_of(&mut rows, with_bodies)
 }
 
 fn time_text(time: Option<DateTime<Utc>>) -> Option<String> {
