@@ -92,6 +92,8 @@ pub(crate) struct Writer {
     tenant_keys: HashMap<TenantId, i64>,
     /// Series by tenant (all of a tenant's, once it has been written to), SKU and location.
     pub(crate) series_keys: foldhash::HashMap<i64, sales::SeriesCache>,
+    /// Buffers one write of sales lines leaves for the next (an import's batches are alike).
+    pub(crate) sales_scratch: sales::Scratch,
     /// Wakes the checkpointer after a commit; holds at most one wake-up.
     checkpoints: std::sync::mpsc::SyncSender<()>,
 }
@@ -194,6 +196,7 @@ impl SqliteStore {
             connection,
             tenant_keys: HashMap::new(),
             series_keys: foldhash::HashMap::default(),
+            sales_scratch: sales::Scratch::default(),
             checkpoints,
         };
         let writer_thread = std::thread::Builder::new()

@@ -274,6 +274,8 @@ const MIGRATIONS: &[Migration] = &[
     ALTER TABLE webhook_deliveries ADD COLUMN claim_until TEXT;
     ",
     ),
+    // 10: pages re-encoded from fixed-size records (40 bytes a line, 24 a cell) to packed ones.
+    Migration::Convert("", repack_pages),
 ];
 
 /// Applies the migrations this database has not seen yet, each in its own transaction.
@@ -310,7 +312,8 @@ fn run_until(connection: &mut Connection, count: usize) -> rusqlite::Result<()> 
 
 /// Migration 4: moves every row of `sales_lines` and `daily_sales` into pages, then drops them.
 fn pack_sales_into_pages(transaction: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
-    use super::pages::{Cell, LineRecord, encode_cells, encode_lines, line_bucket, series_bucket};
+    use super::pages::fixed::{encode_cells, encode_lines};
+    use super::pages::{Cell, LineRecord, line_bucket, series_bucket};
 
     let upload = |row: &rusqlite::Row<'_>, index: usize| -> rusqlite::Result<u32> {
         let value: i64 = row.get(index)?;
@@ -356,6 +359,56 @@ fn pack_sales_into_pages(transaction: &rusqlite::Transaction<'_>) -> rusqlite::R
         encode_cells,
     )?;
     transaction.execute_batch("DROP TABLE sales_lines; DROP TABLE daily_sales;")
+}
+
+/// Migration 10: rewrites every line and daily-sales page in the packed format.
+fn repack_pages(transaction: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    use super::pages::{encode_cells, encode_lines, fixed};
+
+    let corrupt = |error: crate::store::StoreError| {
+        rusqlite::Error::ToSqlConversionFailure(error.to_string().into())
+    };
+    repack(transaction, "line_pages", "lines", |bytes| {
+        Ok(encode_lines(&fixed::decode_lines(bytes).map_err(corrupt)?))
+    })?;
+    repack(transaction, "day_pages", "cells", |bytes| {
+        Ok(encode_cells(&fixed::decode_cells(bytes).map_err(corrupt)?))
+    })
+}
+
+/// Replaces the blob in `column` of every row of `table` (keyed by tenant, day and bucket) with
+/// its `convert`ed bytes, a few hundred rows at a time: no cursor is open on the table while it
+/// changes, and memory stays bounded whatever the table's size.
+fn repack(
+    transaction: &rusqlite::Transaction<'_>,
+    table: &str,
+    column: &str,
+    convert: impl Fn(&[u8]) -> rusqlite::Result<Vec<u8>>,
+) -> rusqlite::Result<()> {
+    let mut select = transaction.prepare(&format!(
+        "SELECT tenant_id, day, bucket, {column} FROM {table}
+         WHERE (tenant_id, day, bucket) > (?1, ?2, ?3) ORDER BY 1, 2, 3 LIMIT 256"
+    ))?;
+    let mut update = transaction.prepare(&format!(
+        "UPDATE {table} SET {column} = ?4 WHERE tenant_id = ?1 AND day = ?2 AND bucket = ?3"
+    ))?;
+    let mut after: (i64, i64, i64) = (i64::MIN, i64::MIN, i64::MIN);
+    loop {
+        let mut chunk = Vec::new();
+        let mut rows = select.query(rusqlite::params![after.0, after.1, after.2])?;
+        while let Some(row) = rows.next()? {
+            let key: (i64, i64, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+            chunk.push((key, convert(row.get_ref(3)?.as_blob()?)?));
+        }
+        drop(rows);
+        let Some(&(last, _)) = chunk.last() else {
+            return Ok(());
+        };
+        for ((tenant, day, bucket), bytes) in chunk {
+            update.execute(rusqlite::params![tenant, day, bucket, bytes])?;
+        }
+        after = last;
+    }
 }
 
 /// Reads the rows of `select` (ordered so that each page's rows are consecutive), groups them by
@@ -471,5 +524,61 @@ mod tests {
             )
             .unwrap();
         assert_eq!(old, 0);
+    }
+
+    #[test]
+    fn fixed_size_pages_are_repacked_losing_nothing() {
+        use crate::store::sqlite::pages::{Cell, encode_cells, encode_lines, fixed};
+
+        let mut connection = Connection::open_in_memory().unwrap();
+        run_until(&mut connection, 9).unwrap();
+        let line = |key: i64| LineRecord {
+            key,
+            series: key % 977,
+            units: (key % 5) as f64,
+            revenue: (key % 5) as f64 * 19.99,
+            upload: 3,
+            seen: (key % 4) as u32,
+        };
+        // More pages than one chunk of the conversion.
+        let mut lines = Vec::new();
+        let mut cells = Vec::new();
+        for page in 0i64..600 {
+            let records: Vec<LineRecord> = (0..3).map(|at| line(page * 10 + at)).collect();
+            let page_cells = vec![Cell {
+                series: page,
+                units: page as f64,
+                revenue: page as f64 / 3.0,
+            }];
+            connection
+                .execute(
+                    "INSERT INTO line_pages VALUES (1, ?1, 0, ?2)",
+                    rusqlite::params![page, fixed::encode_lines(&records)],
+                )
+                .unwrap();
+            connection
+                .execute(
+                    "INSERT INTO day_pages VALUES (1, ?1, 0, ?2)",
+                    rusqlite::params![page, fixed::encode_cells(&page_cells)],
+                )
+                .unwrap();
+            lines.push(records);
+            cells.push(page_cells);
+        }
+        run(&mut connection).unwrap();
+
+        for (page, (records, page_cells)) in (0i64..).zip(lines.iter().zip(&cells)) {
+            let (stored_lines, stored_cells): (Vec<u8>, Vec<u8>) = connection
+                .query_row(
+                    "SELECT lines, cells FROM line_pages JOIN day_pages USING (tenant_id, day, bucket)
+                     WHERE day = ?1",
+                    [page],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!(stored_lines, encode_lines(records));
+            assert_eq!(decode_lines(&stored_lines).unwrap(), *records);
+            assert_eq!(stored_cells, encode_cells(page_cells));
+        }
     }
 }

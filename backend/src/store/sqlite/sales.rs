@@ -81,6 +81,8 @@ pub(super) fn finish_upload(
     if changed == 0 {
         return Err(not_found("upload", &report.upload_id));
     }
+    // The upload's batches are written: give their buffers back.
+    writer.sales_scratch = Scratch::default();
     Ok(())
 }
 
@@ -313,6 +315,14 @@ impl LinePages<'_> {
     }
 }
 
+/// Buffers of `write_lines`, kept between writes so that an import's batches do not each
+/// allocate (and fault in) their own.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    order: Vec<Pending>,
+    deltas: Vec<(i32, i64, Delta)>,
+}
+
 /// A line on its way into the pages: what the merge reads, kept together.
 struct Pending {
     day: i32,
@@ -360,7 +370,13 @@ fn write_lines(
     // Repeats of one identity keep their file order (the position breaks ties). Each entry carries
     // what the merge needs, so it never goes back to the batch.
     let series_ids = series_keys(writer, tenant_key, batch)?;
-    let mut order = Vec::with_capacity(batch.lines.len());
+    let Scratch {
+        mut order,
+        mut deltas,
+    } = std::mem::take(&mut writer.sales_scratch);
+    order.clear();
+    deltas.clear();
+    order.reserve(batch.lines.len());
     for (position, line) in (0u32..).zip(&batch.lines) {
         order.push(Pending {
             day: day_number(line.date),
@@ -375,14 +391,13 @@ fn write_lines(
 
     let connection = &writer.connection;
     let mut outcome = SalesWrite::default();
-    let mut deltas: Vec<(i32, i64, Delta)> = Vec::with_capacity(batch.lines.len());
     let mut pages = LinePages {
         connection,
         tenant_key,
         pages: foldhash::HashMap::default(),
         bytes: 0,
     };
-    for line in order {
+    for line in order.drain(..) {
         let (day, series) = (line.day, line.series);
         let delta = Delta {
             units: line.units,
@@ -434,7 +449,8 @@ fn write_lines(
         }
     }
     pages.flush()?;
-    write_deltas(connection, tenant_key, deltas)?;
+    write_deltas(connection, tenant_key, &mut deltas)?;
+    writer.sales_scratch = Scratch { order, deltas };
     Ok(outcome)
 }
 
@@ -442,7 +458,7 @@ fn write_lines(
 fn write_deltas(
     connection: &Connection,
     tenant_key: i64,
-    mut deltas: Vec<(i32, i64, Delta)>,
+    deltas: &mut [(i32, i64, Delta)],
 ) -> Result<(), StoreError> {
     deltas.sort_unstable_by_key(|(day, series, _)| (*day, *series));
     let mut read = connection
