@@ -258,45 +258,75 @@ const MAX_PAGE_BYTES: usize = 32 << 20;
 struct LinePages<'a> {
     connection: &'a Connection,
     tenant_key: i64,
-    pages: foldhash::HashMap<(i32, i64), pages::LinePage>,
+    pages: Vec<((i32, i64), pages::LinePage)>,
+    /// Where each slot's page is in `pages`.
+    index: foldhash::HashMap<(i32, i64), usize>,
+    /// The page asked for last: lines come in page order, so most asks are for it again.
+    last: Option<usize>,
     bytes: usize,
 }
 
-impl LinePages<'_> {
+impl<'a> LinePages<'a> {
+    fn new(connection: &'a Connection, tenant_key: i64) -> Self {
+        Self {
+            connection,
+            tenant_key,
+            pages: Vec::new(),
+            index: foldhash::HashMap::default(),
+            last: None,
+            bytes: 0,
+        }
+    }
+
     /// The page holding `key` on `day`, read from the store the first time.
     fn page(&mut self, day: i32, key: i64) -> Result<&mut pages::LinePage, StoreError> {
         let slot = (day, pages::line_bucket(key));
-        if !self.pages.contains_key(&slot) {
-            if self.bytes > MAX_PAGE_BYTES {
-                self.flush()?;
-            }
-            let stored: Option<Vec<u8>> = self
-                .connection
-                .prepare_cached(
-                    "SELECT lines FROM line_pages WHERE tenant_id = ?1 AND day = ?2 AND bucket = ?3",
-                )
-                .and_then(|mut statement| {
-                    statement
-                        .query_row(params![self.tenant_key, slot.0, slot.1], |row| row.get(0))
-                        .optional()
-                })
-                .map_err(unavailable)?;
-            let page = pages::LinePage::new(match stored {
-                Some(bytes) => pages::decode_lines(&bytes)?,
-                None => Vec::new(),
-            });
-            self.bytes += page.size();
-            self.pages.insert(slot, page);
+        let position = match self.last {
+            Some(last) if self.pages[last].0 == slot => last,
+            _ => match self.index.get(&slot) {
+                Some(&position) => position,
+                None => self.read(slot)?,
+            },
+        };
+        self.last = Some(position);
+        Ok(&mut self.pages[position].1)
+    }
+
+    /// Reads the page of `slot` into memory: its position.
+    fn read(&mut self, slot: (i32, i64)) -> Result<usize, StoreError> {
+        if self.bytes > MAX_PAGE_BYTES {
+            self.flush()?;
         }
-        self.pages
-            .get_mut(&slot)
-            .ok_or_else(|| StoreError::Unavailable("line page vanished".into()))
+        let stored: Option<Vec<u8>> = self
+            .connection
+            .prepare_cached(
+                "SELECT lines FROM line_pages WHERE tenant_id = ?1 AND day = ?2 AND bucket = ?3",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_row(params![self.tenant_key, slot.0, slot.1], |row| row.get(0))
+                    .optional()
+            })
+            .map_err(unavailable)?;
+        let page = pages::LinePage::new(match stored {
+            Some(bytes) => pages::decode_lines(&bytes)?,
+            None => Vec::new(),
+        });
+        self.bytes += page.size();
+        self.pages.push((slot, page));
+        self.index.insert(slot, self.pages.len() - 1);
+        Ok(self.pages.len() - 1)
     }
 
     /// Writes the changed pages, in key order, and forgets every page.
     fn flush(&mut self) -> Result<(), StoreError> {
-        let mut dirty: Vec<((i32, i64), pages::LinePage)> =
-            self.pages.drain().filter(|(_, page)| page.dirty).collect();
+        self.index.clear();
+        self.last = None;
+        let mut dirty: Vec<((i32, i64), pages::LinePage)> = self
+            .pages
+            .drain(..)
+            .filter(|(_, page)| page.dirty)
+            .collect();
         dirty.sort_unstable_by_key(|(slot, _)| *slot);
         let mut upsert = self
             .connection
@@ -391,12 +421,7 @@ fn write_lines(
 
     let connection = &writer.connection;
     let mut outcome = SalesWrite::default();
-    let mut pages = LinePages {
-        connection,
-        tenant_key,
-        pages: foldhash::HashMap::default(),
-        bytes: 0,
-    };
+    let mut pages = LinePages::new(connection, tenant_key);
     for line in order.drain(..) {
         let (day, series) = (line.day, line.series);
         let delta = Delta {
