@@ -2,6 +2,7 @@
 //! costs one hash lookup of borrowed text instead of two heap strings.
 
 use std::borrow::Cow;
+use std::hash::BuildHasher;
 
 use chrono::NaiveDate;
 
@@ -41,12 +42,42 @@ impl RowParts<'_> {
     }
 }
 
+/// Bytes of a series' key (`sku NUL location`) its index slot holds in place: a lookup of a
+/// series whose key fits reads one slot and nothing else.
+const INLINE_KEY: usize = 48;
+
+/// One series in a batch's index: 64 bytes, one cache line.
+#[derive(Debug)]
+struct Slot {
+    hash: u64,
+    /// Index into the batch's series.
+    series: u32,
+    /// Length of the key; only the first `INLINE_KEY` bytes are held here.
+    length: u32,
+    key: [u8; INLINE_KEY],
+}
+
+impl Slot {
+    fn holds(&self, hash: u64, key: &str, series: &[BatchSeries]) -> bool {
+        if self.hash != hash || self.length as usize != key.len() {
+            return false;
+        }
+        if key.len() <= INLINE_KEY {
+            return &self.key[..key.len()] == key.as_bytes();
+        }
+        let known = &series[self.series as usize];
+        let (sku, location) = key.split_once('\0').unwrap_or((key, ""));
+        known.sku.as_str() == sku && known.location.as_str() == location
+    }
+}
+
 /// A batch being filled, with the index of its series by SKU and location.
 #[derive(Debug, Default)]
 pub struct BatchBuilder {
     batch: SalesBatch,
-    /// `sku NUL location` → index into the batch's series (neither may hold a control character).
-    index: foldhash::HashMap<Box<str>, u32>,
+    /// The batch's series by `sku NUL location` (neither may hold a control character).
+    index: hashbrown::HashTable<Slot>,
+    hasher: foldhash::fast::RandomState,
     key: String,
     /// Bytes the series and their index hold, roughly.
     series_bytes: usize,
@@ -85,8 +116,13 @@ impl BatchBuilder {
         self.key.push_str(&row.sku);
         self.key.push('\0');
         self.key.push_str(&row.location);
-        let series = match self.index.get(self.key.as_str()) {
-            Some(&series) => {
+        let hash = self.hasher.hash_one(self.key.as_bytes());
+        let known = self
+            .index
+            .find(hash, |slot| slot.holds(hash, &self.key, &self.batch.series))
+            .map(|slot| slot.series);
+        let series = match known {
+            Some(series) => {
                 let known = &mut self.batch.series[series as usize];
                 if known.product.is_none() {
                     known.product = row.product.map(Cow::into_owned);
@@ -101,11 +137,20 @@ impl BatchBuilder {
                     location: Location::from_checked(&row.location),
                     product: row.product.map(Cow::into_owned),
                 });
-                self.index.insert(self.key.as_str().into(), series);
-                // The series record, its index entry, and both copies of the texts.
+                let mut slot = Slot {
+                    hash,
+                    series,
+                    length: u32::try_from(self.key.len())
+                        .expect("SKUs and locations are checked short"),
+                    key: [0; INLINE_KEY],
+                };
+                let inline = self.key.len().min(INLINE_KEY);
+                slot.key[..inline].copy_from_slice(&self.key.as_bytes()[..inline]);
+                self.index.insert_unique(hash, slot, |slot| slot.hash);
+                // The series record with its texts, and its index slot.
                 self.series_bytes += std::mem::size_of::<BatchSeries>()
-                    + std::mem::size_of::<(Box<str>, u32)>()
-                    + 2 * self.key.len();
+                    + std::mem::size_of::<Slot>()
+                    + self.key.len();
                 series
             }
         };
@@ -195,5 +240,26 @@ mod tests {
         let batch = builder.take();
         assert_eq!(batch.series.len(), 1);
         assert_eq!(batch.lines[0].series, 0);
+    }
+
+    #[test]
+    fn long_series_texts_that_share_a_beginning_stay_apart() {
+        let long = "S".repeat(INLINE_KEY + 10);
+        let (first, second) = (format!("{long}1"), format!("{long}2"));
+        let mut builder = BatchBuilder::with_capacity(8);
+        for (sku, location) in [
+            (first.as_str(), "X"),
+            (second.as_str(), "X"),
+            (first.as_str(), "X"),
+            (first.as_str(), "Y"),
+            (second.as_str(), "X"),
+            (long.as_str(), "1\u{1}X"),
+        ] {
+            builder.push(row(sku, location, None));
+        }
+        let batch = builder.take();
+        let indexes: Vec<u32> = batch.lines.iter().map(|line| line.series).collect();
+        assert_eq!(indexes, [0, 1, 0, 2, 1, 3]);
+        assert_eq!(batch.series[2].parts(), (first.as_str(), "Y", None));
     }
 }

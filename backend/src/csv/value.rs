@@ -239,22 +239,56 @@ pub fn number(text: &str) -> Result<f64, String> {
 /// would clean such a text into itself, so both read the same value.
 fn plain_number(text: &str) -> Option<f64> {
     let unsigned = text.strip_prefix('-').unwrap_or(text);
-    let bytes = unsigned.as_bytes();
-    let dots = bytes.iter().filter(|byte| **byte == b'.').count();
-    let plain = dots <= 1
-        && bytes.len() > dots
-        && bytes
-            .iter()
-            .all(|byte| byte.is_ascii_digit() || *byte == b'.');
-    if !plain {
-        return None;
-    }
-    let value: f64 = unsigned.parse().ok()?;
+    let value = short_decimal(unsigned.as_bytes()).or_else(|| {
+        let bytes = unsigned.as_bytes();
+        let dots = bytes.iter().filter(|byte| **byte == b'.').count();
+        let plain = dots <= 1
+            && bytes.len() > dots
+            && bytes
+                .iter()
+                .all(|byte| byte.is_ascii_digit() || *byte == b'.');
+        if plain { unsigned.parse().ok() } else { None }
+    })?;
     Some(if unsigned.len() < text.len() {
         -value
     } else {
         value
     })
+}
+
+/// Exact powers of ten: every one up to 10^15 is an `f64` without rounding.
+const POWERS_OF_TEN: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// Reads digits with at most one dot and at most 15 digits in all (`12`, `41.37`, `.5`, `5.`)
+/// without the general float parser: the digits make an exact integer and the division by an
+/// exact power of ten rounds once, so the result is the very `f64` `str::parse` gives. `None` for
+/// anything else.
+fn short_decimal(bytes: &[u8]) -> Option<f64> {
+    let mut mantissa = 0u64;
+    let mut digits = 0usize;
+    let mut decimals = None;
+    for &byte in bytes {
+        match byte {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(byte - b'0');
+                digits += 1;
+                if let Some(decimals) = &mut decimals {
+                    *decimals += 1;
+                }
+            }
+            b'.' if decimals.is_none() => decimals = Some(0),
+            _ => return None,
+        }
+        if digits > 15 {
+            return None;
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    Some(mantissa as f64 / POWERS_OF_TEN[decimals.unwrap_or(0)])
 }
 
 /// Decides which of `,` and `.` is the decimal separator and drops the other.
@@ -397,6 +431,44 @@ mod tests {
         check_number("12,50", "12.5");
         check_number("1,234", "1234");
         check_number("EUR 5", "5");
+    }
+
+    #[test]
+    fn short_decimals_read_as_the_float_parser_reads_them() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |bound: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % bound
+        };
+        for _ in 0..200_000 {
+            let length = 1 + next(17) as usize;
+            let dot = next(length as u64 + 2) as usize;
+            let text: String = (0..length)
+                .map(|at| {
+                    if at == dot {
+                        '.'
+                    } else {
+                        char::from(b'0' + next(10) as u8)
+                    }
+                })
+                .collect();
+            let parsed: Option<f64> = text.parse().ok();
+            if let Some(fast) = short_decimal(text.as_bytes()) {
+                assert_eq!(Some(fast.to_bits()), parsed.map(f64::to_bits), "{text}");
+            } else {
+                assert!(text.bytes().filter(u8::is_ascii_digit).count() > 15 || text == ".");
+            }
+        }
+        assert_eq!(short_decimal(b"1.2.3"), None);
+        assert_eq!(short_decimal(b"."), None);
+        assert_eq!(short_decimal(b"1e5"), None);
+        assert_eq!(
+            short_decimal(b"999999999999999"),
+            Some(999_999_999_999_999.0)
+        );
+        assert_eq!(short_decimal(b"9999999999999999"), None);
     }
 
     #[test]
