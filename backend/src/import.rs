@@ -19,6 +19,10 @@ use crate::store::{ImportReport, RowError, Store, StoreError, UploadStatus};
 const BATCH_LINES: usize = 262_144;
 /// Most memory one batch holds (lines, series and their texts): bounds files of many series.
 const BATCH_BYTES: usize = 24 << 20;
+/// Lines in the first batch; each next batch doubles until `BATCH_LINES`. The writer starts on a
+/// small batch after a few milliseconds instead of waiting for a full one, which matters for the
+/// files of a few hundred thousand lines where one full batch is a large part of the whole.
+const FIRST_BATCH_LINES: usize = 16_384;
 /// Batches parsed ahead of the writer: one is enough to keep both threads busy, and each batch
 /// held is memory.
 const BATCHES_AHEAD: usize = 1;
@@ -223,6 +227,7 @@ fn read_batches<R: Read>(
     };
     tally.format = Some(reader.format().name());
     let mut batch = BatchBuilder::with_capacity(BATCH_LINES);
+    let mut batch_lines = FIRST_BATCH_LINES;
     while let Some(row) = reader.read_into(&mut batch) {
         let row = match row {
             Ok(row) => row,
@@ -236,9 +241,12 @@ fn read_batches<R: Read>(
         match row {
             Ok(date) => {
                 tally.accept(date);
-                let full = batch.len() == BATCH_LINES || batch.size_bytes() >= BATCH_BYTES;
-                if full && batches.blocking_send(batch.take()).is_err() {
-                    return (tally, Ok(()));
+                let full = batch.len() >= batch_lines || batch.size_bytes() >= BATCH_BYTES;
+                if full {
+                    if batches.blocking_send(batch.take()).is_err() {
+                        return (tally, Ok(()));
+                    }
+                    batch_lines = (batch_lines * 2).min(BATCH_LINES);
                 }
             }
             Err(error) => tally.reject(error),

@@ -285,6 +285,34 @@ async fn large_upload_is_streamed_in_chunks_and_counted_exactly() {
 }
 
 #[tokio::test]
+async fn many_identical_rows_across_batches_are_each_a_sale_and_never_counted_twice() {
+    let app = TestApp::spawn().await;
+    let tenant = app.tenant("UTC").await;
+    // More rows than the first two batches hold, all one identity (no ids, same content), with
+    // a second identity in between.
+    let mut csv = String::from("date,sku,qty,price\n");
+    for row in 0..60_000 {
+        csv.push_str(if row % 1000 == 999 {
+            "2024-03-01,B,2,1.25\n"
+        } else {
+            "2024-03-01,A,1,0.5\n"
+        });
+    }
+    let (status, report) = app.upload(&tenant, csv.clone()).await;
+    assert_eq!(status, 201, "{report}");
+    assert_eq!(counts(&report), "60000 60000 0 0 0");
+    let (_, report) = app.upload(&tenant, csv).await;
+    assert_eq!(counts(&report), "60000 0 60000 0 0");
+    assert_eq!(
+        app.sales_lines(&tenant, "").await,
+        [
+            "2024-03-01 A default 59940.0 29970.0",
+            "2024-03-01 B default 120.0 150.0"
+        ]
+    );
+}
+
+#[tokio::test]
 async fn bad_date_order_parameter_is_named() {
     let app = TestApp::spawn().await;
     let tenant = app.tenant("UTC").await;

@@ -422,13 +422,24 @@ fn write_lines(
     let connection = &writer.connection;
     let mut outcome = SalesWrite::default();
     let mut pages = LinePages::new(connection, tenant_key);
+    // The day, identity and occurrence of the line before: repeats of one identity are adjacent
+    // in `order`, and every occurrence up to the last one's is this upload's by then, so the next
+    // repeat starts after it instead of probing them all again (n repeats: n probes, not n²/2).
+    let mut previous: Option<(i32, crate::domain::LineIdentity, u32)> = None;
     for line in order.drain(..) {
         let (day, series) = (line.day, line.series);
         let delta = Delta {
             units: line.units,
             revenue: line.revenue,
         };
-        let mut occurrence = 0u32;
+        let mut occurrence = match previous {
+            Some((previous_day, identity, last))
+                if !replace && (previous_day, identity) == (day, line.identity) =>
+            {
+                last + 1
+            }
+            _ => 0,
+        };
         loop {
             let key = line.identity.key(occurrence);
             let page = pages.page(day, key)?;
@@ -472,6 +483,7 @@ fn write_lines(
             }
             break;
         }
+        previous = Some((day, line.identity, occurrence));
     }
     pages.flush()?;
     write_deltas(connection, tenant_key, &mut deltas)?;
