@@ -195,10 +195,24 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// A record's tag and its two numbers.
-fn put_amounts(bytes: &mut Vec<u8>, units: (u8, u64), revenue: (u8, u64)) -> [(u8, u64); 2] {
-    bytes.push(units.0 | (revenue.0 << 2));
-    [units, revenue]
+/// A record's units and revenue, each with its storage mode and payload.
+struct Amounts([(u8, u64); 2]);
+
+impl Amounts {
+    fn of(units: f64, revenue: f64) -> Self {
+        Self([number_mode(units), revenue_mode(revenue, units)])
+    }
+
+    /// The record's tag: the modes of its units and revenue.
+    fn tag(&self) -> u8 {
+        self.0[0].0 | (self.0[1].0 << 2)
+    }
+
+    fn put(self, bytes: &mut Vec<u8>) {
+        for amount in self.0 {
+            put_number(bytes, amount);
+        }
+    }
 }
 
 /// Decodes a line page (records sorted by key).
@@ -233,17 +247,12 @@ pub(super) fn encode_lines(records: &[LineRecord]) -> Vec<u8> {
     bytes.push(PACKED);
     let mut previous = i64::MIN;
     for record in records {
-        let amounts = put_amounts(
-            &mut bytes,
-            number_mode(record.units),
-            revenue_mode(record.revenue, record.units),
-        );
+        let amounts = Amounts::of(record.units, record.revenue);
+        bytes.push(amounts.tag());
         put_varint(&mut bytes, record.key.wrapping_sub(previous) as u64);
         previous = record.key;
         put_varint(&mut bytes, zigzag(record.series));
-        for amount in amounts {
-            put_number(&mut bytes, amount);
-        }
+        amounts.put(&mut bytes);
         put_varint(&mut bytes, u64::from(record.upload));
         put_varint(&mut bytes, u64::from(record.seen));
     }
@@ -276,28 +285,24 @@ pub(super) fn encode_cells(cells: &[Cell]) -> Vec<u8> {
     bytes.push(PACKED);
     let mut previous = 0i64;
     for cell in cells {
-        let amounts = put_amounts(
-            &mut bytes,
-            number_mode(cell.units),
-            revenue_mode(cell.revenue, cell.units),
-        );
+        let amounts = Amounts::of(cell.units, cell.revenue);
+        bytes.push(amounts.tag());
         put_varint(&mut bytes, zigzag(cell.series.wrapping_sub(previous)));
         previous = cell.series;
-        for amount in amounts {
-            put_number(&mut bytes, amount);
-        }
+        amounts.put(&mut bytes);
     }
     bytes
 }
 
-/// Adds `deltas` (sorted by series, one per series) into the page `bytes`; returns the new page.
-pub(super) fn merge_cells(bytes: &[u8], deltas: &[Cell]) -> Result<Vec<u8>, StoreError> {
-    let mut stored = Vec::new();
-    if !bytes.is_empty() {
-        for_each_cell(bytes, |cell| stored.push(cell))?;
+/// Adds `deltas` (sorted by series, one per series) into the stored page, if there is one;
+/// returns the new page.
+pub(super) fn merge_cells(stored: Option<&[u8]>, deltas: &[Cell]) -> Result<Vec<u8>, StoreError> {
+    let mut cells = Vec::new();
+    if let Some(bytes) = stored {
+        for_each_cell(bytes, |cell| cells.push(cell))?;
     }
-    let mut merged = Vec::with_capacity(stored.len() + deltas.len());
-    let (mut left, mut right) = (stored.into_iter().peekable(), deltas.iter().peekable());
+    let mut merged = Vec::with_capacity(cells.len() + deltas.len());
+    let (mut left, mut right) = (cells.into_iter().peekable(), deltas.iter().peekable());
     loop {
         match (left.peek(), right.peek()) {
             (Some(old), Some(new)) if old.series == new.series => {
@@ -551,8 +556,9 @@ mod tests {
             units,
             revenue: units * 10.0,
         };
-        let first = merge_cells(&[], &[cell(2, 1.0), cell(5, 2.0)]).unwrap();
-        let second = merge_cells(&first, &[cell(1, 1.0), cell(5, -0.5), cell(9, 4.0)]).unwrap();
+        let first = merge_cells(None, &[cell(2, 1.0), cell(5, 2.0)]).unwrap();
+        let second =
+            merge_cells(Some(&first), &[cell(1, 1.0), cell(5, -0.5), cell(9, 4.0)]).unwrap();
         let mut cells = Vec::new();
         for_each_cell(&second, |cell| cells.push(cell)).unwrap();
         assert_eq!(

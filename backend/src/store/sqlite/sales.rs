@@ -538,7 +538,7 @@ fn write_deltas(
             .query_row(params![tenant_key, day, bucket], |row| row.get(0))
             .optional()
             .map_err(unavailable)?;
-        let merged = pages::merge_cells(stored.as_deref().unwrap_or_default(), &group)?;
+        let merged = pages::merge_cells(stored.as_deref(), &group)?;
         upsert
             .execute(params![tenant_key, day, bucket, merged])
             .map_err(unavailable)?;
