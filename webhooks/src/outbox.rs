@@ -19,6 +19,11 @@ use tokio::sync::Notify;
 
 /// Deliveries published per round.
 const BATCH: u32 = 64;
+/// Least time from the start of one round to the start of the next while deliveries trickle in
+/// (a full batch goes on at once). Each round costs the store a claim and a record transaction
+/// and the bus a write; without a pause, a steady stream of receipts made a round of a few
+/// deliveries every millisecond. Publication waits at most this long more.
+const ROUND_INTERVAL: Duration = Duration::from_millis(10);
 /// Longest pause between rounds while the bus is failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long a round's claims hold: far longer than publishing a batch takes (well under a second,
@@ -180,12 +185,18 @@ impl Outbox {
         let mut backoff = Duration::from_millis(100);
         loop {
             let notified = self.wake.notified();
+            let started = tokio::time::Instant::now();
             let failing = match self.run_once().await {
                 Ok(round) if round.retried == 0 && round.published + round.dead > 0 => {
                     backoff = Duration::from_millis(100);
                     // A backlog does not hold shutdown up: what is still pending stays pending
                     // and is published at the next start.
-                    if (&mut shutdown).now_or_never().is_some() {
+                    if round.published + round.dead < BATCH as usize {
+                        tokio::select! {
+                            () = &mut shutdown => return,
+                            () = tokio::time::sleep_until(started + ROUND_INTERVAL) => {}
+                        }
+                    } else if (&mut shutdown).now_or_never().is_some() {
                         return;
                     }
                     continue;
