@@ -80,7 +80,7 @@ pub(super) struct Receipt {
     triggered_at: Option<String>,
     received_at: String,
     headers: String,
-    body: Vec<u8>,
+    body: StoredBody,
 }
 
 impl Receipt {
@@ -94,7 +94,7 @@ impl Receipt {
             triggered_at: delivery.triggered_at.map(|time| time.to_rfc3339()),
             received_at: delivery.received_at.to_rfc3339(),
             headers: serde_json::to_string(&delivery.headers).map_err(StoreError::unavailable)?,
-            body: delivery.body.clone(),
+            body: StoredBody::pack(&delivery.body),
         })
     }
 }
@@ -157,9 +157,16 @@ pub(super) fn put_delivery(
     }
     connection
         .prepare_cached(
-            "INSERT INTO webhook_bodies (delivery_id, headers, body) VALUES (?1, ?2, ?3)",
+            "INSERT INTO webhook_bodies (delivery_id, headers, body, codec) VALUES (?1, ?2, ?3, ?4)",
         )
-        .and_then(|mut statement| statement.execute(params![id, delivery.headers, delivery.body]))
+        .and_then(|mut statement| {
+            statement.execute(params![
+                id,
+                delivery.headers,
+                delivery.body.bytes,
+                delivery.body.codec
+            ])
+        })
         .map_err(unavailable)?;
     if status == DeliveryStatus::Duplicate {
         add_step(
@@ -171,6 +178,63 @@ pub(super) fn put_delivery(
         return Ok(DeliveryReceipt::DuplicateEvent);
     }
     Ok(DeliveryReceipt::Stored)
+}
+
+/// A delivery body as `webhook_bodies` holds it: as received (codec 0), or LZ4-compressed with
+/// its length first (codec 1) when that saves at least an eighth. Order payloads are JSON with
+/// many repeated keys; compressed, more of them share a page, and the writer (the receiver's
+/// bottleneck) writes fewer pages to the WAL and, later, to the database.
+struct StoredBody {
+    bytes: Vec<u8>,
+    codec: i64,
+}
+
+const RAW: i64 = 0;
+const LZ4: i64 = 1;
+/// Largest body a stored length may announce (far above any delivery the receiver accepts): a
+/// corrupt length is refused instead of allocated.
+const MAX_UNPACKED_BYTES: usize = 256 * 1024 * 1024;
+
+impl StoredBody {
+    fn pack(body: &[u8]) -> Self {
+        let packed = lz4_flex::block::compress_prepend_size(body);
+        if packed.len() + body.len() / 8 <= body.len() {
+            Self {
+                bytes: packed,
+                codec: LZ4,
+            }
+        } else {
+            Self {
+                bytes: body.to_vec(),
+                codec: RAW,
+            }
+        }
+    }
+
+    fn unpack(self) -> Result<Vec<u8>, StoreError> {
+        match self.codec {
+            RAW => Ok(self.bytes),
+            LZ4 => {
+                let announced = self
+                    .bytes
+                    .first_chunk::<4>()
+                    .map(|length| u32::from_le_bytes(*length) as usize);
+                if announced.is_none_or(|length| length > MAX_UNPACKED_BYTES) {
+                    return Err(StoreError::Unavailable(
+                        "a stored delivery body is corrupt (impossible length)".into(),
+                    ));
+                }
+                lz4_flex::block::decompress_size_prepended(&self.bytes).map_err(|error| {
+                    StoreError::Unavailable(
+                        format!("a stored delivery body is corrupt: {error}").into(),
+                    )
+                })
+            }
+            other => Err(StoreError::Unavailable(
+                format!("a stored delivery body has an unknown codec {other}").into(),
+            )),
+        }
+    }
 }
 
 /// A claim's end as stored: fixed-width, so that text order is time order.
@@ -192,9 +256,10 @@ pub(super) fn claim(
     // One statement claims and returns them; RETURNING cannot join, so the body (when wanted)
     // comes from a subquery.
     let body = if with_bodies {
-        "(SELECT body FROM webhook_bodies WHERE delivery_id = webhook_deliveries.id)"
+        "(SELECT body FROM webhook_bodies WHERE delivery_id = webhook_deliveries.id),
+         (SELECT codec FROM webhook_bodies WHERE delivery_id = webhook_deliveries.id)"
     } else {
-        "NULL"
+        "NULL, NULL"
     };
     let mut statement = writer
         .connection
@@ -279,15 +344,22 @@ pub(super) fn body(
 ) -> Result<Option<Vec<u8>>, StoreError> {
     connection
         .prepare_cached(
-            "SELECT b.body FROM webhook_deliveries d JOIN webhook_bodies b ON b.delivery_id = d.id
-             WHERE d.webhook_id = ?1",
+            "SELECT b.body, b.codec FROM webhook_deliveries d
+             JOIN webhook_bodies b ON b.delivery_id = d.id WHERE d.webhook_id = ?1",
         )
         .and_then(|mut statement| {
             statement
-                .query_row([webhook_id], |row| row.get(0))
+                .query_row([webhook_id], |row| {
+                    Ok(StoredBody {
+                        bytes: row.get(0)?,
+                        codec: row.get(1)?,
+                    })
+                })
                 .optional()
         })
-        .map_err(unavailable)
+        .map_err(unavailable)?
+        .map(StoredBody::unpack)
+        .transpose()
 }
 
 pub(super) fn replace_body(
@@ -299,10 +371,11 @@ pub(super) fn replace_body(
     let Some(id) = delivery_id(connection, webhook_id)? else {
         return Ok(false);
     };
+    let stored = StoredBody::pack(body);
     connection
         .execute(
-            "UPDATE webhook_bodies SET body = ?2 WHERE delivery_id = ?1",
-            params![id, body],
+            "UPDATE webhook_bodies SET body = ?2, codec = ?3 WHERE delivery_id = ?1",
+            params![id, stored.bytes, stored.codec],
         )
         .map_err(unavailable)?;
     add_step(connection, id, "redacted", None)?;
@@ -388,7 +461,7 @@ pub(super) fn erase_shop(connection: &Connection, shop: &str) -> Result<(), Stor
     Ok(())
 }
 
-/// Records of rows of [`SUMMARY_COLUMNS`], followed by the body `with_bodies`.
+/// Records of rows of [`SUMMARY_COLUMNS`], followed by the body and its codec `with_bodies`.
 fn records_of(
     rows: &mut rusqlite::Rows<'_>,
     with_bodies: bool,
@@ -397,7 +470,11 @@ fn records_of(
     while let Some(row) = rows.next().map_err(unavailable)? {
         let mut record = summary(row).map_err(unavailable)?.into_record()?;
         if with_bodies {
-            record.body = row.get(12).map_err(unavailable)?;
+            record.body = StoredBody {
+                bytes: row.get(12).map_err(unavailable)?,
+                codec: row.get(13).map_err(unavailable)?,
+            }
+            .unpack()?;
         }
         records.push(record);
     }
@@ -473,7 +550,7 @@ pub(super) fn pending(
 ) -> Result<Vec<DeliveryRecord>, StoreError> {
     let sql = if with_bodies {
         format!(
-            "SELECT {SUMMARY_COLUMNS}, b.body FROM webhook_deliveries d
+            "SELECT {SUMMARY_COLUMNS}, b.body, b.codec FROM webhook_deliveries d
              JOIN webhook_bodies b ON b.delivery_id = d.id
              WHERE d.status = 'pending' ORDER BY d.id LIMIT ?1"
         )
@@ -535,7 +612,7 @@ pub(super) fn one(
 ) -> Result<Option<DeliveryRecord>, StoreError> {
     let found = connection
         .prepare_cached(&format!(
-            "SELECT {SUMMARY_COLUMNS}, b.headers, b.body FROM webhook_deliveries d
+            "SELECT {SUMMARY_COLUMNS}, b.headers, b.body, b.codec FROM webhook_deliveries d
              JOIN webhook_bodies b ON b.delivery_id = d.id WHERE d.webhook_id = ?1"
         ))
         .and_then(|mut statement| {
@@ -544,7 +621,10 @@ pub(super) fn one(
                     Ok((
                         summary(row)?,
                         row.get::<_, String>(12)?,
-                        row.get::<_, Vec<u8>>(13)?,
+                        StoredBody {
+                            bytes: row.get(13)?,
+                            codec: row.get(14)?,
+                        },
                     ))
                 })
                 .optional()
@@ -555,7 +635,7 @@ pub(super) fn one(
     };
     let mut record = row.into_record()?;
     record.headers = serde_json::from_str(&headers).map_err(StoreError::unavailable)?;
-    record.body = body;
+    record.body = body.unpack()?;
     // The log's first step is the store itself; later ones were appended.
     record.history.push(DeliveryStep {
         at: record.received_at,
@@ -577,4 +657,95 @@ pub(super) fn one(
         });
     }
     Ok(Some(record))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::migrations;
+
+    fn order_json(lines: usize) -> Vec<u8> {
+        let items: Vec<String> = (0..lines)
+            .map(|n| {
+                format!(
+                    r#"{{"id":{n},"sku":"SKU-{n}","quantity":{q},"price":"19.90","title":"Tee {n}","vendor":"Acme","taxable":true}}"#,
+                    q = n % 4 + 1
+                )
+            })
+            .collect();
+        format!(r#"{{"id":1,"line_items":[{}]}}"#, items.join(",")).into_bytes()
+    }
+
+    #[test]
+    fn json_bodies_are_stored_compressed_and_read_back_byte_for_byte() {
+        let body = order_json(30);
+        let stored = StoredBody::pack(&body);
+        assert_eq!(stored.codec, LZ4);
+        assert!(
+            stored.bytes.len() * 2 < body.len(),
+            "{} of {}",
+            stored.bytes.len(),
+            body.len()
+        );
+        assert_eq!(stored.unpack().unwrap(), body);
+    }
+
+    #[test]
+    fn bodies_that_do_not_compress_are_stored_as_received() {
+        // A short body and bytes without repetition: compression would not save an eighth.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let noise: Vec<u8> = (0..4096)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()[3]
+            })
+            .collect();
+        for body in [b"{}".to_vec(), noise, Vec::new()] {
+            let stored = StoredBody::pack(&body);
+            assert_eq!(stored.codec, RAW);
+            assert_eq!(stored.bytes, body);
+            assert_eq!(stored.unpack().unwrap(), body);
+        }
+    }
+
+    #[test]
+    fn a_corrupt_or_unknown_stored_body_is_an_error_not_a_guess() {
+        let packed = StoredBody::pack(&order_json(30)).bytes;
+        let cases = [
+            // A length far beyond any delivery.
+            (vec![0xff, 0xff, 0xff, 0x7f, 0x00], LZ4),
+            // Too short to hold a length.
+            (vec![1, 0], LZ4),
+            // The compressed data cut short.
+            (packed[..packed.len() / 2].to_vec(), LZ4),
+            (packed.clone(), 7),
+        ];
+        for (bytes, codec) in cases {
+            assert!(StoredBody { bytes, codec }.unpack().is_err());
+        }
+    }
+
+    #[test]
+    fn bodies_stored_before_compression_read_back_unchanged() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        migrations::run_until(&mut connection, 10).unwrap();
+        connection
+            .execute_batch(
+                "INSERT INTO webhook_deliveries (id, webhook_id, shop, topic, api_version,
+                     received_at, status)
+                 VALUES (1, 'w1', 'a.myshopify.com', 'orders/create', '2026-10',
+                     '2026-12-01T00:00:00+00:00', 'published');
+                 INSERT INTO webhook_bodies (delivery_id, headers, body)
+                     VALUES (1, '[]', CAST('{\"id\":1}' AS BLOB));",
+            )
+            .unwrap();
+        migrations::run(&mut connection).unwrap();
+        assert_eq!(body(&connection, "w1").unwrap().unwrap(), br#"{"id":1}"#);
+        assert_eq!(
+            one(&connection, "w1").unwrap().unwrap().body,
+            br#"{"id":1}"#
+        );
+    }
 }

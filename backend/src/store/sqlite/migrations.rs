@@ -276,6 +276,13 @@ const MIGRATIONS: &[Migration] = &[
     ),
     // 10: pages re-encoded from fixed-size records (40 bytes a line, 24 a cell) to packed ones.
     Migration::Convert("", repack_pages),
+    // 11: a delivery body may be stored compressed; `codec` says how (0: as received, 1: LZ4
+    // block with its length first). Existing bodies stay as they are.
+    Migration::Sql(
+        r"
+    ALTER TABLE webhook_bodies ADD COLUMN codec INTEGER NOT NULL DEFAULT 0;
+    ",
+    ),
 ];
 
 /// Applies the migrations this database has not seen yet, each in its own transaction.
@@ -287,7 +294,7 @@ pub(super) fn run(connection: &mut Connection) -> rusqlite::Result<()> {
 }
 
 /// Applies the migrations this database has not seen yet, up to the first `count`.
-fn run_until(connection: &mut Connection, count: usize) -> rusqlite::Result<()> {
+pub(super) fn run_until(connection: &mut Connection, count: usize) -> rusqlite::Result<()> {
     let applied: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
     let applied = usize::try_from(applied).unwrap_or(0);
     for (index, migration) in MIGRATIONS.iter().enumerate().take(count).skip(applied) {
