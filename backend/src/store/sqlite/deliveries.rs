@@ -55,14 +55,15 @@ fn add_step_of(
             "INSERT INTO delivery_steps (delivery_id, step, at, outcome, detail)
              SELECT d.id, COALESCE((SELECT MAX(step) FROM delivery_steps s
                                     WHERE s.delivery_id = d.id), 0) + 1, ?2, ?3, ?4
-             FROM webhook_deliveries d WHERE d.webhook_id = ?1",
+             FROM webhook_deliveries d WHERE d.webhook_key = ?5 AND d.webhook_id = ?1",
         )
         .and_then(|mut statement| {
             statement.execute(params![
                 webhook_id,
                 Utc::now().to_rfc3339(),
                 outcome,
-                detail
+                detail,
+                webhook_key(webhook_id)
             ])
         })
         .map_err(unavailable)?;
@@ -72,6 +73,8 @@ fn add_step_of(
 /// A delivery as its receipt writes it: text fields formatted before it reaches the writer, whose
 /// thread is the receiver's bottleneck.
 pub(super) struct Receipt {
+    webhook_key: i64,
+    event_key: Option<i64>,
     webhook_id: String,
     shop: String,
     topic: String,
@@ -86,6 +89,11 @@ pub(super) struct Receipt {
 impl Receipt {
     pub(super) fn of(delivery: &NewDelivery) -> Result<Self, StoreError> {
         Ok(Self {
+            webhook_key: webhook_key(&delivery.webhook_id),
+            event_key: delivery
+                .event_id
+                .as_deref()
+                .map(|event_id| event_key(delivery.shop.as_str(), &delivery.topic, event_id)),
             webhook_id: delivery.webhook_id.clone(),
             shop: delivery.shop.as_str().to_owned(),
             topic: delivery.topic.clone(),
@@ -104,40 +112,53 @@ pub(super) fn put_delivery(
     delivery: &Receipt,
 ) -> Result<DeliveryReceipt, StoreError> {
     let connection = &writer.connection;
-    let duplicate_event = match &delivery.event_id {
-        Some(event_id) => connection
+    // A redelivery of a stored webhook id is counted, and nothing else changes.
+    let stored: Option<i64> = connection
+        .prepare_cached(
+            "UPDATE webhook_deliveries SET redeliveries = redeliveries + 1
+             WHERE webhook_key = ?1 AND webhook_id = ?2 RETURNING id",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![delivery.webhook_key, delivery.webhook_id], |row| {
+                    row.get(0)
+                })
+                .optional()
+        })
+        .map_err(unavailable)?;
+    if let Some(id) = stored {
+        add_step(connection, id, "redelivered", None)?;
+        return Ok(DeliveryReceipt::Redelivery);
+    }
+    let duplicate_event = match (&delivery.event_id, delivery.event_key) {
+        (Some(event_id), Some(event_key)) => connection
             .prepare_cached(
                 "SELECT 1 FROM webhook_deliveries
-                 WHERE shop = ?1 AND topic = ?2 AND event_id = ?3 AND webhook_id <> ?4 LIMIT 1",
+                 WHERE event_key = ?1 AND shop = ?2 AND topic = ?3 AND event_id = ?4 LIMIT 1",
             )
             .and_then(|mut statement| {
-                statement.exists(params![
-                    delivery.shop,
-                    delivery.topic,
-                    event_id,
-                    delivery.webhook_id
-                ])
+                statement.exists(params![event_key, delivery.shop, delivery.topic, event_id])
             })
             .map_err(unavailable)?,
-        None => false,
+        _ => false,
     };
     let status = if duplicate_event {
         DeliveryStatus::Duplicate
     } else {
         DeliveryStatus::Pending
     };
-    // One statement stores a new delivery or counts a redelivery of a stored one.
-    let (id, redeliveries): (i64, i64) = connection
+    let id: i64 = connection
         .prepare_cached(
-            "INSERT INTO webhook_deliveries (webhook_id, shop, topic, api_version, event_id,
-                 triggered_at, received_at, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (webhook_id) DO UPDATE SET redeliveries = redeliveries + 1
-             RETURNING id, redeliveries",
+            "INSERT INTO webhook_deliveries (webhook_key, event_key, webhook_id, shop, topic,
+                 api_version, event_id, triggered_at, received_at, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             RETURNING id",
         )
         .and_then(|mut statement| {
             statement.query_row(
                 params![
+                    delivery.webhook_key,
+                    delivery.event_key,
                     delivery.webhook_id,
                     delivery.shop,
                     delivery.topic,
@@ -147,14 +168,10 @@ pub(super) fn put_delivery(
                     delivery.received_at,
                     status.as_str(),
                 ],
-                |row| Ok((row.get(0)?, row.get(1)?)),
+                |row| row.get(0),
             )
         })
         .map_err(unavailable)?;
-    if redeliveries > 0 {
-        add_step(connection, id, "redelivered", None)?;
-        return Ok(DeliveryReceipt::Redelivery);
-    }
     connection
         .prepare_cached(
             "INSERT INTO webhook_bodies (delivery_id, headers, body, codec) VALUES (?1, ?2, ?3, ?4)",
@@ -178,6 +195,34 @@ pub(super) fn put_delivery(
         return Ok(DeliveryReceipt::DuplicateEvent);
     }
     Ok(DeliveryReceipt::Stored)
+}
+
+/// The indexed key of a webhook id: the id's FNV-1a hash. Lookups compare the id itself too, so
+/// a collision costs a second row read, never a wrong answer. An index of these 8-byte keys is a
+/// fraction of one of the ids (36-character UUIDs), so a receipt's insert, at a random place in
+/// it, splits fewer pages and the index stays in the page cache. Stored: never change it.
+pub(super) fn webhook_key(webhook_id: &str) -> i64 {
+    fnv1a(&[webhook_id.as_bytes()])
+}
+
+/// The indexed key of an event of a shop and topic (see [`webhook_key`]).
+pub(super) fn event_key(shop: &str, topic: &str, event_id: &str) -> i64 {
+    fnv1a(&[
+        shop.as_bytes(),
+        b"\n",
+        topic.as_bytes(),
+        b"\n",
+        event_id.as_bytes(),
+    ])
+}
+
+fn fnv1a(parts: &[&[u8]]) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in parts.iter().flat_map(|part| part.iter()) {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    i64::from_ne_bytes(hash.to_ne_bytes())
 }
 
 /// A delivery body as `webhook_bodies` holds it: as received (codec 0), or LZ4-compressed with
@@ -301,7 +346,8 @@ pub(super) fn record_deliveries(
                  reason = CASE WHEN ?2 = 'dead' THEN ?4 WHEN ?2 IS NULL THEN reason ELSE NULL END,
                  claimed_by = CASE WHEN ?2 IS NULL AND ?5 IS NULL THEN claimed_by END,
                  claim_until = CASE WHEN ?2 IS NULL AND ?5 IS NULL THEN claim_until END
-             WHERE webhook_id = ?1 AND (?5 IS NULL OR (status = 'pending' AND claimed_by = ?5))
+             WHERE webhook_key = ?6 AND webhook_id = ?1
+               AND (?5 IS NULL OR (status = 'pending' AND claimed_by = ?5))
              RETURNING id",
         )
         .map_err(unavailable)?;
@@ -325,6 +371,7 @@ pub(super) fn record_deliveries(
                     i64::from(outcome.failed_attempt),
                     outcome.detail,
                     owner,
+                    webhook_key(&outcome.webhook_id),
                 ],
                 |row| row.get(0),
             )
@@ -345,11 +392,12 @@ pub(super) fn body(
     connection
         .prepare_cached(
             "SELECT b.body, b.codec FROM webhook_deliveries d
-             JOIN webhook_bodies b ON b.delivery_id = d.id WHERE d.webhook_id = ?1",
+             JOIN webhook_bodies b ON b.delivery_id = d.id
+             WHERE d.webhook_key = ?1 AND d.webhook_id = ?2",
         )
         .and_then(|mut statement| {
             statement
-                .query_row([webhook_id], |row| {
+                .query_row(params![webhook_key(webhook_id), webhook_id], |row| {
                     Ok(StoredBody {
                         bytes: row.get(0)?,
                         codec: row.get(1)?,
@@ -438,10 +486,14 @@ pub(super) fn purge(
 
 fn delivery_id(connection: &Connection, webhook_id: &str) -> Result<Option<i64>, StoreError> {
     connection
-        .prepare_cached("SELECT id FROM webhook_deliveries WHERE webhook_id = ?1")
+        .prepare_cached(
+            "SELECT id FROM webhook_deliveries WHERE webhook_key = ?1 AND webhook_id = ?2",
+        )
         .and_then(|mut statement| {
             statement
-                .query_row([webhook_id], |row| row.get(0))
+                .query_row(params![webhook_key(webhook_id), webhook_id], |row| {
+                    row.get(0)
+                })
                 .optional()
         })
         .map_err(unavailable)
@@ -613,11 +665,12 @@ pub(super) fn one(
     let found = connection
         .prepare_cached(&format!(
             "SELECT {SUMMARY_COLUMNS}, b.headers, b.body, b.codec FROM webhook_deliveries d
-             JOIN webhook_bodies b ON b.delivery_id = d.id WHERE d.webhook_id = ?1"
+             JOIN webhook_bodies b ON b.delivery_id = d.id
+             WHERE d.webhook_key = ?1 AND d.webhook_id = ?2"
         ))
         .and_then(|mut statement| {
             statement
-                .query_row([webhook_id], |row| {
+                .query_row(params![webhook_key(webhook_id), webhook_id], |row| {
                     Ok((
                         summary(row)?,
                         row.get::<_, String>(12)?,
@@ -747,5 +800,80 @@ mod tests {
             one(&connection, "w1").unwrap().unwrap().body,
             br#"{"id":1}"#
         );
+    }
+
+    #[tokio::test]
+    async fn deliveries_stored_before_their_keys_are_found_counted_and_deduplicated_after() {
+        use crate::domain::NewDelivery;
+        use crate::shopify::shop::ShopDomain;
+        use crate::store::Store;
+        use crate::store::sqlite::SqliteStore;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite3");
+        {
+            let mut connection = Connection::open(&path).unwrap();
+            migrations::run_until(&mut connection, 11).unwrap();
+            connection
+                .execute_batch(
+                    "INSERT INTO webhook_deliveries (id, webhook_id, shop, topic, api_version,
+                         event_id, received_at, status)
+                     VALUES
+                       (1, 'w1', 'a.myshopify.com', 'orders/create', '2026-10', 'e1',
+                        '2026-12-01T00:00:00+00:00', 'published'),
+                       (2, 'w2', 'a.myshopify.com', 'orders/create', '2026-10', NULL,
+                        '2026-12-01T00:00:01+00:00', 'pending');
+                     INSERT INTO webhook_bodies (delivery_id, headers, body)
+                       VALUES (1, '[]', CAST('{\"id\":1}' AS BLOB)),
+                              (2, '[]', CAST('{\"id\":2}' AS BLOB));",
+                )
+                .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let delivery = |webhook_id: &str, event_id: Option<&str>| NewDelivery {
+            webhook_id: webhook_id.to_owned(),
+            shop: ShopDomain::parse("a.myshopify.com").unwrap(),
+            topic: "orders/create".to_owned(),
+            api_version: "2026-10".to_owned(),
+            event_id: event_id.map(str::to_owned),
+            triggered_at: None,
+            received_at: Utc::now(),
+            headers: Vec::new(),
+            body: br#"{"id":9}"#.to_vec(),
+        };
+        assert_eq!(
+            store
+                .put_delivery(&delivery("w1", Some("e1")))
+                .await
+                .unwrap(),
+            DeliveryReceipt::Redelivery
+        );
+        assert_eq!(
+            store.put_delivery(&delivery("w2", None)).await.unwrap(),
+            DeliveryReceipt::Redelivery
+        );
+        assert_eq!(
+            store
+                .put_delivery(&delivery("w3", Some("e1")))
+                .await
+                .unwrap(),
+            DeliveryReceipt::DuplicateEvent
+        );
+        // The same event id of another topic is another event.
+        let mut other_topic = delivery("w4", Some("e1"));
+        other_topic.topic = "orders/updated".to_owned();
+        assert_eq!(
+            store.put_delivery(&other_topic).await.unwrap(),
+            DeliveryReceipt::Stored
+        );
+        let first = store.delivery("w1").await.unwrap().unwrap();
+        assert_eq!(first.body, br#"{"id":1}"#);
+        assert_eq!(first.redeliveries, 1);
+        assert_eq!(
+            store.delivery_body("w2").await.unwrap().unwrap(),
+            br#"{"id":2}"#
+        );
+        assert!(store.delivery("w5").await.unwrap().is_none());
+        store.close().await;
     }
 }

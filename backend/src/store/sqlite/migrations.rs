@@ -283,6 +283,40 @@ const MIGRATIONS: &[Migration] = &[
     ALTER TABLE webhook_bodies ADD COLUMN codec INTEGER NOT NULL DEFAULT 0;
     ",
     ),
+    // 12: deliveries found by 8-byte hashes of their webhook id and of their event, indexed,
+    // instead of indexes of the texts (a UNIQUE webhook id and shop, topic, event id): receipts
+    // insert into both at random places, and small keys split and write far fewer pages. The
+    // table is rebuilt (a UNIQUE column's index cannot be dropped) and the keys computed.
+    Migration::Convert(
+        r"
+    CREATE TABLE webhook_deliveries_keyed (
+        id              INTEGER PRIMARY KEY,
+        webhook_key     INTEGER NOT NULL DEFAULT 0,
+        event_key       INTEGER,
+        webhook_id      TEXT NOT NULL,
+        shop            TEXT NOT NULL,
+        topic           TEXT NOT NULL,
+        api_version     TEXT NOT NULL,
+        event_id        TEXT,
+        triggered_at    TEXT,
+        received_at     TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        redeliveries    INTEGER NOT NULL DEFAULT 0,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        reason          TEXT,
+        claimed_by      TEXT,
+        claim_until     TEXT
+    );
+    INSERT INTO webhook_deliveries_keyed (id, webhook_id, shop, topic, api_version, event_id,
+        triggered_at, received_at, status, redeliveries, attempts, reason, claimed_by, claim_until)
+    SELECT id, webhook_id, shop, topic, api_version, event_id, triggered_at, received_at, status,
+        redeliveries, attempts, reason, claimed_by, claim_until
+    FROM webhook_deliveries;
+    DROP TABLE webhook_deliveries;
+    ALTER TABLE webhook_deliveries_keyed RENAME TO webhook_deliveries;
+    ",
+        key_deliveries,
+    ),
 ];
 
 /// Applies the migrations this database has not seen yet, each in its own transaction.
@@ -315,6 +349,50 @@ pub(super) fn run_until(connection: &mut Connection, count: usize) -> rusqlite::
         tracing::info!(version = index + 1, "sqlite: migration applied");
     }
     Ok(())
+}
+
+/// Migration 12: computes the keys of every delivery (a few hundred rows at a time, by id), then
+/// indexes them and restores the other indexes.
+fn key_deliveries(transaction: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    use super::deliveries::{event_key, webhook_key};
+
+    let mut select = transaction.prepare(
+        "SELECT id, webhook_id, shop, topic, event_id FROM webhook_deliveries
+         WHERE id > ?1 ORDER BY id LIMIT 256",
+    )?;
+    let mut update = transaction
+        .prepare("UPDATE webhook_deliveries SET webhook_key = ?2, event_key = ?3 WHERE id = ?1")?;
+    let mut after = i64::MIN;
+    loop {
+        let chunk: Vec<(i64, i64, Option<i64>)> = select
+            .query_map([after], |row| {
+                let webhook_id: String = row.get(1)?;
+                let shop: String = row.get(2)?;
+                let topic: String = row.get(3)?;
+                let event_id: Option<String> = row.get(4)?;
+                Ok((
+                    row.get(0)?,
+                    webhook_key(&webhook_id),
+                    event_id.map(|event_id| event_key(&shop, &topic, &event_id)),
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some(last) = chunk.last() else {
+            break;
+        };
+        after = last.0;
+        for (id, webhook, event) in chunk {
+            update.execute(rusqlite::params![id, webhook, event])?;
+        }
+    }
+    transaction.execute_batch(
+        "CREATE INDEX webhook_deliveries_by_key ON webhook_deliveries (webhook_key);
+         CREATE INDEX webhook_deliveries_by_event_key ON webhook_deliveries (event_key)
+             WHERE event_key IS NOT NULL;
+         CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (id)
+             WHERE status = 'pending';
+         CREATE INDEX webhook_deliveries_by_shop ON webhook_deliveries (shop, id);",
+    )
 }
 
 /// Migration 4: moves every row of `sales_lines` and `daily_sales` into pages, then drops them.
