@@ -112,11 +112,12 @@ pub(super) fn put_delivery(
     delivery: &Receipt,
 ) -> Result<DeliveryReceipt, StoreError> {
     let connection = &writer.connection;
-    // A redelivery of a stored webhook id is counted, and nothing else changes.
+    // A redelivery of a stored webhook id is counted, and nothing else changes. (Looked up with
+    // a read first: most receipts are new, and a write statement that changes nothing still
+    // opens a statement journal.)
     let stored: Option<i64> = connection
         .prepare_cached(
-            "UPDATE webhook_deliveries SET redeliveries = redeliveries + 1
-             WHERE webhook_key = ?1 AND webhook_id = ?2 RETURNING id",
+            "SELECT id FROM webhook_deliveries WHERE webhook_key = ?1 AND webhook_id = ?2",
         )
         .and_then(|mut statement| {
             statement
@@ -127,6 +128,12 @@ pub(super) fn put_delivery(
         })
         .map_err(unavailable)?;
     if let Some(id) = stored {
+        connection
+            .prepare_cached(
+                "UPDATE webhook_deliveries SET redeliveries = redeliveries + 1 WHERE id = ?1",
+            )
+            .and_then(|mut statement| statement.execute([id]))
+            .map_err(unavailable)?;
         add_step(connection, id, "redelivered", None)?;
         return Ok(DeliveryReceipt::Redelivery);
     }
