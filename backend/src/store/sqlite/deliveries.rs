@@ -248,6 +248,14 @@ const LZ4: i64 = 1;
 const MAX_UNPACKED_BYTES: usize = 256 * 1024 * 1024;
 
 impl StoredBody {
+    /// The body in columns `at` (bytes) and `at + 1` (codec) of `row`.
+    fn read(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Self> {
+        Ok(Self {
+            bytes: row.get(at)?,
+            codec: row.get(at + 1)?,
+        })
+    }
+
     fn pack(body: &[u8]) -> Self {
         let packed = lz4_flex::block::compress_prepend_size(body);
         if packed.len() + body.len() / 8 <= body.len() {
@@ -405,10 +413,7 @@ pub(super) fn body(
         .and_then(|mut statement| {
             statement
                 .query_row(params![webhook_key(webhook_id), webhook_id], |row| {
-                    Ok(StoredBody {
-                        bytes: row.get(0)?,
-                        codec: row.get(1)?,
-                    })
+                    StoredBody::read(row, 0)
                 })
                 .optional()
         })
@@ -529,11 +534,7 @@ fn records_of(
     while let Some(row) = rows.next().map_err(unavailable)? {
         let mut record = summary(row).map_err(unavailable)?.into_record()?;
         if with_bodies {
-            record.body = StoredBody {
-                bytes: row.get(12).map_err(unavailable)?,
-                codec: row.get(13).map_err(unavailable)?,
-            }
-            .unpack()?;
+            record.body = StoredBody::read(row, 12).map_err(unavailable)?.unpack()?;
         }
         records.push(record);
     }
@@ -681,10 +682,7 @@ pub(super) fn one(
                     Ok((
                         summary(row)?,
                         row.get::<_, String>(12)?,
-                        StoredBody {
-                            bytes: row.get(13)?,
-                            codec: row.get(14)?,
-                        },
+                        StoredBody::read(row, 13)?,
                     ))
                 })
                 .optional()
