@@ -168,10 +168,14 @@ impl SqliteStore {
             .pragma_update(None, "journal_mode", "WAL")
             .map_err(StoreError::unavailable)?;
         configure(&connection).map_err(StoreError::unavailable)?;
-        // The writer's page cache: pages hold many records each, so 32 MB covers an import's working
-        // set; more only adds to the peak RSS.
+        // The writer's page cache, kept small on purpose: when a B-tree split reorders sibling pages,
+        // SQLite renumbers one through the lock-byte page (page 262,145 at 4 KB pages), so the
+        // cache's highest page number lies past the end of the database and every commit that
+        // follows scans the cache's whole hash table to drop pages past the end. That table grows
+        // with the cache: at 32 MB the scan was ~15 % of the writer's time at 1,800 commits/s.
+        // Pages come from the OS page cache when missed; imports measured no slower at 4 MB.
         connection
-            .pragma_update(None, "cache_size", -32_768)
+            .pragma_update(None, "cache_size", WRITER_CACHE_KIB)
             .map_err(StoreError::unavailable)?;
         migrations::run(&mut connection).map_err(StoreError::unavailable)?;
         // Multi-row statements come in a few sizes; keep them all prepared.
@@ -336,6 +340,9 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     configure(&connection).map_err(StoreError::unavailable)?;
     Ok(connection)
 }
+
+/// The writer's page cache size, as `PRAGMA cache_size` takes it (negative: KiB).
+const WRITER_CACHE_KIB: i64 = -4_096;
 
 /// WAL pages after which the writer checkpoints by itself (4 MB of 4 KB pages). The checkpointer
 /// thread copies most of the WAL into the database meanwhile, but with reads and commits going on
