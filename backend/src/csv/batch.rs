@@ -176,16 +176,20 @@ impl BatchBuilder {
         });
     }
 
-    /// The batch so far; the builder starts a new one with room for as many lines.
+    /// The batch so far; the builder starts a new one with room for as many lines and series.
+    /// Files repeat their series from batch to batch (every SKU and location sells most days), so
+    /// the next batch's series list starts at the size of this one's instead of growing by doubling
+    /// (each step copying the list and faulting in fresh memory).
     pub fn take(&mut self) -> SalesBatch {
         self.index.clear();
         self.series_bytes = 0;
-        let capacity = self.batch.lines.capacity();
+        let lines = self.batch.lines.capacity();
+        let series = self.batch.series.len();
         std::mem::replace(
             &mut self.batch,
             SalesBatch {
-                series: Vec::new(),
-                lines: Vec::with_capacity(capacity),
+                series: Vec::with_capacity(series),
+                lines: Vec::with_capacity(lines),
             },
         )
     }
