@@ -168,12 +168,6 @@ impl SqliteStore {
             .pragma_update(None, "journal_mode", "WAL")
             .map_err(StoreError::unavailable)?;
         configure(&connection).map_err(StoreError::unavailable)?;
-        // The writer's page cache, kept small on purpose: when a B-tree split reorders sibling pages,
-        // SQLite renumbers one through the lock-byte page (page 262,145 at 4 KB pages), so the
-        // cache's highest page number lies past the end of the database and every commit that
-        // follows scans the cache's whole hash table to drop pages past the end. That table grows
-        // with the cache: at 32 MB the scan took ~5 % of the server's CPU under a webhook flood.
-        // Pages come from the OS page cache when missed; imports measured no slower at 4 MB.
         connection
             .pragma_update(None, "cache_size", WRITER_CACHE_KIB)
             .map_err(StoreError::unavailable)?;
@@ -341,7 +335,12 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     Ok(connection)
 }
 
-/// The writer's page cache size, as `PRAGMA cache_size` takes it (negative: KiB).
+/// The writer's page cache size, as `PRAGMA cache_size` takes it (negative: KiB); small on
+/// purpose. When a B-tree split reorders sibling pages, SQLite renumbers one through the lock-byte
+/// page (page 262,145 at 4 KB pages), so the cache's highest page number lies past the end of the
+/// database and every commit that follows scans the cache's whole hash table to drop pages past the
+/// end. That table grows with the cache: at 32 MB the scan took ~5 % of the server's CPU under a
+/// webhook flood. Missed pages come from the OS page cache; imports measured no slower at 4 MB.
 const WRITER_CACHE_KIB: i64 = -4_096;
 
 /// WAL pages after which the writer checkpoints by itself (4 MB of 4 KB pages). The checkpointer
