@@ -403,7 +403,11 @@ fn run_writer(mut writer: Writer, mut commands: mpsc::Receiver<Command>) {
         }
         if !receive.is_empty() && (streak < RECEIVE_STREAK || background.is_empty()) {
             let take = receive.len().min(MAX_GROUP);
-            commit_group(&mut writer, receive.drain(..take).collect(), true);
+            commit_group(
+                &mut writer,
+                receive.drain(..take).collect(),
+                Isolation::AllOrNothing,
+            );
             streak += 1;
             continue;
         }
@@ -413,7 +417,11 @@ fn run_writer(mut writer: Writer, mut commands: mpsc::Receiver<Command>) {
                 // Receipts accepted before the stop are committed first.
                 while !receive.is_empty() {
                     let take = receive.len().min(MAX_GROUP);
-                    commit_group(&mut writer, receive.drain(..take).collect(), true);
+                    commit_group(
+                        &mut writer,
+                        receive.drain(..take).collect(),
+                        Isolation::AllOrNothing,
+                    );
                 }
                 let _ = done.send(());
                 break;
@@ -424,7 +432,7 @@ fn run_writer(mut writer: Writer, mut commands: mpsc::Receiver<Command>) {
                 ..
             }) => {
                 set_autocheckpoint(&writer.connection, BULK_CHECKPOINT_PAGES);
-                commit_group(&mut writer, vec![job], false);
+                commit_group(&mut writer, vec![job], Isolation::AllOrNothing);
                 set_autocheckpoint(&writer.connection, WRITER_CHECKPOINT_PAGES);
             }
             Some(Command::Run { job, .. }) => {
@@ -442,7 +450,7 @@ fn run_writer(mut writer: Writer, mut commands: mpsc::Receiver<Command>) {
                         jobs.push(job);
                     }
                 }
-                commit_group(&mut writer, jobs, true);
+                commit_group(&mut writer, jobs, Isolation::Savepoints);
             }
             None => {}
         }
@@ -473,43 +481,76 @@ fn run_fixed(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
     connection.prepare_cached(sql)?.execute([]).map(drop)
 }
 
-/// Runs `jobs` in one transaction and answers each after the commit. With `savepoints`, each job
-/// runs in its own savepoint so a failing job leaves the others committed; without, the group must
-/// hold one job (a bulk one), and its failure rolls back the transaction.
-fn commit_group(writer: &mut Writer, jobs: Vec<Job>, savepoints: bool) {
+/// How a group's jobs share its transaction.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Isolation {
+    /// Each job in its own savepoint: a failing job leaves the others committed.
+    Savepoints,
+    /// No savepoints: a failing job rolls the whole group back and every job is answered with an
+    /// error. For jobs that fail only when the database does (I/O, a full disk), where the others
+    /// would fail as well: receipts (Shopify retries them) and a bulk job alone in its group. A
+    /// savepoint copies each page a job first touches into the statement journal; receipts touch
+    /// fresh pages all the time.
+    AllOrNothing,
+}
+
+/// How a job of a group ended, before the group's commit.
+enum JobEnd {
+    /// It ran and its changes wait for the commit.
+    Ran,
+    /// It failed by itself (its reply carries its own error); its changes were undone.
+    Failed,
+    /// Its savepoint could not be taken or released.
+    Error(String),
+}
+
+/// Runs `jobs` in one transaction and answers each after the commit (see [`Isolation`]).
+fn commit_group(writer: &mut Writer, jobs: Vec<Job>, isolation: Isolation) {
     if let Err(error) = run_fixed(&writer.connection, "BEGIN IMMEDIATE") {
         tracing::error!(%error, "sqlite: could not begin a write transaction");
         // Dropping the jobs answers each with an error.
         return;
     }
+    let savepoints = isolation == Isolation::Savepoints;
     let mut replies = Vec::with_capacity(jobs.len());
+    // All or nothing, and a job failed: the rest are dropped unrun (each caller gets an error).
     let mut failed = false;
     for job in jobs {
+        if failed {
+            drop(job);
+            continue;
+        }
         if savepoints && let Err(error) = run_fixed(&writer.connection, "SAVEPOINT job") {
             let (_, reply) = noop_reply(job);
-            replies.push((reply, Some(error.to_string())));
+            replies.push((reply, JobEnd::Error(error.to_string())));
             continue;
         }
         let (ok, reply) = job(writer);
         let end = match (ok, savepoints) {
-            (true, true) => run_fixed(&writer.connection, "RELEASE job"),
+            (true, true) => run_fixed(&writer.connection, "RELEASE job")
+                .map_or_else(|error| JobEnd::Error(error.to_string()), |()| JobEnd::Ran),
             (false, true) => {
                 writer.forget_caches();
                 writer
                     .connection
                     .execute_batch("ROLLBACK TO job; RELEASE job")
+                    .map_or_else(
+                        |error| JobEnd::Error(error.to_string()),
+                        |()| JobEnd::Failed,
+                    )
             }
-            (ok, false) => {
-                failed |= !ok;
-                Ok(())
+            (true, false) => JobEnd::Ran,
+            (false, false) => {
+                failed = true;
+                JobEnd::Failed
             }
         };
-        replies.push((reply, end.err().map(|error| error.to_string())));
+        replies.push((reply, end));
     }
     let commit_error = if failed {
         let _ = writer.connection.execute_batch("ROLLBACK");
         writer.forget_caches();
-        None
+        Some("another write in the same transaction failed; nothing was stored".to_owned())
     } else {
         let commit = run_fixed(&writer.connection, "COMMIT");
         let error = commit.err().map(|error| error.to_string());
@@ -522,8 +563,13 @@ fn commit_group(writer: &mut Writer, jobs: Vec<Job>, savepoints: bool) {
         }
         error
     };
-    for (reply, job_error) in replies {
-        reply(commit_error.clone().or(job_error));
+    for (reply, end) in replies {
+        match end {
+            JobEnd::Ran => reply(commit_error.clone()),
+            // The job's own error, unless the commit of what the others did failed.
+            JobEnd::Failed => reply(if failed { None } else { commit_error.clone() }),
+            JobEnd::Error(error) => reply(Some(commit_error.clone().unwrap_or(error))),
+        }
     }
 }
 
@@ -1355,6 +1401,87 @@ mod tests {
             at <= MAX_BACKGROUND_GROUP,
             "the receipt ran {at}th, behind the background writes queued before it"
         );
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_failing_receipt_rolls_back_its_whole_group_and_every_caller_hears_of_it() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(directory.path().join("store.sqlite3")).unwrap());
+        store
+            .write(|writer| {
+                writer
+                    .connection
+                    .execute_batch("CREATE TABLE scratch (name TEXT NOT NULL)")
+                    .map_err(StoreError::unavailable)
+            })
+            .await
+            .unwrap();
+        // Hold the writer so that the receipts below queue up and commit as one group.
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Mutex::new(gate);
+        let held = {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .run_on_writer(
+                        move |_| {
+                            let _ = gate.lock().unwrap().recv();
+                            Ok(())
+                        },
+                        false,
+                        Lane::Background,
+                    )
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let receipt = |name: &'static str| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .run_on_writer(
+                        move |writer| {
+                            writer
+                                .connection
+                                .execute("INSERT INTO scratch (name) VALUES (?1)", [name])
+                                .map_err(StoreError::unavailable)?;
+                            if name == "bad" {
+                                return Err(StoreError::Unavailable("the bad one".into()));
+                            }
+                            Ok(name)
+                        },
+                        false,
+                        Lane::Receive,
+                    )
+                    .await
+            })
+        };
+        let first = receipt("first");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let bad = receipt("bad");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let last = receipt("last");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        release.send(()).unwrap();
+        held.await.unwrap().unwrap();
+        let first = format!("{:?}", first.await.unwrap().unwrap_err());
+        assert!(first.contains("another write"), "{first}");
+        let bad = format!("{:?}", bad.await.unwrap().unwrap_err());
+        assert!(bad.contains("the bad one"), "{bad}");
+        assert!(last.await.unwrap().is_err());
+        let stored: i64 = store
+            .write(|writer| {
+                writer
+                    .connection
+                    .query_row("SELECT COUNT(*) FROM scratch", [], |row| row.get(0))
+                    .map_err(StoreError::unavailable)
+            })
+            .await
+            .unwrap();
+        assert_eq!(stored, 0, "a receipt of a rolled back group was stored");
+        // The writer goes on: the next receipt commits.
+        assert_eq!(receipt("next").await.unwrap().unwrap(), "next");
         store.close().await;
     }
 
