@@ -32,7 +32,7 @@ pub use product::{
 };
 pub use sales::{
     BatchLine, BatchSeries, DayRange, Granularity, LineIdentity, Location, SalesBatch, SalesDay,
-    SalesLine, SalesQuery, Sku, SkuSummary,
+    SalesLine, SalesQuery, SeriesList, Sku, SkuSummary,
 };
 pub use session::{BrowserSecret, BrowserSession, TenantSettings};
 pub use sync::{OrdersApplied, SyncKind, SyncPhase, SyncState, SyncStatus};

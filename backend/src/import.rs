@@ -65,7 +65,7 @@ pub enum ImportError {
 }
 
 /// Makes a fresh upload id (`up_` + 20 hex digits).
-fn new_upload_id() -> String {
+pub(crate) fn new_upload_id() -> String {
     let mut bytes = [0u8; 10];
     rand::rng().fill_bytes(&mut bytes);
     format!("up_{}", hex::encode(bytes))

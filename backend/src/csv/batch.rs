@@ -1,12 +1,16 @@
-//! Building `SalesBatch`es row by row: a batch lists each SKU and location pair once, so a row
-//! costs one hash lookup of borrowed text instead of two heap strings.
+//! Building `SalesBatch`es row by row: each SKU and location pair is listed once per upload (the
+//! batches share the list; each adds the pairs first met in it), so a row costs one hash lookup of
+//! borrowed text instead of two heap strings, and a pair is copied and resolved once, not once per
+//! batch.
 
 use std::borrow::Cow;
 use std::hash::BuildHasher;
 
 use chrono::NaiveDate;
 
-use crate::domain::{BatchLine, BatchSeries, LineIdentity, Location, SalesBatch, SalesLine, Sku};
+use crate::domain::{
+    BatchLine, BatchSeries, LineIdentity, Location, SalesBatch, SalesLine, SeriesList, Sku,
+};
 
 /// One read row, borrowing its texts from the reader's record.
 #[derive(Debug)]
@@ -46,11 +50,16 @@ impl RowParts<'_> {
 /// series whose key fits reads one slot and nothing else.
 const INLINE_KEY: usize = 48;
 
-/// One series in a batch's index: 64 bytes, one cache line.
+/// Listed series' bytes (with their index slots) after which a builder starts a new list: a file
+/// of very many SKU and location pairs lists them again as it meets them instead of holding them
+/// all, so memory stays bounded whatever the file.
+const MAX_LISTED_BYTES: usize = 32 << 20;
+
+/// One series in the index: 64 bytes, one cache line.
 #[derive(Debug)]
 struct Slot {
     hash: u64,
-    /// Index into the batch's series.
+    /// The series' number in the list.
     series: u32,
     /// Length of the key; only the first `INLINE_KEY` bytes are held here.
     length: u32,
@@ -58,85 +67,119 @@ struct Slot {
 }
 
 impl Slot {
-    fn holds(&self, hash: u64, key: &str, series: &[BatchSeries]) -> bool {
+    fn holds(&self, hash: u64, key: &str, listed: &SeriesList, fresh: &[BatchSeries]) -> bool {
         if self.hash != hash || self.length as usize != key.len() {
             return false;
         }
         if key.len() <= INLINE_KEY {
             return &self.key[..key.len()] == key.as_bytes();
         }
-        let known = &series[self.series as usize];
+        let Some(known) = series_at(listed, fresh, self.series) else {
+            return false;
+        };
         let (sku, location) = key.split_once('\0').unwrap_or((key, ""));
         known.sku.as_str() == sku && known.location.as_str() == location
     }
 }
 
-/// A batch being filled, with the index of its series by SKU and location.
+/// The series numbered `index`: listed by an earlier batch, or fresh in this one.
+fn series_at<'a>(
+    listed: &'a SeriesList,
+    fresh: &'a [BatchSeries],
+    index: u32,
+) -> Option<&'a BatchSeries> {
+    match index.checked_sub(listed_len(listed)) {
+        Some(fresh_index) => fresh.get(fresh_index as usize),
+        None => listed.get(index),
+    }
+}
+
+fn listed_len(listed: &SeriesList) -> u32 {
+    u32::try_from(listed.len()).expect("a list numbers its series with u32")
+}
+
+/// A batch being filled, with the index of the upload's series by SKU and location.
 #[derive(Debug, Default)]
 pub struct BatchBuilder {
-    batch: SalesBatch,
-    /// The batch's series by `sku NUL location` (neither may hold a control character).
+    lines: Vec<BatchLine>,
+    /// Series listed by the batches taken so far, shared with them.
+    listed: SeriesList,
+    /// Series first met since the last `take`: numbered after the listed ones.
+    fresh: Vec<BatchSeries>,
+    /// Listed and fresh series by `sku NUL location` (neither may hold a control character).
     index: hashbrown::HashTable<Slot>,
     hasher: foldhash::fast::RandomState,
     key: String,
-    /// Bytes the series and their index hold, roughly.
+    /// Bytes the fresh series and their index slots hold, roughly.
     series_bytes: usize,
+    /// Bytes the listed series and their index slots hold, roughly.
+    listed_bytes: usize,
 }
 
 impl BatchBuilder {
     /// An empty builder with room for `lines` lines.
     pub fn with_capacity(lines: usize) -> Self {
         Self {
-            batch: SalesBatch {
-                series: Vec::new(),
-                lines: Vec::with_capacity(lines),
-            },
+            lines: Vec::with_capacity(lines),
+            listed: SeriesList::shared(),
             ..Self::default()
         }
     }
 
     /// Lines added since the last `take`.
     pub fn len(&self) -> usize {
-        self.batch.lines.len()
+        self.lines.len()
     }
 
-    /// Memory the batch holds, roughly: its lines, and its series with their texts.
+    /// Memory the batch adds, roughly: its lines, and the series it lists first with their texts.
     pub fn size_bytes(&self) -> usize {
-        self.batch.lines.len() * std::mem::size_of::<BatchLine>() + self.series_bytes
+        self.lines.len() * std::mem::size_of::<BatchLine>() + self.series_bytes
     }
 
     /// Whether no line was added since the last `take`.
     pub fn is_empty(&self) -> bool {
-        self.batch.lines.is_empty()
+        self.lines.is_empty()
     }
 
-    /// Adds a row; its SKU and location are copied only when the batch does not list them yet.
+    /// Adds a row; its SKU and location are copied only when no batch of the list names them yet.
     pub fn push(&mut self, row: RowParts<'_>) {
         self.key.clear();
         self.key.push_str(&row.sku);
         self.key.push('\0');
         self.key.push_str(&row.location);
         let hash = self.hasher.hash_one(self.key.as_bytes());
+        let (listed, fresh, key) = (&self.listed, &self.fresh, &self.key);
         let known = self
             .index
-            .find(hash, |slot| slot.holds(hash, &self.key, &self.batch.series))
+            .find(hash, |slot| slot.holds(hash, key, listed, fresh))
             .map(|slot| slot.series);
+        let listed_len = listed_len(&self.listed);
         let series = match known {
-            Some(series) => {
-                let known = &mut self.batch.series[series as usize];
+            Some(series) if series >= listed_len => {
+                let known = &mut self.fresh[(series - listed_len) as usize];
                 if known.product.is_none() {
                     known.product = row.product.map(Cow::into_owned);
                 }
                 series
             }
+            Some(series)
+                if row.product.is_some()
+                    && self
+                        .listed
+                        .get(series)
+                        .is_some_and(|known| known.product.is_none()) =>
+            {
+                // An earlier batch listed the series without a product name and this row has
+                // one: list the series again, named, and give it to this and later rows.
+                let named = self.add_fresh(&row);
+                if let Some(slot) = self.index.find_mut(hash, |slot| slot.series == series) {
+                    slot.series = named;
+                }
+                named
+            }
+            Some(series) => series,
             None => {
-                let series = u32::try_from(self.batch.series.len())
-                    .expect("a batch holds fewer series than lines, and lines fit in memory");
-                self.batch.series.push(BatchSeries {
-                    sku: Sku::from_checked(&row.sku),
-                    location: Location::from_checked(&row.location),
-                    product: row.product.map(Cow::into_owned),
-                });
+                let series = self.add_fresh(&row);
                 let mut slot = Slot {
                     hash,
                     series,
@@ -147,20 +190,34 @@ impl BatchBuilder {
                 let inline = self.key.len().min(INLINE_KEY);
                 slot.key[..inline].copy_from_slice(&self.key.as_bytes()[..inline]);
                 self.index.insert_unique(hash, slot, |slot| slot.hash);
-                // The series record with its texts, and its index slot.
-                self.series_bytes += std::mem::size_of::<BatchSeries>()
-                    + std::mem::size_of::<Slot>()
-                    + self.key.len();
+                self.series_bytes += std::mem::size_of::<Slot>();
                 series
             }
         };
-        self.batch.lines.push(BatchLine {
+        self.lines.push(BatchLine {
             identity: row.identity,
             date: row.date,
             series,
             units: row.units,
             revenue: row.revenue,
         });
+    }
+
+    /// Lists the row's series in this batch; its number.
+    fn add_fresh(&mut self, row: &RowParts<'_>) -> u32 {
+        let series = listed_len(&self.listed)
+            .checked_add(
+                u32::try_from(self.fresh.len())
+                    .expect("a batch holds fewer series than lines, and lines fit in memory"),
+            )
+            .expect("a list holds fewer than 2^32 series");
+        self.fresh.push(BatchSeries {
+            sku: Sku::from_checked(&row.sku),
+            location: Location::from_checked(&row.location),
+            product: row.product.as_deref().map(str::to_owned),
+        });
+        self.series_bytes += std::mem::size_of::<BatchSeries>() + self.key.len();
+        series
     }
 
     /// Adds a line read as a `SalesLine`.
@@ -176,22 +233,22 @@ impl BatchBuilder {
         });
     }
 
-    /// The batch so far; the builder starts a new one with room for as many lines and series.
-    /// Files repeat their series from batch to batch (every SKU and location sells most days), so
-    /// the next batch's series list starts at the size of this one's instead of growing by doubling
-    /// (each step copying the list and faulting in fresh memory).
+    /// The batch so far: its lines, and the list of series with the ones it met first added. The
+    /// builder starts a new batch with room for as many lines, sharing the list.
     pub fn take(&mut self) -> SalesBatch {
-        self.index.clear();
-        self.series_bytes = 0;
-        let lines = self.batch.lines.capacity();
-        let series = self.batch.series.len();
-        std::mem::replace(
-            &mut self.batch,
-            SalesBatch {
-                series: Vec::with_capacity(series),
-                lines: Vec::with_capacity(lines),
-            },
-        )
+        let lines = self.lines.capacity();
+        self.listed.push(std::mem::take(&mut self.fresh));
+        self.listed_bytes += std::mem::take(&mut self.series_bytes);
+        let batch = SalesBatch {
+            series: self.listed.clone(),
+            lines: std::mem::replace(&mut self.lines, Vec::with_capacity(lines)),
+        };
+        if self.listed_bytes >= MAX_LISTED_BYTES {
+            self.index.clear();
+            self.listed = SeriesList::shared();
+            self.listed_bytes = 0;
+        }
+        batch
     }
 }
 
@@ -236,14 +293,76 @@ mod tests {
     }
 
     #[test]
-    fn a_new_batch_lists_its_series_again() {
-        let mut builder = BatchBuilder::with_capacity(2);
+    fn a_later_batch_lists_only_the_series_it_meets_first_and_shares_the_others() {
+        let mut builder = BatchBuilder::with_capacity(4);
+        builder.push(row("A", "X", None));
+        builder.push(row("B", "X", None));
+        let first = builder.take();
+        builder.push(row("B", "X", None));
+        builder.push(row("C", "X", None));
+        builder.push(row("A", "X", None));
+        let second = builder.take();
+        assert_eq!(second.series.id(), first.series.id());
+        assert_ne!(second.series.id(), 0);
+        let series: Vec<&str> = second.series.iter().map(|one| one.sku.as_str()).collect();
+        assert_eq!(series, ["A", "B", "C"]);
+        let indexes: Vec<u32> = second.lines.iter().map(|line| line.series).collect();
+        assert_eq!(indexes, [1, 2, 0]);
+        // The first batch still reads as it was sent.
+        assert_eq!(first.series.len(), 2);
+        let skus: Vec<String> = second
+            .to_lines()
+            .into_iter()
+            .map(|line| line.sku.as_str().to_owned())
+            .collect();
+        assert_eq!(skus, ["B", "C", "A"]);
+    }
+
+    #[test]
+    fn a_product_name_met_after_its_series_was_listed_lists_it_again_named() {
+        let mut builder = BatchBuilder::with_capacity(4);
         builder.push(row("A", "X", None));
         builder.take();
         builder.push(row("A", "X", None));
-        let batch = builder.take();
-        assert_eq!(batch.series.len(), 1);
-        assert_eq!(batch.lines[0].series, 0);
+        builder.push(row("A", "X", Some("Mug")));
+        builder.push(row("A", "X", Some("Cup")));
+        let second = builder.take();
+        let products: Vec<Option<String>> = second
+            .to_lines()
+            .into_iter()
+            .map(|line| line.product)
+            .collect();
+        assert_eq!(
+            products,
+            [None, Some("Mug".to_owned()), Some("Mug".to_owned())]
+        );
+        builder.push(row("A", "X", None));
+        let third = builder.take();
+        assert_eq!(third.to_lines()[0].product.as_deref(), Some("Mug"));
+        assert_eq!(third.series.len(), 2);
+    }
+
+    #[test]
+    fn a_builder_starts_a_new_list_once_the_listed_series_fill_their_budget() {
+        let mut builder = BatchBuilder::with_capacity(1024);
+        let long = "L".repeat(200);
+        let per_series = std::mem::size_of::<BatchSeries>() + std::mem::size_of::<Slot>() + 202;
+        let mut first = None;
+        let mut sku = 0;
+        // Enough distinct series, a batch at a time, to pass the budget once.
+        while sku * per_series < MAX_LISTED_BYTES + 4 * 1024 * per_series {
+            for _ in 0..1024 {
+                builder.push(row(&format!("{long}{sku}"), "X", None));
+                sku += 1;
+            }
+            let batch = builder.take();
+            first.get_or_insert(batch.series.id());
+        }
+        builder.push(row("A", "X", None));
+        let last = builder.take();
+        assert_ne!(Some(last.series.id()), first);
+        assert!(last.series.len() < sku, "the list kept every series");
+        assert_eq!(last.to_lines()[0].sku.as_str(), "A");
     }
 
     #[test]
@@ -264,6 +383,9 @@ mod tests {
         let batch = builder.take();
         let indexes: Vec<u32> = batch.lines.iter().map(|line| line.series).collect();
         assert_eq!(indexes, [0, 1, 0, 2, 1, 3]);
-        assert_eq!(batch.series[2].parts(), (first.as_str(), "Y", None));
+        assert_eq!(
+            batch.series.get(2).map(BatchSeries::parts),
+            Some((first.as_str(), "Y", None))
+        );
     }
 }

@@ -204,12 +204,96 @@ pub struct BatchLine {
     pub revenue: f64,
 }
 
+/// Series numbered in the order they were listed, shared by the batches of one upload: a file
+/// names the same SKU and location pairs day after day, so each batch adds only the pairs no
+/// earlier batch listed (a chunk), and the earlier chunks are shared, not copied. The list's `id`
+/// (unique in the process) lets a store keep what it resolved for the list between batches.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SeriesList {
+    id: u64,
+    chunks: Vec<std::sync::Arc<[BatchSeries]>>,
+    /// Index of each chunk's first series.
+    starts: Vec<u32>,
+    len: u32,
+}
+
+impl SeriesList {
+    /// An empty list that batches will share (a fresh `id`).
+    pub fn shared() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Self {
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            ..Self::default()
+        }
+    }
+
+    /// The list's id; 0 for a list of one batch alone (nothing to keep for it).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Number of series.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether the list holds no series.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends `series` as a new chunk, numbered after the ones listed.
+    ///
+    /// # Panics
+    /// When the list would hold 2^32 series or more.
+    pub fn push(&mut self, series: Vec<BatchSeries>) {
+        if series.is_empty() {
+            return;
+        }
+        self.starts.push(self.len);
+        self.len = u32::try_from(series.len())
+            .ok()
+            .and_then(|added| self.len.checked_add(added))
+            .expect("a list holds fewer series than lines, and lines fit in memory");
+        self.chunks.push(series.into());
+    }
+
+    /// The series numbered `index`, if listed.
+    pub fn get(&self, index: u32) -> Option<&BatchSeries> {
+        let chunk = self
+            .starts
+            .partition_point(|start| *start <= index)
+            .checked_sub(1)?;
+        self.chunks[chunk].get((index - self.starts[chunk]) as usize)
+    }
+
+    /// The series from number `from` on, in order.
+    pub fn iter_from(&self, from: usize) -> impl Iterator<Item = &BatchSeries> {
+        let from = u32::try_from(from).unwrap_or(u32::MAX);
+        let chunk = self
+            .starts
+            .partition_point(|start| *start <= from)
+            .saturating_sub(1);
+        let skip = from.saturating_sub(self.starts.get(chunk).copied().unwrap_or(0));
+        self.chunks[chunk.min(self.chunks.len())..]
+            .iter()
+            .flat_map(|chunk| chunk.iter())
+            .skip(skip as usize)
+    }
+
+    /// Every series, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &BatchSeries> {
+        self.iter_from(0)
+    }
+}
+
 /// Sales lines with each SKU and location pair listed once: what an import hands the store, one
 /// 32-byte record per row instead of two heap strings.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SalesBatch {
-    /// The series the lines name, each once.
-    pub series: Vec<BatchSeries>,
+    /// The series the lines name: those the upload's earlier batches listed, then the ones this
+    /// batch adds.
+    pub series: SeriesList,
     /// The lines, in file order.
     pub lines: Vec<BatchLine>,
 }
@@ -225,12 +309,22 @@ impl SalesBatch {
         self.lines.is_empty()
     }
 
+    /// The series `line` names.
+    ///
+    /// # Panics
+    /// When the line names a series the batch does not list (a batch built wrong).
+    pub fn series_of(&self, line: &BatchLine) -> &BatchSeries {
+        self.series
+            .get(line.series)
+            .expect("a batch lists every series its lines name")
+    }
+
     /// The lines as `SalesLine`s, each with its series' SKU, location and product name.
     pub fn to_lines(&self) -> Vec<SalesLine> {
         self.lines
             .iter()
             .map(|line| {
-                let series = &self.series[line.series as usize];
+                let series = self.series_of(line);
                 SalesLine {
                     identity: line.identity,
                     date: line.date,
@@ -247,32 +341,38 @@ impl SalesBatch {
 
 impl From<Vec<SalesLine>> for SalesBatch {
     fn from(lines: Vec<SalesLine>) -> Self {
-        let mut batch = Self::default();
+        let mut series: Vec<BatchSeries> = Vec::new();
+        let mut batch_lines = Vec::with_capacity(lines.len());
         let mut index: std::collections::HashMap<(Sku, Location), u32> =
             std::collections::HashMap::new();
         for line in lines {
-            let next = u32::try_from(batch.series.len()).expect("a batch holds under 2^32 series");
-            let series = *index
+            let next = u32::try_from(series.len()).expect("a batch holds under 2^32 series");
+            let named = *index
                 .entry((line.sku.clone(), line.location.clone()))
                 .or_insert(next);
-            if series == next {
-                batch.series.push(BatchSeries {
+            if named == next {
+                series.push(BatchSeries {
                     sku: line.sku,
                     location: line.location,
                     product: line.product,
                 });
-            } else if batch.series[series as usize].product.is_none() {
-                batch.series[series as usize].product = line.product;
+            } else if series[named as usize].product.is_none() {
+                series[named as usize].product = line.product;
             }
-            batch.lines.push(BatchLine {
+            batch_lines.push(BatchLine {
                 identity: line.identity,
                 date: line.date,
-                series,
+                series: named,
                 units: line.units,
                 revenue: line.revenue,
             });
         }
-        batch
+        let mut list = SeriesList::default();
+        list.push(series);
+        Self {
+            series: list,
+            lines: batch_lines,
+        }
     }
 }
 

@@ -92,6 +92,8 @@ pub(crate) struct Writer {
     tenant_keys: HashMap<TenantId, i64>,
     /// Series by tenant (all of a tenant's, once it has been written to), SKU and location.
     pub(crate) series_keys: foldhash::HashMap<i64, sales::SeriesCache>,
+    /// Series ids of the shared series lists of uploads being written.
+    pub(crate) listed_series: sales::ListedSeries,
     /// Buffers one write of sales lines leaves for the next (an import's batches are alike).
     pub(crate) sales_scratch: sales::Scratch,
     /// Wakes the checkpointer after a commit; holds at most one wake-up.
@@ -102,6 +104,8 @@ impl Writer {
     fn forget_caches(&mut self) {
         self.tenant_keys.clear();
         self.series_keys.clear();
+        // A rolled back transaction may have created some of these series.
+        self.listed_series.clear();
     }
 
     pub(crate) fn tenant_key(&mut self, tenant: &TenantId) -> Result<i64, StoreError> {
@@ -194,6 +198,7 @@ impl SqliteStore {
             connection,
             tenant_keys: HashMap::new(),
             series_keys: foldhash::HashMap::default(),
+            listed_series: sales::ListedSeries::default(),
             sales_scratch: sales::Scratch::default(),
             checkpoints,
         };
@@ -1514,6 +1519,86 @@ mod tests {
         store.close().await;
         let wal = path.with_extension("sqlite3-wal");
         assert_eq!(std::fs::metadata(&wal).map_or(0, |file| file.len()), 0);
+    }
+
+    #[tokio::test]
+    async fn batches_of_more_uploads_than_the_writer_keeps_lists_for_name_the_right_series() {
+        use crate::csv::{BatchBuilder, RowParts};
+        use crate::domain::LineIdentity;
+        use std::borrow::Cow;
+
+        let directory = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(directory.path().join("s.sqlite3")).unwrap());
+        let tenant = shop(&store, "Shop").await;
+        let uploads = sales::MAX_LISTS + 2;
+        let mut builders = Vec::new();
+        for _ in 0..uploads {
+            let report = crate::store::ImportReport {
+                upload_id: crate::import::new_upload_id(),
+                format: None,
+                filename: None,
+                status: crate::store::UploadStatus::Running,
+                rows_read: 0,
+                rows_imported: 0,
+                rows_duplicate: 0,
+                rows_updated: 0,
+                rows_rejected: 0,
+                errors: Vec::new(),
+                first_date: None,
+                last_date: None,
+                started_at: Utc::now(),
+                finished_at: None,
+            };
+            store.begin_upload(&tenant.id, &report).await.unwrap();
+            builders.push((report.upload_id, BatchBuilder::with_capacity(8)));
+        }
+        // Each upload sells its own SKU "U{n}" and a shared one, over three batches written in
+        // turn, so the writer keeps dropping the lists it resolved and must resolve them again.
+        let mut line = 0u32;
+        for round in 0..3u32 {
+            for (upload, (upload_id, builder)) in builders.iter_mut().enumerate() {
+                for sku in [
+                    format!("U{upload}"),
+                    "Shared".to_owned(),
+                    format!("R{round}"),
+                ] {
+                    line += 1;
+                    builder.push(RowParts {
+                        identity: LineIdentity::of(&[&line.to_le_bytes()]),
+                        date: chrono::NaiveDate::from_ymd_opt(2024, 1, 1 + round).unwrap(),
+                        sku: Cow::Borrowed(&sku),
+                        location: Cow::Borrowed("Store"),
+                        product: None,
+                        units: f64::from(upload as u32 + 1),
+                        revenue: 0.0,
+                    });
+                }
+                let batch = builder.take();
+                store
+                    .write_sales(&tenant.id, upload_id, batch)
+                    .await
+                    .unwrap();
+            }
+        }
+        let skus = store.skus(&tenant.id).await.unwrap();
+        let units = |name: &str| {
+            skus.iter()
+                .find(|sku| sku.sku.as_str() == name)
+                .map(|sku| sku.units)
+        };
+        for upload in 0..uploads {
+            assert_eq!(
+                units(&format!("U{upload}")),
+                Some(3.0 * (upload as f64 + 1.0))
+            );
+        }
+        let all: f64 = (1..=uploads).map(|units| units as f64).sum();
+        assert_eq!(units("Shared"), Some(3.0 * all));
+        for round in 0..3 {
+            assert_eq!(units(&format!("R{round}")), Some(all));
+        }
+        assert_eq!(skus.len(), uploads + 4);
+        store.close().await;
     }
 
     #[tokio::test]

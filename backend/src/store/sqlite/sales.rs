@@ -7,8 +7,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Writer, not_found, pages, read_tenant_key};
 use crate::domain::{
-    BatchSeries, Granularity, Location, SalesBatch, SalesDay, SalesLine, SalesQuery, Sku,
-    SkuSummary, TenantId,
+    BatchSeries, Granularity, Location, SalesBatch, SalesDay, SalesLine, SalesQuery, SeriesList,
+    Sku, SkuSummary, TenantId,
 };
 use crate::store::{ImportReport, SalesWrite, StoreError, UploadId};
 
@@ -142,7 +142,7 @@ const SERIES_PER_STATEMENT: usize = 200;
 fn series_keys(
     writer: &mut Writer,
     tenant_key: i64,
-    batch: &SalesBatch,
+    listed: &[&BatchSeries],
 ) -> Result<Vec<i64>, StoreError> {
     if !writer.series_keys.contains_key(&tenant_key) {
         // Bound the memory of a server writing for many tenants: forget the others' series.
@@ -168,9 +168,9 @@ fn series_keys(
         .ok_or_else(|| StoreError::Unavailable("series cache vanished".into()))?;
     let mut key = String::new();
     // Series that are new, or whose first product name this batch brings: (index, id if known).
-    let mut ids = Vec::with_capacity(batch.series.len());
+    let mut ids = Vec::with_capacity(listed.len());
     let mut wanted: Vec<&BatchSeries> = Vec::new();
-    for series in &batch.series {
+    for &series in listed {
         series_key(&mut key, series.sku.as_str(), series.location.as_str());
         let known = cache.get(key.as_str()).copied();
         let needed = match known {
@@ -222,15 +222,14 @@ fn series_keys(
                 .map_err(unavailable)?;
             cache_series(cache, &mut rows)?;
         }
-        for (series, id) in batch.series.iter().zip(&mut ids) {
+        for (series, id) in listed.iter().zip(&mut ids) {
             if id.is_none() {
                 series_key(&mut key, series.sku.as_str(), series.location.as_str());
                 *id = cache.get(key.as_str()).map(|(id, _)| *id);
             }
         }
     }
-    batch
-        .series
+    listed
         .iter()
         .zip(ids)
         .map(|(series, id)| {
@@ -241,6 +240,47 @@ fn series_keys(
             })
         })
         .collect()
+}
+
+/// Series ids the writer resolved for shared series lists, by tenant and [`SeriesList::id`]: each
+/// batch of an upload resolves only the series it adds to its list.
+pub(crate) type ListedSeries = foldhash::HashMap<(i64, u64), Vec<i64>>;
+
+/// Shared lists whose ids the writer keeps at once (uploads written at the same time).
+pub(super) const MAX_LISTS: usize = 4;
+
+/// The series id of each series of `list`, by number: those resolved for the list's earlier
+/// batches, then the ones it adds (resolved now). Taken out of the writer's keeping; give them
+/// back with [`keep_series_ids`].
+fn series_ids(
+    writer: &mut Writer,
+    tenant_key: i64,
+    list: &SeriesList,
+) -> Result<Vec<i64>, StoreError> {
+    let mut ids = match list.id() {
+        0 => Vec::new(),
+        id => writer
+            .listed_series
+            .remove(&(tenant_key, id))
+            .unwrap_or_default(),
+    };
+    if ids.len() > list.len() {
+        ids.clear();
+    }
+    let added: Vec<&BatchSeries> = list.iter_from(ids.len()).collect();
+    ids.extend(series_keys(writer, tenant_key, &added)?);
+    Ok(ids)
+}
+
+/// Keeps the ids of a shared list for its next batch.
+fn keep_series_ids(writer: &mut Writer, tenant_key: i64, list: &SeriesList, ids: Vec<i64>) {
+    if list.id() == 0 {
+        return;
+    }
+    if writer.listed_series.len() >= MAX_LISTS {
+        writer.listed_series.clear();
+    }
+    writer.listed_series.insert((tenant_key, list.id()), ids);
 }
 
 /// Net change of one day and series within a batch.
@@ -399,7 +439,7 @@ fn write_lines(
     // Visit lines in (day, key) order: pages are read and written once each, in key order.
     // Repeats of one identity keep their file order (the position breaks ties). Each entry carries
     // what the merge needs, so it never goes back to the batch.
-    let series_ids = series_keys(writer, tenant_key, batch)?;
+    let series_ids = series_ids(writer, tenant_key, &batch.series)?;
     let Scratch {
         mut order,
         mut deltas,
@@ -412,11 +452,16 @@ fn write_lines(
             day: day_number(line.date),
             position,
             identity: line.identity,
-            series: series_ids[line.series as usize],
+            series: *series_ids.get(line.series as usize).ok_or_else(|| {
+                StoreError::Unavailable(
+                    format!("a batch line names series {} it does not list", line.series).into(),
+                )
+            })?,
             units: line.units,
             revenue: line.revenue,
         });
     }
+    keep_series_ids(writer, tenant_key, &batch.series, series_ids);
     order.sort_unstable_by_key(|line| (line.day, line.identity.key(0), line.position));
 
     let connection = &writer.connection;
