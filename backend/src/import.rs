@@ -215,13 +215,13 @@ where
 }
 
 /// The reader thread: parses rows, sends full batches, and returns what it counted.
-fn read_batches<R: Read>(
+fn read_batches<R: Read + Send + 'static>(
     input: R,
     options: ReadOptions,
     batches: &mpsc::Sender<SalesBatch>,
 ) -> (Tally, Result<(), ReadError>) {
     let mut tally = Tally::default();
-    let mut reader = match SalesReader::new(input, options) {
+    let mut reader = match SalesReader::new(input, options).and_then(SalesReader::parsing_ahead) {
         Ok(reader) => reader,
         Err(error) => return (tally, Err(error)),
     };
