@@ -55,26 +55,40 @@ const INLINE_KEY: usize = 48;
 /// all, so memory stays bounded whatever the file.
 const MAX_LISTED_BYTES: usize = 32 << 20;
 
-/// One series in the index: 64 bytes, one cache line.
+/// The key of one series, by the series' number: 64 bytes, one cache line.
 #[derive(Debug)]
 struct Slot {
     hash: u64,
-    /// The series' number in the list.
-    series: u32,
-    /// Length of the key; only the first `INLINE_KEY` bytes are held here.
+    /// Length of the key ([`SUPERSEDED`]: the series was listed again under another number);
+    /// only the first `INLINE_KEY` bytes are held here.
     length: u32,
     key: [u8; INLINE_KEY],
 }
 
+/// The length of a slot whose series was listed again: it matches no key.
+const SUPERSEDED: u32 = u32::MAX;
+
 impl Slot {
-    fn holds(&self, hash: u64, key: &str, listed: &SeriesList, fresh: &[BatchSeries]) -> bool {
-        if self.hash != hash || self.length as usize != key.len() {
+    fn new(hash: u64, key: &str) -> Self {
+        let mut slot = Self {
+            hash,
+            length: u32::try_from(key.len()).expect("SKUs and locations are checked short"),
+            key: [0; INLINE_KEY],
+        };
+        let inline = key.len().min(INLINE_KEY);
+        slot.key[..inline].copy_from_slice(&key.as_bytes()[..inline]);
+        slot
+    }
+
+    /// Whether this slot, the series numbered `number`, is the series of `key`.
+    fn holds(&self, number: u32, key: &str, listed: &SeriesList, fresh: &[BatchSeries]) -> bool {
+        if self.length as usize != key.len() {
             return false;
         }
         if key.len() <= INLINE_KEY {
             return &self.key[..key.len()] == key.as_bytes();
         }
-        let Some(known) = series_at(listed, fresh, self.series) else {
+        let Some(known) = series_at(listed, fresh, number) else {
             return false;
         };
         let (sku, location) = key.split_once('\0').unwrap_or((key, ""));
@@ -106,8 +120,13 @@ pub struct BatchBuilder {
     listed: SeriesList,
     /// Series first met since the last `take`: numbered after the listed ones.
     fresh: Vec<BatchSeries>,
-    /// Listed and fresh series by `sku NUL location` (neither may hold a control character).
-    index: hashbrown::HashTable<Slot>,
+    /// The key of each listed and fresh series, by number.
+    slots: Vec<Slot>,
+    /// Series numbers by the hash of their key, `sku NUL location` (neither may hold a control
+    /// character).
+    index: hashbrown::HashTable<u32>,
+    /// The series of the last row added.
+    last: Option<u32>,
     hasher: foldhash::fast::RandomState,
     key: String,
     /// Bytes the fresh series and their index slots hold, roughly.
@@ -147,12 +166,29 @@ impl BatchBuilder {
         self.key.push_str(&row.sku);
         self.key.push('\0');
         self.key.push_str(&row.location);
-        let hash = self.hasher.hash_one(self.key.as_bytes());
-        let (listed, fresh, key) = (&self.listed, &self.fresh, &self.key);
-        let known = self
-            .index
-            .find(hash, |slot| slot.holds(hash, key, listed, fresh))
-            .map(|slot| slot.series);
+        let (slots, listed, fresh, key) = (&self.slots, &self.listed, &self.fresh, &self.key);
+        // Files repeat their series in one order day after day, so the series listed after the
+        // last row's is usually this row's: checked first, it reads memory next to the last
+        // row's instead of hashing the key and probing a random place.
+        let predicted = self
+            .last
+            .and_then(|last| last.checked_add(1))
+            .filter(|next| {
+                slots
+                    .get(*next as usize)
+                    .is_some_and(|slot| slot.holds(*next, key, listed, fresh))
+            });
+        let mut hash = None;
+        let known = predicted.or_else(|| {
+            let hashed = self.hasher.hash_one(key.as_bytes());
+            hash = Some(hashed);
+            self.index
+                .find(hashed, |number| {
+                    let slot = &slots[*number as usize];
+                    slot.hash == hashed && slot.holds(*number, key, listed, fresh)
+                })
+                .copied()
+        });
         let listed_len = listed_len(&self.listed);
         let series = match known {
             Some(series) if series >= listed_len => {
@@ -171,29 +207,25 @@ impl BatchBuilder {
             {
                 // An earlier batch listed the series without a product name and this row has
                 // one: list the series again, named, and give it to this and later rows.
-                let named = self.add_fresh(&row);
-                if let Some(slot) = self.index.find_mut(hash, |slot| slot.series == series) {
-                    slot.series = named;
+                let hash = hash.unwrap_or_else(|| self.hasher.hash_one(self.key.as_bytes()));
+                let named = self.add_fresh(&row, hash);
+                self.slots[series as usize].length = SUPERSEDED;
+                if let Some(number) = self.index.find_mut(hash, |number| *number == series) {
+                    *number = named;
                 }
                 named
             }
             Some(series) => series,
             None => {
-                let series = self.add_fresh(&row);
-                let mut slot = Slot {
-                    hash,
-                    series,
-                    length: u32::try_from(self.key.len())
-                        .expect("SKUs and locations are checked short"),
-                    key: [0; INLINE_KEY],
-                };
-                let inline = self.key.len().min(INLINE_KEY);
-                slot.key[..inline].copy_from_slice(&self.key.as_bytes()[..inline]);
-                self.index.insert_unique(hash, slot, |slot| slot.hash);
-                self.series_bytes += std::mem::size_of::<Slot>();
+                let hash = hash.unwrap_or_else(|| self.hasher.hash_one(self.key.as_bytes()));
+                let series = self.add_fresh(&row, hash);
+                let slots = &self.slots;
+                self.index
+                    .insert_unique(hash, series, |number| slots[*number as usize].hash);
                 series
             }
         };
+        self.last = Some(series);
         self.lines.push(BatchLine {
             identity: row.identity,
             date: row.date,
@@ -203,8 +235,8 @@ impl BatchBuilder {
         });
     }
 
-    /// Lists the row's series in this batch; its number.
-    fn add_fresh(&mut self, row: &RowParts<'_>) -> u32 {
+    /// Lists the row's series (key hash `hash`) in this batch; its number.
+    fn add_fresh(&mut self, row: &RowParts<'_>, hash: u64) -> u32 {
         let series = listed_len(&self.listed)
             .checked_add(
                 u32::try_from(self.fresh.len())
@@ -216,7 +248,11 @@ impl BatchBuilder {
             location: Location::from_checked(&row.location),
             product: row.product.as_deref().map(str::to_owned),
         });
-        self.series_bytes += std::mem::size_of::<BatchSeries>() + self.key.len();
+        self.slots.push(Slot::new(hash, &self.key));
+        self.series_bytes += std::mem::size_of::<BatchSeries>()
+            + std::mem::size_of::<Slot>()
+            + std::mem::size_of::<u32>()
+            + self.key.len();
         series
     }
 
@@ -245,6 +281,8 @@ impl BatchBuilder {
         };
         if self.listed_bytes >= MAX_LISTED_BYTES {
             self.index.clear();
+            self.slots.clear();
+            self.last = None;
             self.listed = SeriesList::shared();
             self.listed_bytes = 0;
         }
@@ -343,10 +381,33 @@ mod tests {
     }
 
     #[test]
+    fn rows_in_the_order_of_the_day_before_find_their_series_and_a_renamed_one_is_not_predicted() {
+        let mut builder = BatchBuilder::with_capacity(16);
+        for sku in ["A", "B", "C"] {
+            builder.push(row(sku, "X", None));
+        }
+        builder.take();
+        builder.push(row("A", "X", None));
+        builder.push(row("B", "X", Some("Mug")));
+        builder.push(row("C", "X", None));
+        builder.push(row("A", "X", None));
+        // After A comes B's old, unnamed number: not B any more.
+        builder.push(row("B", "X", None));
+        builder.push(row("C", "X", None));
+        builder.push(row("D", "X", None));
+        let batch = builder.take();
+        let numbers: Vec<u32> = batch.lines.iter().map(|line| line.series).collect();
+        assert_eq!(numbers, [0, 3, 2, 0, 3, 2, 4]);
+        let lines = batch.to_lines();
+        assert_eq!(lines[4].product.as_deref(), Some("Mug"));
+        assert_eq!(lines[6].sku.as_str(), "D");
+    }
+
+    #[test]
     fn a_builder_starts_a_new_list_once_the_listed_series_fill_their_budget() {
         let mut builder = BatchBuilder::with_capacity(1024);
         let long = "L".repeat(200);
-        let per_series = std::mem::size_of::<BatchSeries>() + std::mem::size_of::<Slot>() + 202;
+        let per_series = std::mem::size_of::<BatchSeries>() + std::mem::size_of::<Slot>() + 206;
         let mut first = None;
         let mut sku = 0;
         // Enough distinct series, a batch at a time, to pass the budget once.
