@@ -391,6 +391,10 @@ impl<'a> LinePages<'a> {
 pub(crate) struct Scratch {
     order: Vec<Pending>,
     deltas: Vec<(i32, i64, Delta)>,
+    /// `deltas` added up by day and series, in that order.
+    summed: Vec<(i32, i64, Delta)>,
+    /// A day's sums indexed by series (see [`sum_by_series`]).
+    table: Vec<Option<Delta>>,
 }
 
 /// A line on its way into the pages: what the merge reads, kept together.
@@ -443,6 +447,8 @@ fn write_lines(
     let Scratch {
         mut order,
         mut deltas,
+        mut summed,
+        mut table,
     } = std::mem::take(&mut writer.sales_scratch);
     order.clear();
     deltas.clear();
@@ -531,18 +537,83 @@ fn write_lines(
         previous = Some((day, line.identity, occurrence));
     }
     pages.flush()?;
-    write_deltas(connection, tenant_key, &mut deltas)?;
-    writer.sales_scratch = Scratch { order, deltas };
+    sum_by_series(&mut deltas, &mut summed, &mut table);
+    write_deltas(connection, tenant_key, &summed)?;
+    writer.sales_scratch = Scratch {
+        order,
+        deltas,
+        summed,
+        table,
+    };
     Ok(outcome)
+}
+
+/// Series ids a day's deltas may span, per delta, for them to be added up in a table indexed by
+/// series instead of sorted.
+const DENSE_SPAN_PER_DELTA: usize = 2;
+
+/// Puts into `summed` the sum of `deltas` per day and series, in (day, series) order. The lines
+/// come in day order and a day's deltas usually name series whose ids lie close together (a
+/// tenant's series are numbered as they first appear): those are added up in `table`, indexed by
+/// series, in one pass; other days (and deltas out of day order) are sorted first.
+fn sum_by_series(
+    deltas: &mut [(i32, i64, Delta)],
+    summed: &mut Vec<(i32, i64, Delta)>,
+    table: &mut Vec<Option<Delta>>,
+) {
+    summed.clear();
+    if !deltas.is_sorted_by_key(|(day, _, _)| *day) {
+        deltas.sort_unstable_by_key(|(day, series, _)| (*day, *series));
+    }
+    for run in deltas.chunk_by_mut(|left, right| left.0 == right.0) {
+        let day = run[0].0;
+        let (low, high) = run.iter().fold((i64::MAX, i64::MIN), |(low, high), delta| {
+            (low.min(delta.1), high.max(delta.1))
+        });
+        let span = usize::try_from(high.saturating_sub(low))
+            .ok()
+            .and_then(|span| span.checked_add(1))
+            .filter(|span| *span <= run.len().saturating_mul(DENSE_SPAN_PER_DELTA));
+        let Some(span) = span else {
+            run.sort_unstable_by_key(|(_, series, _)| *series);
+            for (_, series, delta) in run.iter() {
+                match summed.last_mut() {
+                    Some(last) if last.0 == day && last.1 == *series => {
+                        last.2.units += delta.units;
+                        last.2.revenue += delta.revenue;
+                    }
+                    _ => summed.push((day, *series, *delta)),
+                }
+            }
+            continue;
+        };
+        table.clear();
+        table.resize(span, None);
+        for (_, series, delta) in run.iter() {
+            // `low <= series <= high`, and the table spans them.
+            if let Some(slot) = usize::try_from(series - low)
+                .ok()
+                .and_then(|at| table.get_mut(at))
+            {
+                let sum = slot.get_or_insert_with(Delta::default);
+                sum.units += delta.units;
+                sum.revenue += delta.revenue;
+            }
+        }
+        summed.extend(
+            (low..)
+                .zip(table.iter())
+                .filter_map(|(series, sum)| sum.map(|sum| (day, series, sum))),
+        );
+    }
 }
 
 /// Adds `deltas` to the daily sales, one page read and write per day and series bucket touched.
 fn write_deltas(
     connection: &Connection,
     tenant_key: i64,
-    deltas: &mut [(i32, i64, Delta)],
+    deltas: &[(i32, i64, Delta)],
 ) -> Result<(), StoreError> {
-    deltas.sort_unstable_by_key(|(day, series, _)| (*day, *series));
     let mut read = connection
         .prepare_cached(
             "SELECT cells FROM day_pages WHERE tenant_id = ?1 AND day = ?2 AND bucket = ?3",
@@ -1090,4 +1161,71 @@ pub(super) fn bulk_finished(
         )
         .and_then(|mut statement| statement.exists(params![tenant_key, operation_id]))
         .map_err(unavailable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `sum_by_series` must give: the sums per (day, series), in that order.
+    fn expected(deltas: &[(i32, i64, Delta)]) -> Vec<(i32, i64, f64, f64)> {
+        let mut sums: std::collections::BTreeMap<(i32, i64), (f64, f64)> = Default::default();
+        for (day, series, delta) in deltas {
+            let sum = sums.entry((*day, *series)).or_default();
+            sum.0 += delta.units;
+            sum.1 += delta.revenue;
+        }
+        sums.into_iter()
+            .map(|((day, series), (units, revenue))| (day, series, units, revenue))
+            .collect()
+    }
+
+    fn summed(mut deltas: Vec<(i32, i64, Delta)>) -> Vec<(i32, i64, f64, f64)> {
+        let (mut summed, mut table) = (Vec::new(), Vec::new());
+        sum_by_series(&mut deltas, &mut summed, &mut table);
+        summed
+            .into_iter()
+            .map(|(day, series, sum)| (day, series, sum.units, sum.revenue))
+            .collect()
+    }
+
+    fn delta(day: i32, series: i64, units: f64) -> (i32, i64, Delta) {
+        (
+            day,
+            series,
+            Delta {
+                units,
+                revenue: units * 2.0,
+            },
+        )
+    }
+
+    #[test]
+    fn deltas_are_summed_per_day_and_series_in_order_whether_their_series_lie_close_or_not() {
+        // Day 1: close series (summed in a table), repeats included; day 2: series far apart
+        // (sorted); day 3: a single delta.
+        let close: Vec<_> = [5, 3, 4, 5, 3, 7, 6, 5]
+            .into_iter()
+            .enumerate()
+            .map(|(at, series)| delta(1, series, at as f64 + 1.0))
+            .collect();
+        let far = vec![
+            delta(2, 1_000_000, 1.0),
+            delta(2, 3, -2.0),
+            delta(2, 1_000_000, 4.0),
+        ];
+        let all: Vec<_> = close
+            .iter()
+            .chain(&far)
+            .copied()
+            .chain([delta(3, 9, 1.5)])
+            .collect();
+        assert_eq!(summed(all.clone()), expected(&all));
+        assert_eq!(summed(close.clone()).len(), 5);
+        // Out of day order (a file not sorted by date): the same sums.
+        let mut shuffled = all.clone();
+        shuffled.reverse();
+        assert_eq!(summed(shuffled), expected(&all));
+        assert!(summed(Vec::new()).is_empty());
+    }
 }
