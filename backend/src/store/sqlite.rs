@@ -1533,22 +1533,7 @@ mod tests {
         let uploads = sales::MAX_LISTS + 2;
         let mut builders = Vec::new();
         for _ in 0..uploads {
-            let report = crate::store::ImportReport {
-                upload_id: crate::import::new_upload_id(),
-                format: None,
-                filename: None,
-                status: crate::store::UploadStatus::Running,
-                rows_read: 0,
-                rows_imported: 0,
-                rows_duplicate: 0,
-                rows_updated: 0,
-                rows_rejected: 0,
-                errors: Vec::new(),
-                first_date: None,
-                last_date: None,
-                started_at: Utc::now(),
-                finished_at: None,
-            };
+            let report = crate::import::starting_report(None);
             store.begin_upload(&tenant.id, &report).await.unwrap();
             builders.push((report.upload_id, BatchBuilder::with_capacity(8)));
         }
