@@ -65,30 +65,10 @@ pub enum ImportError {
 }
 
 /// Makes a fresh upload id (`up_` + 20 hex digits).
-fn new_upload_id() -> String {
+pub(crate) fn new_upload_id() -> String {
     let mut bytes = [0u8; 10];
     rand::rng().fill_bytes(&mut bytes);
     format!("up_{}", hex::encode(bytes))
-}
-
-/// The report of an upload starting now, under a fresh id: nothing read yet.
-pub(crate) fn starting_report(filename: Option<String>) -> ImportReport {
-    ImportReport {
-        upload_id: new_upload_id(),
-        format: None,
-        filename,
-        status: UploadStatus::Running,
-        rows_read: 0,
-        rows_imported: 0,
-        rows_duplicate: 0,
-        rows_updated: 0,
-        rows_rejected: 0,
-        errors: Vec::new(),
-        first_date: None,
-        last_date: None,
-        started_at: Utc::now(),
-        finished_at: None,
-    }
 }
 
 /// What the reader thread found besides the lines it sent.
@@ -130,7 +110,7 @@ pub async fn import_sales<R>(
 where
     R: Read + Send + 'static,
 {
-    let mut report = starting_report(request.filename.clone());
+    let mut report = ImportReport::running(new_upload_id(), request.filename.clone());
     store.begin_upload(&tenant.id, &report).await?;
 
     let options = ReadOptions {

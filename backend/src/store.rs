@@ -126,6 +126,28 @@ pub struct ImportReport {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+impl ImportReport {
+    /// The report of upload `upload_id` starting now: running, nothing read yet.
+    pub fn running(upload_id: UploadId, filename: Option<String>) -> Self {
+        Self {
+            upload_id,
+            format: None,
+            filename,
+            status: UploadStatus::Running,
+            rows_read: 0,
+            rows_imported: 0,
+            rows_duplicate: 0,
+            rows_updated: 0,
+            rows_rejected: 0,
+            errors: Vec::new(),
+            first_date: None,
+            last_date: None,
+            started_at: Utc::now(),
+            finished_at: None,
+        }
+    }
+}
+
 /// Durable home of everything a tenant owns; adapters are `SqliteStore` and `DynamoStore`.
 /// Every method is scoped by `tenant`: returning or changing another tenant's rows is a bug.
 #[async_trait]

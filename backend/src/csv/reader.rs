@@ -558,32 +558,30 @@ fn parse_ahead<R: Read>(
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(CHUNK_RECORDS));
         let mut filled = 0;
-        let mut end = None;
-        while filled < CHUNK_RECORDS {
+        // Ok(true): the chunk is full and more may follow; Ok(false): the file ended.
+        let read = loop {
             if filled == chunk.len() {
                 chunk.push(::csv::ByteRecord::new());
             }
             match read_record(&mut records, &mut chunk[filled]) {
                 Ok(true) if is_blank(&chunk[filled]) => {}
-                Ok(true) => filled += 1,
-                Ok(false) => {
-                    end = Some(None);
-                    break;
+                Ok(true) => {
+                    filled += 1;
+                    if filled == CHUNK_RECORDS {
+                        break Ok(true);
+                    }
                 }
-                Err(error) => {
-                    end = Some(Some(error));
-                    break;
-                }
+                other => break other,
             }
-        }
+        };
         chunk.truncate(filled);
         if !chunk.is_empty() && chunks.send(Parsed::Records(chunk)).is_err() {
             return;
         }
-        match end {
-            None => {}
-            Some(None) => return,
-            Some(Some(error)) => {
+        match read {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(error) => {
                 let _ = chunks.send(Parsed::Failed(error));
                 return;
             }

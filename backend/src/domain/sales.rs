@@ -275,7 +275,8 @@ impl SeriesList {
             .partition_point(|start| *start <= from)
             .saturating_sub(1);
         let skip = from.saturating_sub(self.starts.get(chunk).copied().unwrap_or(0));
-        self.chunks[chunk.min(self.chunks.len())..]
+        // `chunk` is 0 for an empty list, else the index of a chunk.
+        self.chunks[chunk..]
             .iter()
             .flat_map(|chunk| chunk.iter())
             .skip(skip as usize)

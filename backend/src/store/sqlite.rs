@@ -1533,7 +1533,7 @@ mod tests {
         let uploads = sales::MAX_LISTS + 2;
         let mut builders = Vec::new();
         for _ in 0..uploads {
-            let report = crate::import::starting_report(None);
+            let report = crate::store::ImportReport::running(crate::import::new_upload_id(), None);
             store.begin_upload(&tenant.id, &report).await.unwrap();
             builders.push((report.upload_id, BatchBuilder::with_capacity(8)));
         }

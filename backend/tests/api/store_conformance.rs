@@ -19,20 +19,8 @@ use ordernimbus_backend::store::{ImportReport, SalesWrite, Store, StoreError, Up
 
 fn report(upload_id: &str) -> ImportReport {
     ImportReport {
-        upload_id: upload_id.to_owned(),
         format: Some("canonical".into()),
-        filename: None,
-        status: UploadStatus::Running,
-        rows_read: 0,
-        rows_imported: 0,
-        rows_duplicate: 0,
-        rows_updated: 0,
-        rows_rejected: 0,
-        errors: vec![],
-        first_date: None,
-        last_date: None,
-        started_at: Utc::now(),
-        finished_at: None,
+        ..ImportReport::running(upload_id.to_owned(), None)
     }
 }
 

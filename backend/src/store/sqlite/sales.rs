@@ -636,18 +636,13 @@ fn write_deltas(
             && deltas[end].0 == day
             && pages::series_bucket(deltas[end].1) == bucket
         {
+            // One delta per day and series (`sum_by_series`).
             let (_, series, delta) = deltas[end];
-            match group.last_mut() {
-                Some(cell) if cell.series == series => {
-                    cell.units += delta.units;
-                    cell.revenue += delta.revenue;
-                }
-                _ => group.push(pages::Cell {
-                    series,
-                    units: delta.units,
-                    revenue: delta.revenue,
-                }),
-            }
+            group.push(pages::Cell {
+                series,
+                units: delta.units,
+                revenue: delta.revenue,
+            });
             end += 1;
         }
         let stored: Option<Vec<u8>> = read
