@@ -96,14 +96,34 @@ pub(crate) struct Writer {
     pub(crate) listed_series: sales::ListedSeries,
     /// Buffers one write of sales lines leaves for the next (an import's batches are alike).
     pub(crate) sales_scratch: sales::Scratch,
+    /// The id the next created series gets: the writer creates every series.
+    pub(crate) next_series_id: Option<i64>,
+    /// `PRAGMA data_version` when the writer last looked: it changes when another connection (the
+    /// CLI beside a server) commits, and then every cache above is forgotten.
+    data_version: Option<i64>,
     /// Wakes the checkpointer after a commit; holds at most one wake-up.
     checkpoints: std::sync::mpsc::SyncSender<()>,
 }
 
 impl Writer {
+    /// Forgets the caches when another connection has committed since the writer last looked.
+    /// Called with the write lock held, so nobody else commits until the writer's own commit.
+    fn check_data_version(&mut self) -> rusqlite::Result<()> {
+        let version: i64 = self
+            .connection
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |row| row.get(0))?;
+        if self.data_version != Some(version) {
+            self.forget_caches();
+            self.data_version = Some(version);
+        }
+        Ok(())
+    }
+
     fn forget_caches(&mut self) {
         self.tenant_keys.clear();
         self.series_keys.clear();
+        self.next_series_id = None;
         // A rolled back transaction may have created some of these series.
         self.listed_series.clear();
     }
@@ -200,6 +220,8 @@ impl SqliteStore {
             series_keys: foldhash::HashMap::default(),
             listed_series: sales::ListedSeries::default(),
             sales_scratch: sales::Scratch::default(),
+            next_series_id: None,
+            data_version: None,
             checkpoints,
         };
         let writer_thread = std::thread::Builder::new()
@@ -514,6 +536,11 @@ fn commit_group(writer: &mut Writer, jobs: Vec<Job>, isolation: Isolation) {
     if let Err(error) = run_fixed(&writer.connection, "BEGIN IMMEDIATE") {
         tracing::error!(%error, "sqlite: could not begin a write transaction");
         // Dropping the jobs answers each with an error.
+        return;
+    }
+    if let Err(error) = writer.check_data_version() {
+        tracing::error!(%error, "sqlite: could not read the data version");
+        let _ = writer.connection.execute_batch("ROLLBACK");
         return;
     }
     let savepoints = isolation == Isolation::Savepoints;
@@ -1606,6 +1633,79 @@ mod tests {
         assert_eq!(skus.len(), 1);
         assert_eq!(skus[0].units, 6.0);
         assert_eq!(store.skus(&tenants[11].id).await.unwrap()[0].units, 12.0);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn series_created_by_another_store_on_the_same_file_are_seen_by_the_writer() {
+        // The CLI imports into the data directory of a running server: each has its own writer,
+        // and each must notice the series the other created.
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("s.sqlite3");
+        let server = Arc::new(SqliteStore::open(&path).unwrap());
+        let tenant = shop(&server, "Shop").await;
+        import(
+            &server,
+            &tenant,
+            "date,sku,qty\n2024-01-01,A,1\n".to_owned(),
+        )
+        .await;
+        let cli = Arc::new(SqliteStore::open(&path).unwrap());
+        import(&cli, &tenant, "date,sku,qty\n2024-01-01,B,2\n".to_owned()).await;
+        cli.close().await;
+        // The server's writer had cached the tenant's series and the next free id: both stale.
+        let report = import(
+            &server,
+            &tenant,
+            "date,sku,qty,product\n2024-01-02,B,3,Bee\n2024-01-02,C,4,\n".to_owned(),
+        )
+        .await;
+        assert_eq!(report.rows_imported, 2);
+        let skus = server.skus(&tenant.id).await.unwrap();
+        let units: Vec<(&str, f64)> = skus
+            .iter()
+            .map(|sku| (sku.sku.as_str(), sku.units))
+            .collect();
+        assert_eq!(units, [("A", 1.0), ("B", 5.0), ("C", 4.0)]);
+        let names: Vec<(String, Option<String>)> = server
+            .write(|writer| {
+                let mut statement = writer
+                    .connection
+                    .prepare("SELECT sku, product FROM series ORDER BY sku")
+                    .map_err(StoreError::unavailable)?;
+                let rows = statement
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .map_err(StoreError::unavailable)?;
+                rows.collect::<Result<_, _>>()
+                    .map_err(StoreError::unavailable)
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            names,
+            [
+                ("A".to_owned(), None),
+                ("B".to_owned(), Some("Bee".to_owned())),
+                ("C".to_owned(), None)
+            ]
+        );
+        server.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_series_listed_again_with_its_name_in_one_batch_is_one_named_series() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(directory.path().join("s.sqlite3")).unwrap());
+        let tenant = shop(&store, "Shop").await;
+        let csv = "date,sku,qty,product\n2024-01-01,A,1,\n2024-01-02,A,2,Apple\n2024-01-03,A,3,\n";
+        assert_eq!(
+            import(&store, &tenant, csv.to_owned()).await.rows_imported,
+            3
+        );
+        let skus = store.skus(&tenant.id).await.unwrap();
+        assert_eq!(skus.len(), 1);
+        assert_eq!(skus[0].units, 6.0);
+        assert_eq!(skus[0].product.as_deref(), Some("Apple"));
         store.close().await;
     }
 }

@@ -133,12 +133,17 @@ fn cache_series(cache: &mut SeriesCache, rows: &mut rusqlite::Rows<'_>) -> Resul
     Ok(())
 }
 
-/// Series per multi-row upsert.
+/// Series per multi-row insert.
 const SERIES_PER_STATEMENT: usize = 200;
 
 /// The series id of each of the batch's series (one lookup each, however many lines name it),
 /// creating the series the tenant does not have yet (several per statement) and filling in
 /// product names still unknown.
+///
+/// The writer creates every series, so the tenant's cache (all its series, read once) and the
+/// next free id are exact while the writer holds the write lock: new series are inserted with
+/// their ids, without asking the database which exist. The caches are forgotten on rollback and
+/// when another connection has committed (see `Writer::check_data_version`).
 fn series_keys(
     writer: &mut Writer,
     tenant_key: i64,
@@ -162,12 +167,21 @@ fn series_keys(
         drop(statement);
         writer.series_keys.insert(tenant_key, cache);
     }
+    let next_id = match writer.next_series_id {
+        Some(next) => next,
+        None => writer
+            .connection
+            .query_row("SELECT coalesce(max(id), 0) + 1 FROM series", [], |row| {
+                row.get(0)
+            })
+            .map_err(unavailable)?,
+    };
     let cache = writer
         .series_keys
         .get_mut(&tenant_key)
         .ok_or_else(|| StoreError::Unavailable("series cache vanished".into()))?;
     let mut key = String::new();
-    // Series that are new, or whose first product name this batch brings: (index, id if known).
+    // Series that are new, or whose first product name this batch brings.
     let mut ids = Vec::with_capacity(listed.len());
     let mut wanted: Vec<&BatchSeries> = Vec::new();
     for &series in listed {
@@ -182,8 +196,12 @@ fn series_keys(
         }
         ids.push(known.map(|(id, _)| id));
     }
-    if !wanted.is_empty() {
-        // New series get ids in SKU and location order, whatever order the file has.
+    if wanted.is_empty() {
+        writer.next_series_id = Some(next_id);
+    } else {
+        // New series get ids in SKU and location order, whatever order the file has. A series
+        // listed twice (the second time with its product name) is one series: the last of its
+        // run has the name if any has.
         wanted.sort_unstable_by(|left, right| {
             (left.sku.as_str(), left.location.as_str(), &left.product).cmp(&(
                 right.sku.as_str(),
@@ -191,37 +209,45 @@ fn series_keys(
                 &right.product,
             ))
         });
-        for chunk in wanted.chunks(SERIES_PER_STATEMENT) {
-            let mut sql =
-                String::from("INSERT INTO series (tenant_id, sku, location, product) VALUES ");
-            for row in 0..chunk.len() {
-                sql.push_str(if row == 0 { "(?,?,?,?)" } else { ",(?,?,?,?)" });
+        wanted.dedup_by(|later, earlier| {
+            let same = later.sku == earlier.sku && later.location == earlier.location;
+            if same {
+                std::mem::swap(later, earlier);
             }
-            sql.push_str(
-                " ON CONFLICT (tenant_id, sku, location)
-                  DO UPDATE SET product = coalesce(series.product, excluded.product)
-                  RETURNING id, sku, location, product IS NOT NULL",
-            );
-            let rows: Vec<(&str, &str, Option<&str>)> =
-                chunk.iter().map(|series| series.parts()).collect();
-            let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 4);
-            for (sku, location, product) in &rows {
-                values.extend_from_slice(&[
-                    &tenant_key as &dyn rusqlite::ToSql,
-                    sku,
-                    location,
-                    product,
-                ]);
+            same
+        });
+        let mut created: Vec<(i64, &BatchSeries)> = Vec::with_capacity(wanted.len());
+        let mut named: Vec<(i64, &str)> = Vec::new();
+        let mut next = next_id;
+        for series in wanted {
+            series_key(&mut key, series.sku.as_str(), series.location.as_str());
+            match cache.get_mut(key.as_str()) {
+                Some((id, known)) => {
+                    if let Some(product) = &series.product {
+                        named.push((*id, product));
+                        *known = true;
+                    }
+                }
+                None => {
+                    created.push((next, series));
+                    cache.insert(key.as_str().into(), (next, series.product.is_some()));
+                    next += 1;
+                }
             }
-            let mut statement = writer
-                .connection
-                .prepare_cached(&sql)
-                .map_err(unavailable)?;
-            let mut rows = statement
-                .query(rusqlite::params_from_iter(values))
-                .map_err(unavailable)?;
-            cache_series(cache, &mut rows)?;
         }
+        insert_series(&writer.connection, tenant_key, &created)?;
+        let mut name = writer
+            .connection
+            .prepare_cached("UPDATE series SET product = ?2 WHERE id = ?1 AND product IS NULL")
+            .map_err(unavailable)?;
+        for (id, product) in named {
+            name.execute(params![id, product]).map_err(unavailable)?;
+        }
+        writer.next_series_id = Some(next);
+        let cache = writer
+            .series_keys
+            .get(&tenant_key)
+            .ok_or_else(|| StoreError::Unavailable("series cache vanished".into()))?;
         for (series, id) in listed.iter().zip(&mut ids) {
             if id.is_none() {
                 series_key(&mut key, series.sku.as_str(), series.location.as_str());
@@ -240,6 +266,39 @@ fn series_keys(
             })
         })
         .collect()
+}
+
+/// Inserts new series with the ids the writer gave them, several per statement.
+fn insert_series(
+    connection: &Connection,
+    tenant_key: i64,
+    created: &[(i64, &BatchSeries)],
+) -> Result<(), StoreError> {
+    for chunk in created.chunks(SERIES_PER_STATEMENT) {
+        let mut sql =
+            String::from("INSERT INTO series (id, tenant_id, sku, location, product) VALUES ");
+        for row in 0..chunk.len() {
+            sql.push_str(if row == 0 {
+                "(?,?,?,?,?)"
+            } else {
+                ",(?,?,?,?,?)"
+            });
+        }
+        let mut statement = connection.prepare_cached(&sql).map_err(unavailable)?;
+        for (row, (id, series)) in chunk.iter().enumerate() {
+            let (sku, location, product) = series.parts();
+            let first = row * 5 + 1;
+            statement
+                .raw_bind_parameter(first, id)
+                .and_then(|()| statement.raw_bind_parameter(first + 1, tenant_key))
+                .and_then(|()| statement.raw_bind_parameter(first + 2, sku))
+                .and_then(|()| statement.raw_bind_parameter(first + 3, location))
+                .and_then(|()| statement.raw_bind_parameter(first + 4, product))
+                .map_err(unavailable)?;
+        }
+        statement.raw_execute().map_err(unavailable)?;
+    }
+    Ok(())
 }
 
 /// Series ids the writer resolved for shared series lists, by tenant and [`SeriesList::id`]: each
