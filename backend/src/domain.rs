@@ -31,8 +31,8 @@ pub use product::{
     ProductSort, SeriesStats, TenantOverview,
 };
 pub use sales::{
-    BatchLine, BatchSeries, DayRange, Granularity, LineIdentity, Location, SalesBatch, SalesDay,
-    SalesLine, SalesQuery, SeriesList, Sku, SkuSummary,
+    BatchLine, BatchSeries, DayRange, Granularity, IdentityScheme, LineIdentity, Location,
+    SalesBatch, SalesDay, SalesLine, SalesQuery, SeriesList, Sku, SkuSummary,
 };
 pub use session::{BrowserSecret, BrowserSession, TenantSettings};
 pub use sync::{OrdersApplied, SyncKind, SyncPhase, SyncState, SyncStatus};

@@ -116,6 +116,7 @@ where
     let options = ReadOptions {
         timezone: tenant.timezone,
         date_order: request.date_order,
+        identity: tenant.identity,
     };
     let (batches, mut received) = mpsc::channel::<SalesBatch>(BATCHES_AHEAD);
     let reader = tokio::task::spawn_blocking(move || read_batches(input, options, &batches));

@@ -320,7 +320,7 @@ impl Consumer {
         shop: &ShopDomain,
         payload: &Value,
     ) -> Result<String, ConsumeError> {
-        let version = order_version(payload, shop.as_str(), tenant.timezone)
+        let version = order_version(payload, shop.as_str(), tenant.timezone, tenant.identity)
             .map_err(|error| ConsumeError::Permanent(error.to_string()))?;
         match self.store.apply_order(&tenant.id, &version).await? {
             OrderApplied::Applied { imported, updated } => {

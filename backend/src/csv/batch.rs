@@ -293,10 +293,11 @@ impl BatchBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::IdentityScheme;
 
     fn row<'a>(sku: &'a str, location: &'a str, product: Option<&'a str>) -> RowParts<'a> {
         RowParts {
-            identity: LineIdentity::of(&[sku.as_bytes()]),
+            identity: LineIdentity::of(IdentityScheme::default(), &[sku.as_bytes()]),
             date: NaiveDate::from_ymd_opt(2024, 3, 1).unwrap(),
             sku: Cow::Borrowed(sku),
             location: Cow::Borrowed(location),

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use super::batch::{BatchBuilder, RowParts};
 use super::format::{self, HeaderError, Layout, SalesFormat};
 use super::value::{self, DateOrder};
-use crate::domain::{LineIdentity, Location, SalesLine, Sku, Timezone};
+use crate::domain::{IdentityScheme, LineIdentity, Location, SalesLine, Sku, Timezone};
 use crate::store::RowError;
 
 /// How to read a file.
@@ -18,6 +18,8 @@ pub struct ReadOptions {
     pub timezone: Timezone,
     /// How to read all-numeric dates.
     pub date_order: DateOrder,
+    /// How the tenant's line identities are hashed.
+    pub identity: IdentityScheme,
 }
 
 /// Why a file could not be read at all.
@@ -311,29 +313,38 @@ impl<R: Read> SalesReader<R> {
             Some(order) => {
                 let line_part = self.optional(columns.line_id);
                 match line_part {
-                    Some(line_id) => LineIdentity::of(&[
-                        b"order",
-                        order.trim().as_bytes(),
-                        line_id.trim().as_bytes(),
-                        kind,
-                    ]),
-                    None => LineIdentity::of(&[
-                        b"order",
-                        order.trim().as_bytes(),
-                        sku.as_bytes(),
-                        location.as_bytes(),
-                        kind,
-                    ]),
+                    Some(line_id) => LineIdentity::of(
+                        self.options.identity,
+                        &[
+                            b"order",
+                            order.trim().as_bytes(),
+                            line_id.trim().as_bytes(),
+                            kind,
+                        ],
+                    ),
+                    None => LineIdentity::of(
+                        self.options.identity,
+                        &[
+                            b"order",
+                            order.trim().as_bytes(),
+                            sku.as_bytes(),
+                            location.as_bytes(),
+                            kind,
+                        ],
+                    ),
                 }
             }
-            None => LineIdentity::of(&[
-                b"row",
-                date_cell.trim().as_bytes(),
-                sku.as_bytes(),
-                location.as_bytes(),
-                &units.to_bits().to_be_bytes(),
-                &revenue.to_bits().to_be_bytes(),
-            ]),
+            None => LineIdentity::of(
+                self.options.identity,
+                &[
+                    b"row",
+                    date_cell.trim().as_bytes(),
+                    sku.as_bytes(),
+                    location.as_bytes(),
+                    &units.to_bits().to_be_bytes(),
+                    &revenue.to_bits().to_be_bytes(),
+                ],
+            ),
         };
         Ok(RowParts {
             identity,
@@ -425,7 +436,10 @@ impl<R: Read> SalesReader<R> {
             (quantity, quantity * price - discount)
         };
         Ok(SalesLine {
-            identity: LineIdentity::of(&[b"shopify", name.as_bytes(), sku.as_str().as_bytes()]),
+            identity: LineIdentity::of(
+                self.options.identity,
+                &[b"shopify", name.as_bytes(), sku.as_str().as_bytes()],
+            ),
             date,
             sku,
             location,
@@ -479,22 +493,28 @@ impl<R: Read> SalesReader<R> {
             .map(|index| self.cell(index))
             .unwrap_or_default();
         let identity = match self.optional(columns.order_id) {
-            Some(transaction) => LineIdentity::of(&[
-                b"square",
-                transaction.trim().as_bytes(),
-                kind,
-                sku.as_str().as_bytes(),
-                item.as_deref().unwrap_or("").as_bytes(),
-            ]),
-            None => LineIdentity::of(&[
-                b"square-row",
-                date_cell.trim().as_bytes(),
-                time_cell.trim().as_bytes(),
-                sku.as_str().as_bytes(),
-                location.as_str().as_bytes(),
-                &units.to_bits().to_be_bytes(),
-                &revenue.to_bits().to_be_bytes(),
-            ]),
+            Some(transaction) => LineIdentity::of(
+                self.options.identity,
+                &[
+                    b"square",
+                    transaction.trim().as_bytes(),
+                    kind,
+                    sku.as_str().as_bytes(),
+                    item.as_deref().unwrap_or("").as_bytes(),
+                ],
+            ),
+            None => LineIdentity::of(
+                self.options.identity,
+                &[
+                    b"square-row",
+                    date_cell.trim().as_bytes(),
+                    time_cell.trim().as_bytes(),
+                    sku.as_str().as_bytes(),
+                    location.as_str().as_bytes(),
+                    &units.to_bits().to_be_bytes(),
+                    &revenue.to_bits().to_be_bytes(),
+                ],
+            ),
         };
         Ok(SalesLine {
             identity,
@@ -630,6 +650,7 @@ mod tests {
         let options = ReadOptions {
             timezone: Timezone::parse("Europe/Berlin").unwrap(),
             date_order: DateOrder::Auto,
+            identity: IdentityScheme::default(),
         };
         let reader = SalesReader::new(std::io::Cursor::new(input), options);
         let reader = if ahead {
@@ -669,6 +690,7 @@ mod tests {
         let options = ReadOptions {
             timezone: Timezone::parse("Europe/Berlin").unwrap(),
             date_order: DateOrder::Auto,
+            identity: IdentityScheme::default(),
         };
         let mut reader = SalesReader::new(input, options).unwrap();
         let mut batch = BatchBuilder::with_capacity(batch_lines);
@@ -698,6 +720,7 @@ mod tests {
         let options = ReadOptions {
             timezone: Timezone::parse("Europe/Berlin").unwrap(),
             date_order: DateOrder::Auto,
+            identity: IdentityScheme::default(),
         };
         let Ok(mut reader) = SalesReader::new(input.as_bytes(), options) else {
             return;

@@ -1,5 +1,6 @@
 //! Tenants (a Shopify shop or a POS retailer) and their API keys.
 
+use crate::domain::IdentityScheme;
 use std::fmt;
 use std::str::FromStr;
 
@@ -101,6 +102,7 @@ impl NewTenant {
             id: id.clone(),
             name: self.name.clone(),
             timezone: self.timezone,
+            identity: IdentityScheme::default(),
             created_at: chrono::Utc::now(),
         }
     }
@@ -130,6 +132,8 @@ pub struct Tenant {
     pub name: String,
     /// Zone for local dates.
     pub timezone: Timezone,
+    /// How its line identities are hashed, for life (see [`IdentityScheme`]).
+    pub identity: IdentityScheme,
     /// When it was created.
     pub created_at: DateTime<Utc>,
 }

@@ -10,7 +10,9 @@ use serde_json::Value;
 
 use super::id_text;
 
-use crate::domain::{InvalidValue, LineIdentity, Location, OrderVersion, SalesLine, Sku, Timezone};
+use crate::domain::{
+    IdentityScheme, InvalidValue, LineIdentity, Location, OrderVersion, SalesLine, Sku, Timezone,
+};
 
 /// An order reduced to what demand needs, whichever API it came from (REST payloads here, GraphQL
 /// rows in [`super::bulk`]): both become sales lines through [`version_of`], so a webhook and a bulk
@@ -66,8 +68,9 @@ pub fn order_version(
     payload: &Value,
     shop: &str,
     timezone: Timezone,
+    identity: IdentityScheme,
 ) -> Result<OrderVersion, InvalidValue> {
-    version_of(&order_parts(payload)?, shop, timezone)
+    version_of(&order_parts(payload)?, shop, timezone, identity)
 }
 
 /// The parts of a REST order payload.
@@ -132,6 +135,7 @@ pub fn version_of(
     parts: &OrderParts,
     shop: &str,
     timezone: Timezone,
+    identity: IdentityScheme,
 ) -> Result<OrderVersion, InvalidValue> {
     let date = parts.sold_at.with_timezone(&timezone.tz()).date_naive();
     let location = match &parts.location_id {
@@ -156,11 +160,10 @@ pub fn version_of(
             0.0
         };
         lines.push(SalesLine {
-            identity: LineIdentity::of(&[
-                b"shopify-line",
-                shop.as_bytes(),
-                item.line_id.as_bytes(),
-            ]),
+            identity: LineIdentity::of(
+                identity,
+                &[b"shopify-line", shop.as_bytes(), item.line_id.as_bytes()],
+            ),
             date,
             sku: sku_of(item)?,
             location: location.clone(),
@@ -269,6 +272,7 @@ mod tests {
             &payload,
             "acme.myshopify.com",
             Timezone::parse(timezone).unwrap(),
+            IdentityScheme::default(),
         ) {
             Ok(version) => version
                 .lines
@@ -336,7 +340,13 @@ mod tests {
 
     #[test]
     fn big_ids_are_read_exactly_and_bad_payloads_name_the_field() {
-        let version = order_version(&order(json!({})), "s", Timezone::default()).unwrap();
+        let version = order_version(
+            &order(json!({})),
+            "s",
+            Timezone::default(),
+            IdentityScheme::default(),
+        )
+        .unwrap();
         assert_eq!(version.order_id, "5001122334455667");
         check(
             json!({"updated_at": "2026-03-02T10:00:00Z"}),

@@ -775,8 +775,11 @@ impl Syncer {
         let mut merged = Vec::with_capacity(JOINERS);
         for joining in joining {
             let (batches, receiver) = tokio::sync::mpsc::channel(1);
-            let (shop, timezone) = (run.shop.to_string(), run.tenant.timezone);
-            tokio::task::spawn_blocking(move || join_merged(&joining, &batches, &shop, timezone));
+            let (shop, reading) = (
+                run.shop.to_string(),
+                (run.tenant.timezone, run.tenant.identity),
+            );
+            tokio::task::spawn_blocking(move || join_merged(&joining, &batches, &shop, reading));
             merged.push(receiver);
         }
         for turn in (0..JOINERS).cycle() {
@@ -830,7 +833,12 @@ impl Syncer {
             for line in &mut order.parts.lines {
                 line.refunded = refunded.get(&line.line_id).copied().unwrap_or(0.0);
             }
-            match version_of(&order.parts, shop.as_str(), run.tenant.timezone) {
+            match version_of(
+                &order.parts,
+                shop.as_str(),
+                run.tenant.timezone,
+                run.tenant.identity,
+            ) {
                 Ok(version) => versions.push(version),
                 Err(error) => rejected.push(format!("order {order_id}: {error}")),
             }
@@ -873,7 +881,11 @@ impl Syncer {
                     }
                 })
                 .await?;
-            let converted = convert(page.orders, run.shop.as_str(), run.tenant.timezone);
+            let converted = convert(
+                page.orders,
+                run.shop.as_str(),
+                (run.tenant.timezone, run.tenant.identity),
+            );
             self.apply(run, converted).await?;
             self.save(run).await?;
             match page.next {
@@ -924,12 +936,12 @@ fn join_merged(
     rows: &std::sync::mpsc::Receiver<bulk::MergedBatch>,
     batches: &tokio::sync::mpsc::Sender<MergedOrders>,
     shop: &str,
-    timezone: crate::domain::Timezone,
+    reading: (crate::domain::Timezone, crate::domain::IdentityScheme),
 ) {
     for batch in rows {
         let mut joined = bulk::join_merged(&batch.rows);
         drop(batch.rows);
-        let converted = convert(std::mem::take(&mut joined.orders), shop, timezone);
+        let converted = convert(std::mem::take(&mut joined.orders), shop, reading);
         let merged = MergedOrders {
             joined,
             converted,
@@ -950,7 +962,12 @@ struct Converted {
 
 /// Converts orders by the REST path's rules; a refunded order with a line lacking
 /// `currentQuantity` waits for its refund line items.
-fn convert(orders: Vec<SyncedOrder>, shop: &str, timezone: crate::domain::Timezone) -> Converted {
+/// `reading`: the tenant's zone and line identity scheme.
+fn convert(
+    orders: Vec<SyncedOrder>,
+    shop: &str,
+    (timezone, identity): (crate::domain::Timezone, crate::domain::IdentityScheme),
+) -> Converted {
     let mut converted = Converted {
         versions: Vec::with_capacity(orders.len()),
         incomplete: Vec::new(),
@@ -967,7 +984,7 @@ fn convert(orders: Vec<SyncedOrder>, shop: &str, timezone: crate::domain::Timezo
             converted.incomplete.push(order);
             continue;
         }
-        match version_of(&order.parts, shop, timezone) {
+        match version_of(&order.parts, shop, timezone, identity) {
             Ok(version) => converted.versions.push(version),
             Err(error) => converted
                 .rejected

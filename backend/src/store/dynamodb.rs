@@ -23,6 +23,7 @@ mod shops;
 mod sync;
 mod ui;
 
+use crate::domain::IdentityScheme;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -756,6 +757,7 @@ impl DynamoStore {
             ("tenant".to_owned(), s(tenant.id.as_str())),
             ("name".to_owned(), s(tenant.name.clone())),
             ("timezone".to_owned(), s(tenant.timezone.name())),
+            ("identity_scheme".to_owned(), s(tenant.identity.as_str())),
             ("created_at".to_owned(), s(created.clone())),
             ("GSI1PK".to_owned(), s(format!("TENANTS#{shard}"))),
             ("GSI1SK".to_owned(), s(format!("{created}#{}", tenant.id))),
@@ -1060,6 +1062,10 @@ fn tenant_from_item(item: &Item) -> Result<Tenant, StoreError> {
         id: TenantId::parse(text(item, "tenant")?).map_err(StoreError::unavailable)?,
         name: text(item, "name")?.to_owned(),
         timezone: Timezone::parse(text(item, "timezone")?).map_err(StoreError::unavailable)?,
+        // Tenants stored before schemes were recorded hash with SHA-256.
+        identity: optional_text(item, "identity_scheme")?
+            .map_or(Ok(IdentityScheme::Sha256), IdentityScheme::parse)
+            .map_err(StoreError::unavailable)?,
         created_at: parse_time(text(item, "created_at")?)?,
     })
 }
@@ -1576,6 +1582,23 @@ impl Store for DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tenants_stored_before_identity_schemes_hash_with_sha256_and_new_ones_keep_theirs() {
+        let tenant = crate::domain::NewTenant::parse("Shop", "UTC")
+            .unwrap()
+            .created(&TenantId::generate());
+        assert_eq!(tenant.identity, IdentityScheme::Xxh3);
+        let mut item = DynamoStore::new_tenant_item(&tenant);
+        assert_eq!(tenant_from_item(&item).unwrap(), tenant);
+        item.remove("identity_scheme");
+        assert_eq!(
+            tenant_from_item(&item).unwrap().identity,
+            IdentityScheme::Sha256
+        );
+        item.insert("identity_scheme".to_owned(), s("md5"));
+        assert!(tenant_from_item(&item).is_err());
+    }
 
     #[test]
     fn expression_names_are_collected_from_every_expression() {

@@ -13,6 +13,7 @@ mod sales;
 mod shops;
 mod stock;
 
+use crate::domain::IdentityScheme;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -617,22 +618,36 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(StoreError::unavailable)
 }
 
-fn tenant_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, String)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+/// A tenant row's columns ([`TENANT_COLUMNS`]), read out of the row.
+struct TenantRow {
+    id: String,
+    name: String,
+    timezone: String,
+    created_at: String,
+    identity: String,
 }
 
-fn tenant_from_parts(
-    (id, name, timezone, created_at): (String, String, String, String),
-) -> Result<Tenant, StoreError> {
-    Ok(Tenant {
-        id: TenantId::parse(&id).map_err(StoreError::unavailable)?,
-        name,
-        timezone: Timezone::parse(&timezone).map_err(StoreError::unavailable)?,
-        created_at: parse_time(&created_at)?,
+fn tenant_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TenantRow> {
+    Ok(TenantRow {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        timezone: row.get(2)?,
+        created_at: row.get(3)?,
+        identity: row.get(4)?,
     })
 }
 
-const TENANT_COLUMNS: &str = "public_id, name, timezone, created_at";
+fn tenant_from_parts(row: TenantRow) -> Result<Tenant, StoreError> {
+    Ok(Tenant {
+        id: TenantId::parse(&row.id).map_err(StoreError::unavailable)?,
+        name: row.name,
+        timezone: Timezone::parse(&row.timezone).map_err(StoreError::unavailable)?,
+        identity: IdentityScheme::parse(&row.identity).map_err(StoreError::unavailable)?,
+        created_at: parse_time(&row.created_at)?,
+    })
+}
+
+const TENANT_COLUMNS: &str = "public_id, name, timezone, created_at, identity_scheme";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -657,12 +672,14 @@ impl Store for SqliteStore {
             let connection = &writer.connection;
             connection
                 .execute(
-                    "INSERT INTO tenants (public_id, name, timezone, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT INTO tenants (public_id, name, timezone, created_at, identity_scheme)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![
                         stored.id.as_str(),
                         stored.name,
                         stored.timezone.name(),
-                        stored.created_at.to_rfc3339()
+                        stored.created_at.to_rfc3339(),
+                        stored.identity.as_str()
                     ],
                 )
                 .map_err(|error| match error.sqlite_error_code() {
@@ -745,7 +762,7 @@ impl Store for SqliteStore {
         self.read(move |connection| {
             let parts = connection
                 .prepare_cached(
-                    "SELECT t.public_id, t.name, t.timezone, t.created_at
+                    "SELECT t.public_id, t.name, t.timezone, t.created_at, t.identity_scheme
                      FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash = ?1",
                 )
                 .and_then(|mut statement| {
@@ -1576,7 +1593,10 @@ mod tests {
                 ] {
                     line += 1;
                     builder.push(RowParts {
-                        identity: LineIdentity::of(&[&line.to_le_bytes()]),
+                        identity: LineIdentity::of(
+                            IdentityScheme::default(),
+                            &[&line.to_le_bytes()],
+                        ),
                         date: chrono::NaiveDate::from_ymd_opt(2024, 1, 1 + round).unwrap(),
                         sku: Cow::Borrowed(&sku),
                         location: Cow::Borrowed("Store"),
@@ -1706,6 +1726,44 @@ mod tests {
         assert_eq!(skus.len(), 1);
         assert_eq!(skus[0].units, 6.0);
         assert_eq!(skus[0].product.as_deref(), Some("Apple"));
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn tenants_keep_their_identity_scheme_and_imports_hash_with_it() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("s.sqlite3");
+        // A database of the version before schemes were recorded, with a tenant in it.
+        {
+            let mut connection = Connection::open(&path).unwrap();
+            migrations::run_until(&mut connection, 12).unwrap();
+            connection
+                .execute(
+                    "INSERT INTO tenants (public_id, name, timezone, created_at)
+                     VALUES ('tn_0123456789abcdef0123', 'Old', 'UTC', '2024-01-01T00:00:00Z')",
+                    [],
+                )
+                .unwrap();
+        }
+        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        let old = store
+            .tenant(&TenantId::parse("tn_0123456789abcdef0123").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(old.identity, IdentityScheme::Sha256);
+        let new = shop(&store, "New").await;
+        assert_eq!(new.identity, IdentityScheme::Xxh3);
+        assert_eq!(store.tenant(&new.id).await.unwrap(), new);
+        // The old tenant's lines were found with SHA-256: a re-upload is all duplicates only
+        // when it is hashed the same way.
+        let csv = "date,sku,qty\n2024-01-01,A,1\n2024-01-02,B,2\n".to_owned();
+        assert_eq!(import(&store, &old, csv.clone()).await.rows_imported, 2);
+        assert_eq!(import(&store, &old, csv.clone()).await.rows_duplicate, 2);
+        let misread = Tenant {
+            identity: IdentityScheme::Xxh3,
+            ..old.clone()
+        };
+        assert_eq!(import(&store, &misread, csv).await.rows_imported, 2);
         store.close().await;
     }
 }

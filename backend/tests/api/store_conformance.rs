@@ -5,9 +5,9 @@ use chrono::{NaiveDate, Utc};
 use ordernimbus_backend::domain::{
     ApiKey, Backtest, CatalogueVariant, ComplianceEntry, DataRequest, DayRange, DeliveryFilter,
     DeliveryLease, DeliveryOutcome, DeliveryReceipt, DeliveryStatus, EraseOutcome, ForecastPoint,
-    Granularity, InstallState, LineIdentity, Location, NewDelivery, NewInstall, NewTenant,
-    OrderApplied, OrderVersion, SalesLine, SalesQuery, SealedCredentials, SeriesForecast, Sku,
-    StockLevel, TenantId, Timezone, UninstallOutcome,
+    Granularity, IdentityScheme, InstallState, LineIdentity, Location, NewDelivery, NewInstall,
+    NewTenant, OrderApplied, OrderVersion, SalesLine, SalesQuery, SealedCredentials,
+    SeriesForecast, Sku, StockLevel, TenantId, Timezone, UninstallOutcome,
 };
 use ordernimbus_backend::domain::{
     BrowserSecret, DayTotal, ProductQuery, ProductRow, ProductSort, SeriesStats, TenantOverview,
@@ -26,7 +26,7 @@ fn report(upload_id: &str) -> ImportReport {
 
 fn line(identity: &str, day: u32, sku: &str, units: f64) -> SalesLine {
     SalesLine {
-        identity: LineIdentity::of(&[identity.as_bytes()]),
+        identity: LineIdentity::of(IdentityScheme::default(), &[identity.as_bytes()]),
         date: NaiveDate::from_ymd_opt(2024, 3, day).unwrap(),
         sku: Sku::parse(sku).unwrap(),
         location: Location::default(),
@@ -604,7 +604,7 @@ pub async fn compliance_log_and_data_requests_are_per_shop_and_idempotent(store:
 
 fn sale(identity: &str, date: &str, sku: &str, location: &str, units: f64) -> SalesLine {
     SalesLine {
-        identity: LineIdentity::of(&[identity.as_bytes()]),
+        identity: LineIdentity::of(IdentityScheme::default(), &[identity.as_bytes()]),
         date: date.parse().unwrap(),
         sku: Sku::parse(sku).unwrap(),
         location: Location::parse(location).unwrap(),
@@ -831,7 +831,10 @@ pub async fn tenants_are_listed_oldest_first_and_unknown_tenants_are_not_found(s
 
 fn order_line(order: &str, line: &str, sku: &str, units: f64) -> SalesLine {
     SalesLine {
-        identity: LineIdentity::of(&[order.as_bytes(), line.as_bytes()]),
+        identity: LineIdentity::of(
+            IdentityScheme::default(),
+            &[order.as_bytes(), line.as_bytes()],
+        ),
         ..sale("unused", "2024-03-01", sku, "", units)
     }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use ordernimbus_backend::domain::Timezone;
+use ordernimbus_backend::domain::{IdentityScheme, Timezone};
 use ordernimbus_backend::shopify::order::order_version;
 use ordernimbus_e2e::{Demand, DemandKey, OrderRow};
 use serde_json::{Value, json};
@@ -78,7 +78,13 @@ async fn the_ground_truth_agrees_with_the_backends_rest_order_reading() {
     let timezone = Timezone::parse("America/New_York").unwrap();
     let mut backend = BTreeMap::new();
     for order in harness.sim.orders(SHOP) {
-        let version = order_version(&rest_payload(&order), SHOP, timezone).unwrap();
+        let version = order_version(
+            &rest_payload(&order),
+            SHOP,
+            timezone,
+            IdentityScheme::default(),
+        )
+        .unwrap();
         for line in version.lines {
             let location = line
                 .location

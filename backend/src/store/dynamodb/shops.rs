@@ -5,6 +5,7 @@
 //! - `SHOP#{domain}` / `REQUEST#{request id}`: a pending customer data request;
 //! - `T#{tenant}` / `SHOP`: the shop owning a tenant.
 
+use crate::domain::IdentityScheme;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -146,6 +147,7 @@ pub(super) async fn install_shop(
                     id: new_tenant.clone(),
                     name: install.name.clone(),
                     timezone: install.timezone,
+                    identity: IdentityScheme::default(),
                     created_at: install.at,
                 };
                 let pointer = HashMap::from([

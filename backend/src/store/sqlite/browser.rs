@@ -265,7 +265,8 @@ pub(super) fn session(
 ) -> Result<Option<BrowserSession>, StoreError> {
     let row = connection
         .prepare_cached(
-            "SELECT t.public_id, t.name, t.timezone, t.created_at, s.csrf_token, s.expires_at
+            "SELECT t.public_id, t.name, t.timezone, t.created_at, t.identity_scheme,
+                    s.csrf_token, s.expires_at
              FROM sessions s JOIN tenants t ON t.id = s.tenant_id WHERE s.secret_hash = ?1",
         )
         .and_then(|mut statement| {
@@ -273,8 +274,8 @@ pub(super) fn session(
                 .query_row([&secret_hash[..]], |row| {
                     Ok((
                         tenant_from_row(row)?,
-                        row.get::<_, String>(4)?,
                         row.get::<_, String>(5)?,
+                        row.get::<_, String>(6)?,
                     ))
                 })
                 .optional()

@@ -317,6 +317,13 @@ const MIGRATIONS: &[Migration] = &[
     ",
         key_deliveries,
     ),
+    // 13: how each tenant's line identities are hashed (see `IdentityScheme`): the tenants that
+    // exist keep SHA-256, with which their stored lines were found; new ones are created with XXH3.
+    Migration::Sql(
+        r"
+    ALTER TABLE tenants ADD COLUMN identity_scheme TEXT NOT NULL DEFAULT 'sha256';
+    ",
+    ),
 ];
 
 /// Applies the migrations this database has not seen yet, each in its own transaction.

@@ -1,5 +1,6 @@
 //! Shopify installs, the compliance audit log and customer data requests in SQLite.
 
+use crate::domain::IdentityScheme;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -160,12 +161,14 @@ pub(super) fn install_shop(
         None => {
             connection
                 .execute(
-                    "INSERT INTO tenants (public_id, name, timezone, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT INTO tenants (public_id, name, timezone, created_at, identity_scheme)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![
                         new_tenant.as_str(),
                         install.name,
                         install.timezone.name(),
-                        install.at.to_rfc3339()
+                        install.at.to_rfc3339(),
+                        IdentityScheme::default().as_str()
                     ],
                 )
                 .map_err(unavailable)?;
