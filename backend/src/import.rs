@@ -14,15 +14,41 @@ use crate::csv::{BatchBuilder, DateOrder, ReadOptions, SalesReader};
 use crate::domain::{SalesBatch, Tenant};
 use crate::store::{ImportReport, RowError, Store, StoreError, UploadStatus};
 
-/// Most lines per store write: large enough that commits are rare and a day's pages are rewritten
-/// by few batches (files are usually in date order), small enough to bound memory.
-const BATCH_LINES: usize = 262_144;
-/// Most memory one batch holds (lines, series and their texts): bounds files of many series.
-const BATCH_BYTES: usize = 24 << 20;
-/// Lines in the first batch; each next batch doubles until `BATCH_LINES`. The writer starts on a
-/// small batch after a few milliseconds instead of waiting for a full one, which matters for the
-/// files of a few hundred thousand lines where one full batch is a large part of the whole.
-const FIRST_BATCH_LINES: usize = 16_384;
+/// How the reader cuts a file into batches (store writes).
+#[derive(Debug, Clone, Copy)]
+struct BatchLimits {
+    /// Most lines per batch: large enough that commits are rare and a day's pages are rewritten
+    /// by few batches (files are usually in date order), small enough to bound memory.
+    lines: usize,
+    /// Most memory one batch holds (lines, series and their texts): bounds files of many series.
+    bytes: usize,
+    /// Lines in the first batch; each next batch doubles until `lines`. The writer starts on a
+    /// small batch after a few milliseconds instead of waiting for a full one, which matters for
+    /// the files of a few hundred thousand lines where one full batch is a large part of the whole.
+    first_lines: usize,
+    /// Lines per day a batch must average, at least, to end early at a day's start (see
+    /// [`BatchLimits::ends_days`]).
+    day_run_lines: usize,
+}
+
+impl BatchLimits {
+    const IMPORT: Self = Self {
+        lines: 262_144,
+        bytes: 24 << 20,
+        first_lines: 16_384,
+        day_run_lines: 1024,
+    };
+
+    /// Whether a batch of `lines` whose last line is the first of a later day is sent already: in
+    /// a file in date order, a batch that ends where a day begins leaves every earlier day's pages
+    /// written once, instead of a day split between two batches being read, decoded and written
+    /// again by the second (the batch holds one line of the new day, whose few pages are cheap to
+    /// redo). Only past half the batch size, and only when the date changed rarely in the batch
+    /// (at most once per `day_run_lines`): files out of date order keep full batches.
+    fn ends_days(&self, lines: usize, batch_lines: usize, date_changes: usize) -> bool {
+        lines >= batch_lines / 2 && date_changes.saturating_mul(self.day_run_lines) <= lines
+    }
+}
 /// Batches parsed ahead of the writer: one is enough to keep both threads busy, and each batch
 /// held is memory.
 const BATCHES_AHEAD: usize = 1;
@@ -119,7 +145,9 @@ where
         identity: tenant.identity,
     };
     let (batches, mut received) = mpsc::channel::<SalesBatch>(BATCHES_AHEAD);
-    let reader = tokio::task::spawn_blocking(move || read_batches(input, options, &batches));
+    let reader = tokio::task::spawn_blocking(move || {
+        read_batches(input, options, &batches, BatchLimits::IMPORT)
+    });
 
     let mut store_error = None;
     while let Some(batch) = received.recv().await {
@@ -205,6 +233,7 @@ fn read_batches<R: Read + Send + 'static>(
     input: R,
     options: ReadOptions,
     batches: &mpsc::Sender<SalesBatch>,
+    limits: BatchLimits,
 ) -> (Tally, Result<(), ReadError>) {
     let mut tally = Tally::default();
     let mut reader = match SalesReader::new(input, options).and_then(SalesReader::parsing_ahead) {
@@ -212,8 +241,11 @@ fn read_batches<R: Read + Send + 'static>(
         Err(error) => return (tally, Err(error)),
     };
     tally.format = Some(reader.format().name());
-    let mut batch = BatchBuilder::with_capacity(BATCH_LINES);
-    let mut batch_lines = FIRST_BATCH_LINES;
+    let mut batch = BatchBuilder::with_capacity(limits.lines);
+    let mut batch_lines = limits.first_lines;
+    // The date of the row before, and how often the date changed within this batch.
+    let mut last_date = None;
+    let mut date_changes = 0usize;
     while let Some(row) = reader.read_into(&mut batch) {
         let row = match row {
             Ok(row) => row,
@@ -227,12 +259,20 @@ fn read_batches<R: Read + Send + 'static>(
         match row {
             Ok(date) => {
                 tally.accept(date);
-                let full = batch.len() >= batch_lines || batch.size_bytes() >= BATCH_BYTES;
+                let next_day = last_date.is_some_and(|last| date > last);
+                if last_date != Some(date) {
+                    date_changes += 1;
+                    last_date = Some(date);
+                }
+                let full = batch.len() >= batch_lines
+                    || batch.size_bytes() >= limits.bytes
+                    || (next_day && limits.ends_days(batch.len(), batch_lines, date_changes));
                 if full {
+                    date_changes = 0;
                     if batches.blocking_send(batch.take()).is_err() {
                         return (tally, Ok(()));
                     }
-                    batch_lines = (batch_lines * 2).min(BATCH_LINES);
+                    batch_lines = (batch_lines * 2).min(limits.lines);
                 }
             }
             Err(error) => tally.reject(error),
@@ -242,4 +282,64 @@ fn read_batches<R: Read + Send + 'static>(
         let _ = batches.blocking_send(batch.take());
     }
     (tally, Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sizes of the batches `csv` is cut into with small limits, and each batch's dates.
+    fn batches_of(csv: String) -> Vec<Vec<NaiveDate>> {
+        let limits = BatchLimits {
+            lines: 32,
+            bytes: 1 << 20,
+            first_lines: 32,
+            day_run_lines: 4,
+        };
+        let (sender, mut receiver) = mpsc::channel(64);
+        let (tally, result) = read_batches(
+            std::io::Cursor::new(csv.into_bytes()),
+            ReadOptions::default(),
+            &sender,
+            limits,
+        );
+        result.unwrap();
+        assert_eq!(tally.rows_rejected, 0);
+        drop(sender);
+        let mut batches = Vec::new();
+        while let Ok(batch) = receiver.try_recv() {
+            batches.push(batch.lines.iter().map(|line| line.date).collect());
+        }
+        batches
+    }
+
+    fn csv(days: impl Iterator<Item = u32>) -> String {
+        let mut csv = String::from("date,sku,qty\n");
+        for (row, day) in days.enumerate() {
+            csv.push_str(&format!("2024-01-{day:02},S{row},1\n"));
+        }
+        csv
+    }
+
+    #[test]
+    fn a_file_in_date_order_is_cut_where_days_begin_past_half_a_batch() {
+        // Five days of ten rows: a batch ends with the first row of the day that starts after
+        // its 16th line, so no day but that first row's is split between batches.
+        let batches = batches_of(csv((1..=5).flat_map(|day| std::iter::repeat_n(day, 10))));
+        let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [21, 20, 9]);
+        for pair in batches.windows(2) {
+            let (before, after) = (&pair[0], &pair[1]);
+            let boundary = *before.last().unwrap();
+            assert!(before[..before.len() - 1].iter().all(|day| *day < boundary));
+            assert!(after.iter().all(|day| *day >= boundary));
+        }
+    }
+
+    #[test]
+    fn a_file_out_of_date_order_keeps_full_batches() {
+        let batches = batches_of(csv((0..50).map(|row| row % 5 + 1)));
+        let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [32, 18]);
+    }
 }
