@@ -110,7 +110,7 @@ fn checked_text<'a>(value: &'a str, what: &str) -> Result<&'a str, InvalidValue>
 
 /// How a tenant's line identities are hashed. Identities are persisted (they find a line again
 /// when a file is uploaded twice), so a tenant keeps the scheme it was created with: tenants
-/// created before XXH3 was introduced stay on SHA-256; new tenants get XXH3, ~8x cheaper per row
+/// created before XXH3 was introduced stay on SHA-256; new tenants get XXH3, ~4x cheaper per row
 /// (a large import hashes every row). Both hash the same length-prefixed bytes into 64 bits; the
 /// identity only needs to tell one tenant's lines apart, which both do equally well.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
