@@ -49,6 +49,7 @@ impl BatchLimits {
         lines >= batch_lines / 2 && date_changes.saturating_mul(self.day_run_lines) <= lines
     }
 }
+
 /// Batches parsed ahead of the writer: one is enough to keep both threads busy, and each batch
 /// held is memory.
 const BATCHES_AHEAD: usize = 1;

@@ -1,6 +1,5 @@
 //! Tenants (a Shopify shop or a POS retailer) and their API keys.
 
-use crate::domain::IdentityScheme;
 use std::fmt;
 use std::str::FromStr;
 
@@ -8,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use super::InvalidValue;
+use super::{IdentityScheme, InvalidValue};
 
 /// The public, opaque identifier of a tenant (`tn_` + 20 hex digits); every record belongs to one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -23,7 +23,6 @@ mod shops;
 mod sync;
 mod ui;
 
-use crate::domain::IdentityScheme;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -49,10 +48,11 @@ use crate::domain::{
 };
 use crate::domain::{
     CatalogueVariant, ComplianceEntry, DataRequest, DayRange, DeliveryFilter, DeliveryLease,
-    DeliveryOutcome, DeliveryReceipt, DeliveryRecord, DeliveryRetention, EraseOutcome, Location,
-    NewDelivery, NewInstall, NewTenant, OrderApplied, OrderVersion, OrdersApplied, SalesBatch,
-    SalesDay, SalesQuery, SealedCredentials, SeriesForecast, SeriesHistory, ShopInstall, Sku,
-    SkuSummary, StockLevel, SyncStatus, Tenant, TenantId, Timezone, UninstallOutcome,
+    DeliveryOutcome, DeliveryReceipt, DeliveryRecord, DeliveryRetention, EraseOutcome,
+    IdentityScheme, Location, NewDelivery, NewInstall, NewTenant, OrderApplied, OrderVersion,
+    OrdersApplied, SalesBatch, SalesDay, SalesQuery, SealedCredentials, SeriesForecast,
+    SeriesHistory, ShopInstall, Sku, SkuSummary, StockLevel, SyncStatus, Tenant, TenantId,
+    Timezone, UninstallOutcome,
 };
 use crate::shopify::shop::ShopDomain;
 

@@ -13,7 +13,6 @@ mod sales;
 mod shops;
 mod stock;
 
-use crate::domain::IdentityScheme;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -27,8 +26,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{ImportReport, SalesWrite, Store, StoreError, UploadId};
 use crate::domain::{
-    BrowserSession, DayRange, DayTotal, ProductPage, ProductQuery, SeriesStats, TenantOverview,
-    TenantSettings,
+    BrowserSession, DayRange, DayTotal, IdentityScheme, ProductPage, ProductQuery, SeriesStats,
+    TenantOverview, TenantSettings,
 };
 use crate::domain::{
     CatalogueVariant, ComplianceEntry, DataRequest, DeliveryFilter, DeliveryLease, DeliveryOutcome,
@@ -649,6 +648,21 @@ fn tenant_from_parts(row: TenantRow) -> Result<Tenant, StoreError> {
 
 const TENANT_COLUMNS: &str = "public_id, name, timezone, created_at, identity_scheme";
 
+/// Stores a new tenant row: its internal key.
+fn insert_tenant(connection: &Connection, tenant: &Tenant) -> rusqlite::Result<i64> {
+    connection.execute(
+        &format!("INSERT INTO tenants ({TENANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
+        params![
+            tenant.id.as_str(),
+            tenant.name,
+            tenant.timezone.name(),
+            tenant.created_at.to_rfc3339(),
+            tenant.identity.as_str()
+        ],
+    )?;
+    Ok(connection.last_insert_rowid())
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -670,26 +684,15 @@ impl Store for SqliteStore {
         let stored = created.clone();
         self.write(move |writer| {
             let connection = &writer.connection;
-            connection
-                .execute(
-                    "INSERT INTO tenants (public_id, name, timezone, created_at, identity_scheme)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![
-                        stored.id.as_str(),
-                        stored.name,
-                        stored.timezone.name(),
-                        stored.created_at.to_rfc3339(),
-                        stored.identity.as_str()
-                    ],
-                )
-                .map_err(|error| match error.sqlite_error_code() {
+            let key = insert_tenant(connection, &stored).map_err(|error| {
+                match error.sqlite_error_code() {
                     Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict {
                         entity: "tenant",
                         id: stored.id.to_string(),
                     },
                     _ => StoreError::unavailable(error),
-                })?;
-            let key = connection.last_insert_rowid();
+                }
+            })?;
             connection
                 .execute(
                     "INSERT INTO api_keys (key_hash, tenant_id, created_at) VALUES (?1, ?2, ?3)",

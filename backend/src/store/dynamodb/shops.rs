@@ -5,7 +5,6 @@
 //! - `SHOP#{domain}` / `REQUEST#{request id}`: a pending customer data request;
 //! - `T#{tenant}` / `SHOP`: the shop owning a tenant.
 
-use crate::domain::IdentityScheme;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -15,8 +14,8 @@ use super::{
     parse_time, s, tenant_pk, text, time_text,
 };
 use crate::domain::{
-    ComplianceEntry, DataRequest, EraseOutcome, InstallState, NewInstall, SealedCredentials,
-    ShopInstall, Tenant, TenantId, UninstallOutcome,
+    ComplianceEntry, DataRequest, EraseOutcome, IdentityScheme, InstallState, NewInstall,
+    SealedCredentials, ShopInstall, Tenant, TenantId, UninstallOutcome,
 };
 use crate::shopify::shop::ShopDomain;
 use crate::store::StoreError;

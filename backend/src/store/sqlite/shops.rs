@@ -1,13 +1,12 @@
 //! Shopify installs, the compliance audit log and customer data requests in SQLite.
 
-use crate::domain::IdentityScheme;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Writer, parse_time};
+use super::{Writer, insert_tenant, parse_time};
 use crate::domain::{
-    ComplianceEntry, DataRequest, EraseOutcome, InstallState, NewInstall, SealedCredentials,
-    ShopInstall, TenantId, UninstallOutcome,
+    ComplianceEntry, DataRequest, EraseOutcome, IdentityScheme, InstallState, NewInstall,
+    SealedCredentials, ShopInstall, Tenant, TenantId, UninstallOutcome,
 };
 use crate::shopify::shop::ShopDomain;
 use crate::store::StoreError;
@@ -159,20 +158,14 @@ pub(super) fn install_shop(
             key
         }
         None => {
-            connection
-                .execute(
-                    "INSERT INTO tenants (public_id, name, timezone, created_at, identity_scheme)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![
-                        new_tenant.as_str(),
-                        install.name,
-                        install.timezone.name(),
-                        install.at.to_rfc3339(),
-                        IdentityScheme::default().as_str()
-                    ],
-                )
-                .map_err(unavailable)?;
-            connection.last_insert_rowid()
+            let tenant = Tenant {
+                id: new_tenant.clone(),
+                name: install.name.clone(),
+                timezone: install.timezone,
+                identity: IdentityScheme::default(),
+                created_at: install.at,
+            };
+            insert_tenant(connection, &tenant).map_err(unavailable)?
         }
     };
     let credentials = &install.credentials;
