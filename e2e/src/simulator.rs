@@ -384,15 +384,24 @@ impl Simulator {
     /// revokes its tokens, marks it uninstalled, then delivers
     /// `app/uninstalled` (so the token is already dead when the webhook arrives, as on Shopify).
     pub async fn uninstall(&self, shop: &str) -> DeliveryReport {
+        let Some(payload) = self.remove_app(shop) else {
+            return DeliveryReport {
+                webhook_id: String::new(),
+                attempts: Vec::new(),
+                delivered: false,
+            };
+        };
+        self.deliver(shop, "app/uninstalled", payload, DeliveryOptions::default())
+            .await
+    }
+
+    /// What an uninstall does at once, before its webhook goes out: revokes the shop's tokens
+    /// and marks it uninstalled. Returns the `app/uninstalled` payload to deliver later, or
+    /// `None` for an unknown shop.
+    pub fn remove_app(&self, shop: &str) -> Option<Value> {
         let seed = {
             let mut state = self.shared.lock();
-            let Some(record) = state.shops.get_mut(shop) else {
-                return DeliveryReport {
-                    webhook_id: String::new(),
-                    attempts: Vec::new(),
-                    delivered: false,
-                };
-            };
+            let record = state.shops.get_mut(shop)?;
             record.installed = false;
             record.installed_at = None;
             record.scopes.clear();
@@ -403,9 +412,10 @@ impl Simulator {
             }
             seed
         };
-        let payload = webhook::app_uninstalled_payload(&seed, self.shared.clock.now());
-        self.deliver(shop, "app/uninstalled", payload, DeliveryOptions::default())
-            .await
+        Some(webhook::app_uninstalled_payload(
+            &seed,
+            self.shared.clock.now(),
+        ))
     }
 
     /// Delivers `payload` on `topic` to `app_url + webhook_path`, retrying per `retry_delays`

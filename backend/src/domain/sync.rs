@@ -92,6 +92,9 @@ pub struct SyncStatus {
     pub rows_rejected: u64,
     /// Why the last sync failed.
     pub last_error: Option<String>,
+    /// The last sync failed because Shopify refused the shop's credentials: what an uninstall
+    /// does to them before its `app/uninstalled` webhook arrives.
+    pub credentials_refused: bool,
     /// Orders updated at or after this time may not be synced yet: the next reconciliation starts
     /// here.
     pub watermark: Option<DateTime<Utc>>,

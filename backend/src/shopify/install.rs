@@ -17,7 +17,7 @@ use super::session_token::{self, SessionTokenError};
 use super::shop::ShopDomain;
 use crate::domain::{
     ComplianceEntry, DataRequest, InstallState, NewInstall, SealedCredentials, ShopInstall, Tenant,
-    TenantId, Timezone,
+    TenantId, Timezone, UninstallOutcome,
 };
 use crate::store::{Store, StoreError};
 
@@ -503,6 +503,11 @@ impl Lifecycle {
             "app/uninstalled" => {
                 let outcome = self.store.uninstall_shop(shop, event.triggered_at).await?;
                 tracing::info!(shop = %shop, ?outcome, "app/uninstalled");
+                if outcome == UninstallOutcome::Uninstalled
+                    && let Some(install) = self.store.shop_install(shop).await?
+                {
+                    super::sync::note_uninstall(self.store.as_ref(), &install).await?;
+                }
                 (json_word(&outcome), json!({}))
             }
             "app/scopes_update" => {

@@ -33,7 +33,7 @@ use super::install::{AccessError, Lifecycle};
 use super::order::version_of;
 use super::shop::ShopDomain;
 use crate::domain::{
-    InstallState, OrderVersion, SyncKind, SyncPhase, SyncState, SyncStatus, Tenant,
+    InstallState, OrderVersion, ShopInstall, SyncKind, SyncPhase, SyncState, SyncStatus, Tenant,
 };
 use crate::store::{Store, StoreError};
 
@@ -150,6 +150,8 @@ pub type Progress<'a> = &'a (dyn Fn(&SyncStatus) + Send + Sync);
 /// Why a step stopped the sync.
 enum Stop {
     Uninstalled,
+    /// Shopify refused the shop's credentials (and a renewal).
+    CredentialsRefused(String),
     /// The result URL expired: start the operation again.
     Expired,
     Failed(String),
@@ -366,6 +368,10 @@ impl Syncer {
                 SyncError::Failed("the bulk operation result expired too many times".into())
             }
             Err(Stop::Failed(message)) => SyncError::Failed(message),
+            Err(Stop::CredentialsRefused(message)) => {
+                run.status.credentials_refused = true;
+                SyncError::Failed(message)
+            }
             Err(Stop::Store(error)) => SyncError::Store(error),
         };
         run.status.state = SyncState::Failed;
@@ -376,6 +382,17 @@ impl Syncer {
             let _ = tokio::fs::remove_dir_all(self.spool_dir(&shop, id)).await;
         }
         self.save(&mut run).await?;
+        // An uninstall revokes the credentials before its webhook arrives; whichever of this
+        // check and the webhook's comes second names the uninstall as the cause.
+        if run.status.credentials_refused
+            && matches!(self.check_installed(&shop).await, Err(Stop::Uninstalled))
+        {
+            let error = SyncError::Uninstalled(shop.to_string());
+            run.status.last_error = Some(error.to_string());
+            self.save(&mut run).await?;
+            tracing::warn!(shop = %shop, %error, "order sync stopped");
+            return Err(error);
+        }
         tracing::warn!(shop = %shop, %error, "order sync stopped");
         Err(error)
     }
@@ -994,10 +1011,46 @@ fn convert(
     converted
 }
 
+/// How long before an uninstall a sync's credentials refusal is put down to it (Shopify revokes
+/// the credentials at once; its clock and ours may differ a little).
+const UNINSTALL_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
+/// After `app/uninstalled`: a sync of the shop that failed because Shopify refused its
+/// credentials — which the uninstall revoked before its webhook arrived — failed because of the
+/// uninstall, and its status says so. Returns whether the status was rewritten.
+///
+/// # Errors
+/// The store's.
+pub async fn note_uninstall(store: &dyn Store, install: &ShopInstall) -> Result<bool, StoreError> {
+    let Some(uninstalled_at) = install
+        .uninstalled_at
+        .filter(|_| install.state == InstallState::Uninstalled)
+    else {
+        return Ok(false);
+    };
+    let Some(mut status) = store.sync_status(&install.tenant).await? else {
+        return Ok(false);
+    };
+    let caused = status.state == SyncState::Failed
+        && status.credentials_refused
+        && status
+            .finished_at
+            .is_some_and(|finished| finished >= uninstalled_at - UNINSTALL_SKEW);
+    let message = SyncError::Uninstalled(install.shop.to_string()).to_string();
+    if !caused || status.last_error.as_deref() == Some(message.as_str()) {
+        return Ok(false);
+    }
+    status.last_error = Some(message);
+    status.updated_at = Some(Utc::now());
+    store.put_sync_status(&install.tenant, &status).await?;
+    Ok(true)
+}
+
 fn access_stop(error: AccessError) -> Stop {
     match error {
         AccessError::NotInstalled(_) => Stop::Uninstalled,
         AccessError::Store(error) => Stop::Store(error),
+        AccessError::ReauthorizeNeeded(_) => Stop::CredentialsRefused(error.to_string()),
         other => Stop::Failed(other.to_string()),
     }
 }
@@ -1005,7 +1058,7 @@ fn access_stop(error: AccessError) -> Stop {
 fn shopify_stop(error: ShopifyError) -> Stop {
     match error {
         ShopifyError::InvalidToken => {
-            Stop::Failed("Shopify refused the access token, even renewed".into())
+            Stop::CredentialsRefused("Shopify refused the access token, even renewed".into())
         }
         ShopifyError::ResultExpired(_) => Stop::Expired,
         other => Stop::Failed(other.to_string()),

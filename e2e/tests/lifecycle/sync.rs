@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use clap::Parser;
 use ordernimbus::config::{Cli, Command};
-use ordernimbus_backend::domain::{DayRange, Granularity, SalesQuery, TenantId};
+use ordernimbus_backend::domain::{
+    DayRange, Granularity, SalesQuery, SyncState, SyncStatus, TenantId,
+};
 use ordernimbus_backend::store::Store;
-use ordernimbus_e2e::{BulkFault, Demand, DemandKey, ShopSeed, SyntheticOrders};
+use ordernimbus_e2e::{BulkFault, DeliveryOptions, Demand, DemandKey, ShopSeed, SyntheticOrders};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -239,10 +241,9 @@ async fn access_denied_fails_the_sync_with_a_clear_error() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn an_uninstall_mid_sync_stops_it_cleanly() {
+/// A shop whose first sync is waiting for a bulk operation that runs far longer than the test.
+async fn app_waiting_on_a_sync() -> Harness {
     let app = Harness::start_with_args(
-        // The operation runs far longer than the test: the uninstall comes while it waits.
         |config| config.bulk_operation_duration = Duration::from_secs(3600),
         &["--sync-poll-seconds", "1"],
     )
@@ -257,21 +258,72 @@ async fn an_uninstall_mid_sync_stops_it_cleanly() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let report = app.sim.uninstall(BULK_SHOP).await;
-    app.processed(&report).await;
+    app
+}
+
+/// The stored sync status once it is no longer running.
+async fn stopped_sync(app: &Harness) -> SyncStatus {
     let store = app.store();
-    let tenant = tenant(&app).await;
-    let mut status = None;
+    let tenant = tenant(app).await;
     for _ in 0..200 {
         let current = store.sync_status(&tenant).await.unwrap().unwrap();
-        if current.state != ordernimbus_backend::domain::SyncState::Running {
-            status = Some(current);
-            break;
+        if current.state != SyncState::Running {
+            return current;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let status = status.expect("the sync stopped");
-    assert_eq!(status.state, ordernimbus_backend::domain::SyncState::Failed);
+    panic!("the sync did not stop");
+}
+
+#[tokio::test]
+async fn an_uninstall_mid_sync_stops_it_cleanly() {
+    let app = app_waiting_on_a_sync().await;
+    // The token is revoked at once and the webhook follows: the sync may notice either first.
+    let report = app.sim.uninstall(BULK_SHOP).await;
+    app.processed(&report).await;
+    let status = stopped_sync(&app).await;
+    assert_eq!(status.state, SyncState::Failed);
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("uninstalled"),
+        "{status:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_sync_refused_credentials_before_the_uninstall_webhook_names_the_uninstall_once_it_comes()
+{
+    let app = app_waiting_on_a_sync().await;
+    let payload = app.sim.remove_app(BULK_SHOP).expect("the shop is known");
+    // The next poll meets the revoked token, and its renewal is refused: the app cannot know why yet.
+    let status = stopped_sync(&app).await;
+    assert_eq!(status.state, SyncState::Failed);
+    assert!(status.credentials_refused, "{status:?}");
+    assert!(
+        status.last_error.as_deref().unwrap().contains("renewed"),
+        "{status:?}"
+    );
+    let report = app
+        .sim
+        .deliver(
+            BULK_SHOP,
+            "app/uninstalled",
+            payload,
+            DeliveryOptions::default(),
+        )
+        .await;
+    app.processed(&report).await;
+    let status = app
+        .store()
+        .sync_status(&tenant(&app).await)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.state, SyncState::Failed);
     assert!(
         status
             .last_error
