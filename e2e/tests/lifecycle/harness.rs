@@ -96,7 +96,9 @@ impl Harness {
     }
 
     async fn wait_until_ready(&self) {
-        for _ in 0..200 {
+        // As generous as `processed`: a loaded CI machine starts many of these at once.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
             if let Ok(response) = self.http.get(self.url("/healthz")).send().await
                 && response.status() == StatusCode::OK
             {
