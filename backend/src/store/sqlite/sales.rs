@@ -181,10 +181,11 @@ fn series_keys(
         .get_mut(&tenant_key)
         .ok_or_else(|| StoreError::Unavailable("series cache vanished".into()))?;
     let mut key = String::new();
-    // Series that are new, or whose first product name this batch brings.
+    // Series that are new, or whose first product name this batch brings, with their places in
+    // `listed`.
     let mut ids = Vec::with_capacity(listed.len());
-    let mut wanted: Vec<&BatchSeries> = Vec::new();
-    for &series in listed {
+    let mut wanted: Vec<(usize, &BatchSeries)> = Vec::new();
+    for (place, &series) in listed.iter().enumerate() {
         series_key(&mut key, series.sku.as_str(), series.location.as_str());
         let known = cache.get(key.as_str()).copied();
         let needed = match known {
@@ -192,7 +193,7 @@ fn series_keys(
             Some((_, named)) => !named && series.product.is_some(),
         };
         if needed {
-            wanted.push(series);
+            wanted.push((place, series));
         }
         ids.push(known.map(|(id, _)| id));
     }
@@ -202,37 +203,41 @@ fn series_keys(
         // New series get ids in SKU and location order, whatever order the file has. A series
         // listed twice (the second time with its product name) is one series: the last of its
         // run has the name if any has.
-        wanted.sort_unstable_by(|left, right| {
+        wanted.sort_unstable_by(|(_, left), (_, right)| {
             (left.sku.as_str(), left.location.as_str(), &left.product).cmp(&(
                 right.sku.as_str(),
                 right.location.as_str(),
                 &right.product,
             ))
         });
-        wanted.dedup_by(|later, earlier| {
-            let same = later.sku == earlier.sku && later.location == earlier.location;
-            if same {
-                std::mem::swap(later, earlier);
-            }
-            same
-        });
+        cache.reserve(wanted.len());
         let mut created: Vec<(i64, &BatchSeries)> = Vec::with_capacity(wanted.len());
         let mut named: Vec<(i64, &str)> = Vec::new();
         let mut next = next_id;
-        for series in wanted {
+        for run in wanted.chunk_by(|(_, left), (_, right)| {
+            left.sku == right.sku && left.location == right.location
+        }) {
+            let Some(&(_, series)) = run.last() else {
+                continue;
+            };
             series_key(&mut key, series.sku.as_str(), series.location.as_str());
-            match cache.get_mut(key.as_str()) {
+            let id = match cache.get_mut(key.as_str()) {
                 Some((id, known)) => {
                     if let Some(product) = &series.product {
                         named.push((*id, product));
                         *known = true;
                     }
+                    *id
                 }
                 None => {
                     created.push((next, series));
                     cache.insert(key.as_str().into(), (next, series.product.is_some()));
                     next += 1;
+                    next - 1
                 }
+            };
+            for &(place, _) in run {
+                ids[place] = Some(id);
             }
         }
         insert_series(&writer.connection, tenant_key, &created)?;
@@ -244,16 +249,6 @@ fn series_keys(
             name.execute(params![id, product]).map_err(unavailable)?;
         }
         writer.next_series_id = Some(next);
-        let cache = writer
-            .series_keys
-            .get(&tenant_key)
-            .ok_or_else(|| StoreError::Unavailable("series cache vanished".into()))?;
-        for (series, id) in listed.iter().zip(&mut ids) {
-            if id.is_none() {
-                series_key(&mut key, series.sku.as_str(), series.location.as_str());
-                *id = cache.get(key.as_str()).map(|(id, _)| *id);
-            }
-        }
     }
     listed
         .iter()
