@@ -25,15 +25,23 @@ fn add_step(
     outcome: &str,
     detail: Option<&str>,
 ) -> Result<(), StoreError> {
+    // The next step number read first, then a plain insert: an `INSERT … SELECT` from the table
+    // it inserts into copies the selected rows into a temporary table first.
+    let step: i64 = connection
+        .prepare_cached(
+            "SELECT COALESCE(MAX(step), 0) + 1 FROM delivery_steps WHERE delivery_id = ?1",
+        )
+        .and_then(|mut statement| statement.query_row([delivery_id], |row| row.get(0)))
+        .map_err(unavailable)?;
     connection
         .prepare_cached(
             "INSERT INTO delivery_steps (delivery_id, step, at, outcome, detail)
-             SELECT ?1, COALESCE(MAX(step), 0) + 1, ?2, ?3, ?4 FROM delivery_steps
-             WHERE delivery_id = ?1",
+             VALUES (?1, ?2, ?3, ?4, ?5)",
         )
         .and_then(|mut statement| {
             statement.execute(params![
                 delivery_id,
+                step,
                 Utc::now().to_rfc3339(),
                 outcome,
                 detail
@@ -50,24 +58,11 @@ fn add_step_of(
     outcome: &str,
     detail: Option<&str>,
 ) -> Result<u64, StoreError> {
-    let added = connection
-        .prepare_cached(
-            "INSERT INTO delivery_steps (delivery_id, step, at, outcome, detail)
-             SELECT d.id, COALESCE((SELECT MAX(step) FROM delivery_steps s
-                                    WHERE s.delivery_id = d.id), 0) + 1, ?2, ?3, ?4
-             FROM webhook_deliveries d WHERE d.webhook_key = ?5 AND d.webhook_id = ?1",
-        )
-        .and_then(|mut statement| {
-            statement.execute(params![
-                webhook_id,
-                Utc::now().to_rfc3339(),
-                outcome,
-                detail,
-                webhook_key(webhook_id)
-            ])
-        })
-        .map_err(unavailable)?;
-    Ok(added as u64)
+    let Some(id) = delivery_id(connection, webhook_id)? else {
+        return Ok(0);
+    };
+    add_step(connection, id, outcome, detail)?;
+    Ok(1)
 }
 
 /// A delivery as its receipt writes it: text fields formatted before it reaches the writer, whose
@@ -154,31 +149,30 @@ pub(super) fn put_delivery(
     } else {
         DeliveryStatus::Pending
     };
-    let id: i64 = connection
+    // The new row's id is the connection's last insert rowid: cheaper than `RETURNING`, which
+    // runs the statement to its end into a temporary table before the first row comes back.
+    connection
         .prepare_cached(
             "INSERT INTO webhook_deliveries (webhook_key, event_key, webhook_id, shop, topic,
                  api_version, event_id, triggered_at, received_at, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             RETURNING id",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )
         .and_then(|mut statement| {
-            statement.query_row(
-                params![
-                    delivery.webhook_key,
-                    delivery.event_key,
-                    delivery.webhook_id,
-                    delivery.shop,
-                    delivery.topic,
-                    delivery.api_version,
-                    delivery.event_id,
-                    delivery.triggered_at,
-                    delivery.received_at,
-                    status.as_str(),
-                ],
-                |row| row.get(0),
-            )
+            statement.execute(params![
+                delivery.webhook_key,
+                delivery.event_key,
+                delivery.webhook_id,
+                delivery.shop,
+                delivery.topic,
+                delivery.api_version,
+                delivery.event_id,
+                delivery.triggered_at,
+                delivery.received_at,
+                status.as_str(),
+            ])
         })
         .map_err(unavailable)?;
+    let id = connection.last_insert_rowid();
     connection
         .prepare_cached(
             "INSERT INTO webhook_bodies (delivery_id, headers, body, codec) VALUES (?1, ?2, ?3, ?4)",
@@ -354,6 +348,8 @@ pub(super) fn record_deliveries(
     owner: Option<&str>,
 ) -> Result<u64, StoreError> {
     let connection = &writer.connection;
+    // Found first, then changed by id: an `UPDATE … RETURNING` runs into a temporary table
+    // before its row comes back, which cost more than the change itself.
     let mut update = connection
         .prepare_cached(
             "UPDATE webhook_deliveries SET status = COALESCE(?2, status),
@@ -361,9 +357,8 @@ pub(super) fn record_deliveries(
                  reason = CASE WHEN ?2 = 'dead' THEN ?4 WHEN ?2 IS NULL THEN reason ELSE NULL END,
                  claimed_by = CASE WHEN ?2 IS NULL AND ?5 IS NULL THEN claimed_by END,
                  claim_until = CASE WHEN ?2 IS NULL AND ?5 IS NULL THEN claim_until END
-             WHERE webhook_key = ?6 AND webhook_id = ?1
-               AND (?5 IS NULL OR (status = 'pending' AND claimed_by = ?5))
-             RETURNING id",
+             WHERE id = ?1
+               AND (?5 IS NULL OR (status = 'pending' AND claimed_by = ?5))",
         )
         .map_err(unavailable)?;
     let mut known = 0;
@@ -378,21 +373,19 @@ pub(super) fn record_deliveries(
             )?;
             continue;
         }
-        let id: Option<i64> = update
-            .query_row(
-                params![
-                    outcome.webhook_id,
-                    outcome.status.map(DeliveryStatus::as_str),
-                    i64::from(outcome.failed_attempt),
-                    outcome.detail,
-                    owner,
-                    webhook_key(&outcome.webhook_id),
-                ],
-                |row| row.get(0),
-            )
-            .optional()
+        let Some(id) = delivery_id(connection, &outcome.webhook_id)? else {
+            continue;
+        };
+        let changed = update
+            .execute(params![
+                id,
+                outcome.status.map(DeliveryStatus::as_str),
+                i64::from(outcome.failed_attempt),
+                outcome.detail,
+                owner,
+            ])
             .map_err(unavailable)?;
-        if let Some(id) = id {
+        if changed > 0 {
             add_step(connection, id, &outcome.outcome, outcome.detail.as_deref())?;
             known += 1;
         }
