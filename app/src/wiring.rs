@@ -294,9 +294,12 @@ pub async fn serve_on(
     // consuming, then commit whatever the writer still holds. Deliveries not yet published stay
     // pending and are published at the next start; a refresh cut short loses nothing either.
     let _ = stop_pipeline.send(true);
-    let _ = outbox_loop.await;
+    // Each loop ends at its next await point; one stuck in a call that never returns must not
+    // hold the process up (what it had not recorded stays pending, and is done again at the next
+    // start), so each gets the grace period, then is cut off.
+    finish_or_abort("outbox", outbox_loop, grace).await;
     if let Some(consumer_loop) = consumer_loop {
-        let _ = consumer_loop.await;
+        finish_or_abort("consumer", consumer_loop, grace).await;
     }
     refresh_loop.abort();
     purge_loop.abort();
@@ -306,6 +309,22 @@ pub async fn serve_on(
     store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Waits up to `grace` for a background loop that was told to stop, then aborts it.
+async fn finish_or_abort(
+    name: &str,
+    mut task: tokio::task::JoinHandle<()>,
+    grace: std::time::Duration,
+) {
+    if tokio::time::timeout(grace, &mut task).await.is_err() {
+        tracing::warn!(
+            loop_name = name,
+            grace_seconds = grace.as_secs(),
+            "a background loop did not stop within the grace period; cutting it off"
+        );
+        task.abort();
+    }
 }
 
 /// `ordernimbus worker`: consumes the SQS queue an EventBridge rule feeds, applying each delivery
@@ -675,7 +694,9 @@ async fn stale_tenants(store: &dyn Store) -> anyhow::Result<Vec<TenantId>> {
 
 #[cfg(test)]
 mod tests {
-    use super::{DELIVERY_PURGE_BATCH, purge_deliveries, read_or_create_key, stale_tenants};
+    use super::{
+        DELIVERY_PURGE_BATCH, finish_or_abort, purge_deliveries, read_or_create_key, stale_tenants,
+    };
     use ordernimbus_backend::domain::{
         DeliveryFilter, DeliveryOutcome, DeliveryRetention, DeliveryStatus, NewDelivery, NewTenant,
         SyncStatus, TenantId,
@@ -696,6 +717,34 @@ mod tests {
             headers: Vec::new(),
             body: b"{}".to_vec(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_stopping_loop_is_awaited_and_one_that_hangs_is_cut_off_after_the_grace() {
+        let grace = std::time::Duration::from_millis(50);
+        let (done, finished) = tokio::sync::oneshot::channel::<()>();
+        let stopping = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            let _ = done.send(());
+        });
+        finish_or_abort("stopping", stopping, grace).await;
+        assert!(finished.await.is_ok(), "the loop ran to its end");
+
+        let (_keep, hanging_on) = tokio::sync::oneshot::channel::<()>();
+        let (dropped, gone) = tokio::sync::oneshot::channel::<()>();
+        let hanging = tokio::spawn(async move {
+            let _dropped_with_the_task = dropped;
+            let _ = hanging_on.await;
+        });
+        let started = std::time::Instant::now();
+        finish_or_abort("hanging", hanging, grace).await;
+        assert!(started.elapsed() >= grace);
+        // Aborted: the task is dropped, and with it its end of the channel.
+        let gone = tokio::time::timeout(std::time::Duration::from_secs(5), gone).await;
+        assert!(
+            matches!(gone, Ok(Err(_))),
+            "the hanging loop was not aborted"
+        );
     }
 
     #[tokio::test]

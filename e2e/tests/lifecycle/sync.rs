@@ -275,6 +275,13 @@ async fn stopped_sync(app: &Harness) -> SyncStatus {
     panic!("the sync did not stop");
 }
 
+/// The sync failed, and its status says the uninstall was why.
+fn assert_stopped_by_uninstall(status: &SyncStatus) {
+    assert_eq!(status.state, SyncState::Failed);
+    let error = status.last_error.as_deref().unwrap_or_default();
+    assert!(error.contains("uninstalled"), "{status:?}");
+}
+
 #[tokio::test]
 async fn an_uninstall_mid_sync_stops_it_cleanly() {
     let app = app_waiting_on_a_sync().await;
@@ -282,15 +289,7 @@ async fn an_uninstall_mid_sync_stops_it_cleanly() {
     let report = app.sim.uninstall(BULK_SHOP).await;
     app.processed(&report).await;
     let status = stopped_sync(&app).await;
-    assert_eq!(status.state, SyncState::Failed);
-    assert!(
-        status
-            .last_error
-            .as_deref()
-            .unwrap()
-            .contains("uninstalled"),
-        "{status:?}"
-    );
+    assert_stopped_by_uninstall(&status);
     app.stop().await;
 }
 
@@ -323,15 +322,7 @@ async fn a_sync_refused_credentials_before_the_uninstall_webhook_names_the_unins
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(status.state, SyncState::Failed);
-    assert!(
-        status
-            .last_error
-            .as_deref()
-            .unwrap()
-            .contains("uninstalled"),
-        "{status:?}"
-    );
+    assert_stopped_by_uninstall(&status);
     app.stop().await;
 }
 
