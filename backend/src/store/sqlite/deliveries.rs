@@ -307,35 +307,38 @@ pub(super) fn claim(
     limit: u32,
     with_bodies: bool,
 ) -> Result<Vec<DeliveryRecord>, StoreError> {
-    // One statement claims and returns them; RETURNING cannot join, so the body (when wanted)
-    // comes from a subquery.
+    // Read, then claimed one by one by id: the writer holds the write lock throughout, so nobody
+    // claims them in between (an `UPDATE … RETURNING` of them all ran through a temporary table).
     let body = if with_bodies {
-        "(SELECT body FROM webhook_bodies WHERE delivery_id = webhook_deliveries.id),
-         (SELECT codec FROM webhook_bodies WHERE delivery_id = webhook_deliveries.id)"
+        ", b.body, b.codec FROM webhook_deliveries d LEFT JOIN webhook_bodies b ON b.delivery_id = d.id"
     } else {
-        "NULL, NULL"
+        " FROM webhook_deliveries d"
     };
-    let mut statement = writer
-        .connection
+    let connection = &writer.connection;
+    let mut select = connection
         .prepare_cached(&format!(
-            "UPDATE webhook_deliveries SET claimed_by = ?1, claim_until = ?2
-             WHERE id IN (SELECT id FROM webhook_deliveries
-                 WHERE status = 'pending'
-                   AND (claim_until IS NULL OR claim_until <= ?3 OR claimed_by = ?1)
-                 ORDER BY id LIMIT ?4)
-             RETURNING {RETURNED_COLUMNS}, {body}"
+            "SELECT {SUMMARY_COLUMNS}{body}
+             WHERE d.status = 'pending'
+               AND (d.claim_until IS NULL OR d.claim_until <= ?2 OR d.claimed_by = ?1)
+             ORDER BY d.id LIMIT ?3"
         ))
         .map_err(unavailable)?;
-    let mut rows = statement
-        .query(params![
-            lease.owner,
-            claim_time(lease.until),
-            claim_time(now),
-            limit
-        ])
+    let mut rows = select
+        .query(params![lease.owner, claim_time(now), limit])
         .map_err(unavailable)?;
-    let mut records = records_of(&mut rows, with_bodies)?;
-    records.sort_by_key(|record| record.sequence);
+    let records = records_of(&mut rows, with_bodies)?;
+    drop(rows);
+    let mut update = connection
+        .prepare_cached(
+            "UPDATE webhook_deliveries SET claimed_by = ?1, claim_until = ?2 WHERE id = ?3",
+        )
+        .map_err(unavailable)?;
+    let until = claim_time(lease.until);
+    for record in &records {
+        update
+            .execute(params![lease.owner, until, record.sequence])
+            .map_err(unavailable)?;
+    }
     Ok(records)
 }
 
@@ -536,9 +539,6 @@ fn records_of(
 
 const SUMMARY_COLUMNS: &str = "d.id, d.webhook_id, d.shop, d.topic, d.api_version, d.event_id, \
      d.triggered_at, d.received_at, d.status, d.redeliveries, d.attempts, d.reason";
-/// [`SUMMARY_COLUMNS`] in a RETURNING clause (which names the modified table's columns bare).
-const RETURNED_COLUMNS: &str = "id, webhook_id, shop, topic, api_version, event_id, triggered_at, \
-     received_at, status, redeliveries, attempts, reason";
 
 struct SummaryRow {
     sequence: i64,
