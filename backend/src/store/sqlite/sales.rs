@@ -443,6 +443,8 @@ impl<'a> LinePages<'a> {
 /// allocate (and fault in) their own.
 #[derive(Default)]
 pub(crate) struct Scratch {
+    /// The batch's lines as sort keys (see [`line_order_key`]).
+    keys: Vec<u128>,
     order: Vec<Pending>,
     deltas: Vec<(i32, i64, Delta)>,
     /// `deltas` added up by day and series, in that order.
@@ -454,8 +456,6 @@ pub(crate) struct Scratch {
 /// A line on its way into the pages: what the merge reads, kept together.
 struct Pending {
     day: i32,
-    /// Position in the batch: keeps repeats of one identity in file order.
-    position: u32,
     identity: crate::domain::LineIdentity,
     series: i64,
     units: f64,
@@ -481,6 +481,23 @@ pub(super) fn write_sales(
     write_lines(writer, tenant_key, upload_key, lines, false)
 }
 
+/// A line's place in the order lines are merged in, as one integer: day, then identity key, then
+/// position in the batch (repeats of one identity keep their file order). Each part is mapped to
+/// an unsigned number of the same order (sign bit flipped), so integer order is that tuple order.
+fn line_order_key(day: i32, key: i64, position: u32) -> u128 {
+    let day = u32::from_ne_bytes(day.to_ne_bytes()) ^ (1 << 31);
+    let key = u64::from_ne_bytes(key.to_ne_bytes()) ^ (1 << 63);
+    (u128::from(day) << 96) | (u128::from(key) << 32) | u128::from(position)
+}
+
+/// The day and position [`line_order_key`] packed.
+fn day_and_position(packed: u128) -> (i32, u32) {
+    let [.., d0, d1, d2, d3] = packed.to_le_bytes();
+    let day = i32::from_ne_bytes((u32::from_le_bytes([d0, d1, d2, d3]) ^ (1 << 31)).to_ne_bytes());
+    let [p0, p1, p2, p3, ..] = packed.to_le_bytes();
+    (day, u32::from_le_bytes([p0, p1, p2, p3]))
+}
+
 /// Upload key of lines that come from Shopify orders rather than an upload.
 const ORDER_LINES: u32 = 0;
 
@@ -499,6 +516,7 @@ fn write_lines(
     // what the merge needs, so it never goes back to the batch.
     let series_ids = series_ids(writer, tenant_key, &batch.series)?;
     let Scratch {
+        mut keys,
         mut order,
         mut deltas,
         mut summed,
@@ -506,11 +524,24 @@ fn write_lines(
     } = std::mem::take(&mut writer.sales_scratch);
     order.clear();
     deltas.clear();
-    order.reserve(batch.lines.len());
+    // Sorted as one integer per line, then the lines taken in that order: a sort of 16-byte keys
+    // instead of the 48-byte entries themselves.
+    keys.clear();
+    keys.reserve(batch.lines.len());
     for (position, line) in (0u32..).zip(&batch.lines) {
-        order.push(Pending {
-            day: day_number(line.date),
+        keys.push(line_order_key(
+            day_number(line.date),
+            line.identity.key(0),
             position,
+        ));
+    }
+    keys.sort_unstable();
+    order.reserve(batch.lines.len());
+    for &key in &keys {
+        let (day, position) = day_and_position(key);
+        let line = &batch.lines[position as usize];
+        order.push(Pending {
+            day,
             identity: line.identity,
             series: *series_ids.get(line.series as usize).ok_or_else(|| {
                 StoreError::Unavailable(
@@ -522,7 +553,6 @@ fn write_lines(
         });
     }
     keep_series_ids(writer, tenant_key, &batch.series, series_ids);
-    order.sort_unstable_by_key(|line| (line.day, line.identity.key(0), line.position));
 
     let connection = &writer.connection;
     let mut outcome = SalesWrite::default();
@@ -594,6 +624,7 @@ fn write_lines(
     sum_by_series(&mut deltas, &mut summed, &mut table);
     write_deltas(connection, tenant_key, &summed)?;
     writer.sales_scratch = Scratch {
+        keys,
         order,
         deltas,
         summed,
@@ -1215,6 +1246,32 @@ pub(super) fn bulk_finished(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn line_order_keys_sort_as_day_identity_position_and_give_day_and_position_back(
+            lines in proptest::collection::vec(
+                (
+                    proptest::prop_oneof![proptest::num::i32::ANY, -3i32..3],
+                    proptest::prop_oneof![proptest::num::i64::ANY, -3i64..3],
+                    proptest::num::u32::ANY,
+                ),
+                0..64,
+            )
+        ) {
+            let mut by_tuple = lines.clone();
+            by_tuple.sort_unstable();
+            let mut keys: Vec<u128> = lines
+                .iter()
+                .map(|&(day, key, position)| line_order_key(day, key, position))
+                .collect();
+            keys.sort_unstable();
+            for (&key, &(day, identity, position)) in keys.iter().zip(&by_tuple) {
+                proptest::prop_assert_eq!(key, line_order_key(day, identity, position));
+                proptest::prop_assert_eq!(day_and_position(key), (day, position));
+            }
+        }
+    }
 
     /// What `sum_by_series` must give: the sums per (day, series), in that order.
     fn expected(deltas: &[(i32, i64, Delta)]) -> Vec<(i32, i64, f64, f64)> {
