@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{TenantId, Timezone};
+use super::{IdentityScheme, Tenant, TenantId, Timezone};
 use crate::shopify::shop::ShopDomain;
 
 /// Whether the app is currently installed on a shop.
@@ -75,6 +75,19 @@ pub struct NewInstall {
     pub credentials: SealedCredentials,
     /// When the install happened.
     pub at: DateTime<Utc>,
+}
+
+impl NewInstall {
+    /// The tenant a first install of the shop creates, as `id`.
+    pub fn tenant(&self, id: &TenantId) -> Tenant {
+        Tenant {
+            id: id.clone(),
+            name: self.name.clone(),
+            timezone: self.timezone,
+            identity: IdentityScheme::default(),
+            created_at: self.at,
+        }
+    }
 }
 
 /// A shop's install as stored.

@@ -384,15 +384,16 @@ impl Syncer {
         self.save(&mut run).await?;
         // An uninstall revokes the credentials before its webhook arrives; whichever of this
         // check and the webhook's comes second names the uninstall as the cause.
-        if run.status.credentials_refused
+        let error = if run.status.credentials_refused
             && matches!(self.check_installed(&shop).await, Err(Stop::Uninstalled))
         {
             let error = SyncError::Uninstalled(shop.to_string());
             run.status.last_error = Some(error.to_string());
             self.save(&mut run).await?;
-            tracing::warn!(shop = %shop, %error, "order sync stopped");
-            return Err(error);
-        }
+            error
+        } else {
+            error
+        };
         tracing::warn!(shop = %shop, %error, "order sync stopped");
         Err(error)
     }
@@ -792,11 +793,8 @@ impl Syncer {
         let mut merged = Vec::with_capacity(JOINERS);
         for joining in joining {
             let (batches, receiver) = tokio::sync::mpsc::channel(1);
-            let (shop, reading) = (
-                run.shop.to_string(),
-                (run.tenant.timezone, run.tenant.identity),
-            );
-            tokio::task::spawn_blocking(move || join_merged(&joining, &batches, &shop, reading));
+            let (shop, tenant) = (run.shop.to_string(), run.tenant.clone());
+            tokio::task::spawn_blocking(move || join_merged(&joining, &batches, &shop, &tenant));
             merged.push(receiver);
         }
         for turn in (0..JOINERS).cycle() {
@@ -898,11 +896,7 @@ impl Syncer {
                     }
                 })
                 .await?;
-            let converted = convert(
-                page.orders,
-                run.shop.as_str(),
-                (run.tenant.timezone, run.tenant.identity),
-            );
+            let converted = convert(page.orders, run.shop.as_str(), &run.tenant);
             self.apply(run, converted).await?;
             self.save(run).await?;
             match page.next {
@@ -953,12 +947,12 @@ fn join_merged(
     rows: &std::sync::mpsc::Receiver<bulk::MergedBatch>,
     batches: &tokio::sync::mpsc::Sender<MergedOrders>,
     shop: &str,
-    reading: (crate::domain::Timezone, crate::domain::IdentityScheme),
+    tenant: &Tenant,
 ) {
     for batch in rows {
         let mut joined = bulk::join_merged(&batch.rows);
         drop(batch.rows);
-        let converted = convert(std::mem::take(&mut joined.orders), shop, reading);
+        let converted = convert(std::mem::take(&mut joined.orders), shop, tenant);
         let merged = MergedOrders {
             joined,
             converted,
@@ -979,12 +973,7 @@ struct Converted {
 
 /// Converts orders by the REST path's rules; a refunded order with a line lacking
 /// `currentQuantity` waits for its refund line items.
-/// `reading`: the tenant's zone and line identity scheme.
-fn convert(
-    orders: Vec<SyncedOrder>,
-    shop: &str,
-    (timezone, identity): (crate::domain::Timezone, crate::domain::IdentityScheme),
-) -> Converted {
+fn convert(orders: Vec<SyncedOrder>, shop: &str, tenant: &Tenant) -> Converted {
     let mut converted = Converted {
         versions: Vec::with_capacity(orders.len()),
         incomplete: Vec::new(),
@@ -1001,7 +990,7 @@ fn convert(
             converted.incomplete.push(order);
             continue;
         }
-        match version_of(&order.parts, shop, timezone, identity) {
+        match version_of(&order.parts, shop, tenant.timezone, tenant.identity) {
             Ok(version) => converted.versions.push(version),
             Err(error) => converted
                 .rejected

@@ -14,8 +14,8 @@ use super::{
     parse_time, s, tenant_pk, text, time_text,
 };
 use crate::domain::{
-    ComplianceEntry, DataRequest, EraseOutcome, IdentityScheme, InstallState, NewInstall,
-    SealedCredentials, ShopInstall, Tenant, TenantId, UninstallOutcome,
+    ComplianceEntry, DataRequest, EraseOutcome, InstallState, NewInstall, SealedCredentials,
+    ShopInstall, TenantId, UninstallOutcome,
 };
 use crate::shopify::shop::ShopDomain;
 use crate::store::StoreError;
@@ -142,13 +142,7 @@ pub(super) async fn install_shop(
                 ]
             }
             None => {
-                let tenant = Tenant {
-                    id: new_tenant.clone(),
-                    name: install.name.clone(),
-                    timezone: install.timezone,
-                    identity: IdentityScheme::default(),
-                    created_at: install.at,
-                };
+                let tenant = install.tenant(new_tenant);
                 let pointer = HashMap::from([
                     ("PK".to_owned(), s(tenant_pk(new_tenant))),
                     ("SK".to_owned(), s(SHOP_POINTER_SK)),

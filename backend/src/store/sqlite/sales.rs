@@ -485,17 +485,15 @@ pub(super) fn write_sales(
 /// position in the batch (repeats of one identity keep their file order). Each part is mapped to
 /// an unsigned number of the same order (sign bit flipped), so integer order is that tuple order.
 fn line_order_key(day: i32, key: i64, position: u32) -> u128 {
-    let day = u32::from_ne_bytes(day.to_ne_bytes()) ^ (1 << 31);
-    let key = u64::from_ne_bytes(key.to_ne_bytes()) ^ (1 << 63);
+    let day = day.cast_unsigned() ^ (1 << 31);
+    let key = key.cast_unsigned() ^ (1 << 63);
     (u128::from(day) << 96) | (u128::from(key) << 32) | u128::from(position)
 }
 
-/// The day and position [`line_order_key`] packed.
+/// The day and position [`line_order_key`] packed (the casts keep exactly their bits).
 fn day_and_position(packed: u128) -> (i32, u32) {
-    let [.., d0, d1, d2, d3] = packed.to_le_bytes();
-    let day = i32::from_ne_bytes((u32::from_le_bytes([d0, d1, d2, d3]) ^ (1 << 31)).to_ne_bytes());
-    let [p0, p1, p2, p3, ..] = packed.to_le_bytes();
-    (day, u32::from_le_bytes([p0, p1, p2, p3]))
+    let day = ((packed >> 96) as u32 ^ (1 << 31)).cast_signed();
+    (day, packed as u32)
 }
 
 /// Upload key of lines that come from Shopify orders rather than an upload.

@@ -5,8 +5,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Writer, insert_tenant, parse_time};
 use crate::domain::{
-    ComplianceEntry, DataRequest, EraseOutcome, IdentityScheme, InstallState, NewInstall,
-    SealedCredentials, ShopInstall, Tenant, TenantId, UninstallOutcome,
+    ComplianceEntry, DataRequest, EraseOutcome, InstallState, NewInstall, SealedCredentials,
+    ShopInstall, TenantId, UninstallOutcome,
 };
 use crate::shopify::shop::ShopDomain;
 use crate::store::StoreError;
@@ -158,13 +158,7 @@ pub(super) fn install_shop(
             key
         }
         None => {
-            let tenant = Tenant {
-                id: new_tenant.clone(),
-                name: install.name.clone(),
-                timezone: install.timezone,
-                identity: IdentityScheme::default(),
-                created_at: install.at,
-            };
+            let tenant = install.tenant(new_tenant);
             insert_tenant(connection, &tenant).map_err(unavailable)?
         }
     };
