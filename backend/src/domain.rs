@@ -30,6 +30,7 @@ pub use product::{
     DayTotal, OVERVIEW_HISTORY_DAYS, PRODUCT_WINDOW_DAYS, ProductPage, ProductQuery, ProductRow,
     ProductSort, SeriesStats, TenantOverview,
 };
+pub(crate) use sales::trim;
 pub use sales::{
     BatchLine, BatchSeries, DayRange, Granularity, IdentityScheme, LineIdentity, Location,
     SalesBatch, SalesDay, SalesLine, SalesQuery, SeriesList, Sku, SkuSummary,

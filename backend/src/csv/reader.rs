@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use super::batch::{BatchBuilder, RowParts};
 use super::format::{self, HeaderError, Layout, SalesFormat};
 use super::value::{self, DateOrder};
-use crate::domain::{IdentityScheme, LineIdentity, Location, SalesLine, Sku, Timezone};
+use crate::domain::{IdentityScheme, LineIdentity, Location, SalesLine, Sku, Timezone, trim};
 use crate::store::RowError;
 
 /// How to read a file.
@@ -83,6 +83,13 @@ pub struct SalesReader<R: Read> {
     options: ReadOptions,
     record: ::csv::ByteRecord,
     order: ShopifyOrder,
+    /// The last date cell read and its date: exports list a day's rows together, so most rows
+    /// repeat the date of the row before.
+    last_date: std::cell::RefCell<(String, Option<NaiveDate>)>,
+    /// The current record's fields, joined, when they are valid UTF-8 together; else empty.
+    text: String,
+    /// Whether `text` holds the current record.
+    text_whole: bool,
 }
 
 impl<R: Read> std::fmt::Debug for SalesReader<R> {
@@ -140,6 +147,9 @@ impl<R: Read> SalesReader<R> {
             options,
             record: ::csv::ByteRecord::new(),
             order: ShopifyOrder::default(),
+            last_date: std::cell::RefCell::default(),
+            text: String::new(),
+            text_whole: false,
         })
     }
 
@@ -189,8 +199,22 @@ impl<R: Read> SalesReader<R> {
         Some(Ok(row))
     }
 
-    /// Reads the next non-blank record: its line number.
+    /// Reads the next non-blank record: its line number. Keeps the record's text when the
+    /// whole record is valid UTF-8 (see [`Self::cell`]).
     fn next_record(&mut self) -> Option<Result<u64, std::io::Error>> {
+        let next = self.next_raw_record();
+        self.text.clear();
+        self.text_whole = false;
+        if let Some(Ok(_)) = next
+            && let Ok(text) = std::str::from_utf8(self.record.as_slice())
+        {
+            self.text.push_str(text);
+            self.text_whole = true;
+        }
+        next
+    }
+
+    fn next_raw_record(&mut self) -> Option<Result<u64, std::io::Error>> {
         match &mut self.records {
             Records::Inline(records) => loop {
                 match read_record(records, &mut self.record) {
@@ -220,14 +244,25 @@ impl<R: Read> SalesReader<R> {
         }
     }
 
+    /// A cell as text: UTF-8, else Latin-1. A cell of a record that is valid UTF-8 as a whole is
+    /// cut from the record's text, validated once for all its cells; one whose ends fall inside a
+    /// character (so not valid on its own) is read as the other cells of invalid records are.
     fn cell(&self, index: usize) -> Cow<'_, str> {
+        if self.text_whole
+            && let Some(cell) = self
+                .record
+                .range(index)
+                .and_then(|range| self.text.get(range))
+        {
+            return Cow::Borrowed(cell);
+        }
         self.record.get(index).map_or(Cow::Borrowed(""), text)
     }
 
     fn optional(&self, index: Option<usize>) -> Option<Cow<'_, str>> {
         index
             .map(|index| self.cell(index))
-            .filter(|value| !value.trim().is_empty())
+            .filter(|value| !trim(value).is_empty())
     }
 
     fn error(&self, line: u64, index: Option<usize>, message: impl Into<String>) -> RowError {
@@ -248,7 +283,7 @@ impl<R: Read> SalesReader<R> {
 
     fn required_number(&self, line: u64, index: usize) -> Result<f64, RowError> {
         let cell = self.cell(index);
-        if cell.trim().is_empty() {
+        if trim(&cell).is_empty() {
             return Err(self.error(line, Some(index), "value is missing"));
         }
         value::number(&cell).map_err(|message| self.error(line, Some(index), message))
@@ -263,9 +298,20 @@ impl<R: Read> SalesReader<R> {
         }
     }
 
+    /// The local date of a date cell; the same cell text as the row before gives the same date.
     fn date(&self, line: u64, index: usize, cell: &str) -> Result<chrono::NaiveDate, RowError> {
-        value::local_date(cell, self.options.timezone.tz(), self.options.date_order)
-            .map_err(|message| self.error(line, Some(index), message))
+        let mut last = self.last_date.borrow_mut();
+        if let (text, Some(date)) = &*last
+            && text == cell
+        {
+            return Ok(*date);
+        }
+        let date = value::local_date(cell, self.options.timezone.tz(), self.options.date_order)
+            .map_err(|message| self.error(line, Some(index), message))?;
+        last.0.clear();
+        last.0.push_str(cell);
+        last.1 = Some(date);
+        Ok(date)
     }
 
     fn sku_and_location(
@@ -338,7 +384,7 @@ impl<R: Read> SalesReader<R> {
                 self.options.identity,
                 &[
                     b"row",
-                    date_cell.trim().as_bytes(),
+                    trim(&date_cell).as_bytes(),
                     sku.as_bytes(),
                     location.as_bytes(),
                     &units.to_bits().to_be_bytes(),
@@ -878,6 +924,40 @@ mod tests {
         assert_eq!(
             read_all(&input),
             vec!["canonical", "2024-03-01 A-1 Köln 1 0"]
+        );
+    }
+
+    #[test]
+    fn cells_that_split_a_character_are_latin1_even_when_the_record_joined_is_utf8() {
+        // "A\xC3" and "\xA9B" are each invalid UTF-8, but joined they are "AéB": each cell is
+        // still read on its own, as Latin-1. The next row, valid UTF-8 throughout, reads as UTF-8.
+        let mut input = b"date,sku,store,quantity\n2024-03-01,A".to_vec();
+        input.extend_from_slice(&[0xC3, b',', 0xA9]);
+        input.extend_from_slice("B,1\n2024-03-01,Ä-1,Köln,2\n".as_bytes());
+        assert_eq!(
+            read_all(&input),
+            vec![
+                "canonical",
+                "2024-03-01 A\u{c3} \u{a9}B 1 0",
+                "2024-03-01 Ä-1 Köln 2 0"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_date_repeated_row_after_row_is_read_again_after_a_bad_one_and_when_it_changes() {
+        check(
+            "date,sku,quantity\n01.03.2024,A,1\n01.03.2024,B,1\n31.02.2024,C,1\n01.03.2024,D,1\n\
+             02.03.2024,E,1\n01.03.2024,F,1\n",
+            &[
+                "canonical",
+                "2024-03-01 A default 1 0",
+                "2024-03-01 B default 1 0",
+                "line 4: column \"date\": \"31.02.2024\" is not a date (expected e.g. 2024-03-01, 03/01/2024 or 01.03.2024)",
+                "2024-03-01 D default 1 0",
+                "2024-03-02 E default 1 0",
+                "2024-03-01 F default 1 0",
+            ],
         );
     }
 

@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
 
+use crate::domain::trim;
+
 /// How to read an all-numeric date like `03/04/2024`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DateOrder {
@@ -38,7 +40,7 @@ impl DateOrder {
 /// # Errors
 /// A message naming the problem, for the row error.
 pub fn local_date(text: &str, zone: chrono_tz::Tz, order: DateOrder) -> Result<NaiveDate, String> {
-    let text = text.trim();
+    let text = trim(text);
     if text.is_empty() {
         return Err("date is empty".into());
     }
@@ -195,7 +197,7 @@ fn parse_time(text: &str) -> Option<NaiveTime> {
 /// # Errors
 /// A message naming the value when it is not a finite number.
 pub fn number(text: &str) -> Result<f64, String> {
-    let trimmed = text.trim();
+    let trimmed = trim(text);
     let error = || format!("\"{trimmed}\" is not a number");
     if let Some(value) = plain_number(trimmed) {
         return if value.is_finite() && value.abs() <= 1e12 {
