@@ -252,7 +252,7 @@ fn read_batches<R: Read + Send + 'static>(
             Ok(row) => row,
             Err(error) => {
                 // What was parsed before the break is still worth storing.
-                let _ = batches.blocking_send(batch.take());
+                let _ = batches.blocking_send(sorted(batch.take()));
                 return (tally, Err(ReadError::Io(error)));
             }
         };
@@ -270,7 +270,7 @@ fn read_batches<R: Read + Send + 'static>(
                     || (next_day && limits.ends_days(batch.len(), batch_lines, date_changes));
                 if full {
                     date_changes = 0;
-                    if batches.blocking_send(batch.take()).is_err() {
+                    if batches.blocking_send(sorted(batch.take())).is_err() {
                         return (tally, Ok(()));
                     }
                     batch_lines = (batch_lines * 2).min(limits.lines);
@@ -280,9 +280,15 @@ fn read_batches<R: Read + Send + 'static>(
         }
     }
     if !batch.is_empty() {
-        let _ = batches.blocking_send(batch.take());
+        let _ = batches.blocking_send(sorted(batch.take()));
     }
     (tally, Ok(()))
+}
+
+/// A batch with its lines in the store's merge order (see [`SalesBatch::sort_lines`]).
+fn sorted(mut batch: SalesBatch) -> SalesBatch {
+    batch.sort_lines();
+    batch
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Sales: SKUs, locations, the sales lines imported from CSV or orders, and daily aggregates.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -262,6 +262,30 @@ impl BatchSeries {
     }
 }
 
+impl BatchLine {
+    /// The line's place in the order stores merge lines in, for the line at `position` of its
+    /// batch (see [`line_order_key`]).
+    pub fn order_key(&self, position: u32) -> u128 {
+        line_order_key(self.date.num_days_from_ce(), self.identity.key(0), position)
+    }
+}
+
+/// A line's place in the order lines are merged in, as one integer: day (days from the common
+/// era), then identity key, then position in the batch (repeats of one identity keep their file
+/// order). Each part is mapped to an unsigned number of the same order (sign bit flipped), so
+/// integer order is that tuple order.
+pub fn line_order_key(day: i32, key: i64, position: u32) -> u128 {
+    let day = day.cast_unsigned() ^ (1 << 31);
+    let key = key.cast_unsigned() ^ (1 << 63);
+    (u128::from(day) << 96) | (u128::from(key) << 32) | u128::from(position)
+}
+
+/// The day and position [`line_order_key`] packed (the casts keep exactly their bits).
+pub fn day_and_position(packed: u128) -> (i32, u32) {
+    let day = ((packed >> 96) as u32 ^ (1 << 31)).cast_signed();
+    (day, packed as u32)
+}
+
 /// A sales line whose SKU and location are an index into its batch's series.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BatchLine {
@@ -373,6 +397,28 @@ pub struct SalesBatch {
 }
 
 impl SalesBatch {
+    /// Puts the lines in the order a store merges them in: by day, then identity, lines of one
+    /// day and identity in the order they had (a stable sort). Stores sort what they are given
+    /// anyway; a sorted batch only costs them a check that it is. An import sorts each batch on
+    /// the thread that parsed it, so that the store's single writer does not have to.
+    pub fn sort_lines(&mut self) {
+        if u32::try_from(self.lines.len()).is_err() {
+            return;
+        }
+        let mut keys: Vec<u128> = (0u32..)
+            .zip(&self.lines)
+            .map(|(position, line)| line.order_key(position))
+            .collect();
+        if keys.is_sorted() {
+            return;
+        }
+        keys.sort_unstable();
+        self.lines = keys
+            .iter()
+            .map(|&key| self.lines[day_and_position(key).1 as usize])
+            .collect();
+    }
+
     /// Number of lines.
     pub fn len(&self) -> usize {
         self.lines.len()
@@ -552,6 +598,64 @@ pub struct SkuSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sorted_lines_are_in_day_and_identity_order_with_repeats_in_file_order() {
+        let line = |day: u32, identity: &str, units: f64| BatchLine {
+            identity: LineIdentity::of(IdentityScheme::default(), &[identity.as_bytes()]),
+            date: NaiveDate::from_ymd_opt(2024, 3, day).unwrap(),
+            series: 0,
+            units,
+            revenue: 0.0,
+        };
+        let lines = vec![
+            line(2, "b", 1.0),
+            line(1, "a", 2.0),
+            line(2, "b", 3.0),
+            line(1, "c", 4.0),
+            line(2, "a", 5.0),
+            line(1, "a", 6.0),
+        ];
+        let mut batch = SalesBatch {
+            lines: lines.clone(),
+            ..SalesBatch::default()
+        };
+        batch.sort_lines();
+        let mut expected = lines;
+        expected.sort_by_key(|line| (line.date, line.identity.key(0)));
+        assert_eq!(batch.lines, expected);
+        let keys: Vec<u128> = (0u32..)
+            .zip(&batch.lines)
+            .map(|(position, line)| line.order_key(position))
+            .collect();
+        assert!(keys.is_sorted());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn line_order_keys_sort_as_day_identity_position_and_give_day_and_position_back(
+            lines in proptest::collection::vec(
+                (
+                    proptest::prop_oneof![proptest::num::i32::ANY, -3i32..3],
+                    proptest::prop_oneof![proptest::num::i64::ANY, -3i64..3],
+                    proptest::num::u32::ANY,
+                ),
+                0..64,
+            )
+        ) {
+            let mut by_tuple = lines.clone();
+            by_tuple.sort_unstable();
+            let mut keys: Vec<u128> = lines
+                .iter()
+                .map(|&(day, key, position)| line_order_key(day, key, position))
+                .collect();
+            keys.sort_unstable();
+            for (&key, &(day, identity, position)) in keys.iter().zip(&by_tuple) {
+                proptest::prop_assert_eq!(key, line_order_key(day, identity, position));
+                proptest::prop_assert_eq!(day_and_position(key), (day, position));
+            }
+        }
+    }
 
     proptest::proptest! {
         #[test]
