@@ -19,7 +19,8 @@
 # RATE_DURATION=15 (s, after a 2 s warm-up), RATE_CONNECTIONS=64, WORKERS=2 (reference cluster
 # workers), BENCH_TOPIC=orders/create (app/scopes_update: a topic ordernimbus answers 200 today),
 # SKIP_REFERENCE=1 / SKIP_ORDERNIMBUS=1 run one side only, KEEP=1 keeps the work directory (wrk
-# outputs, server logs, data directory). CARGO_TARGET_DIR is honoured.
+# outputs, server logs, data directory), MIN_FREE_MB=3000 (refuses to start with less free disk).
+# CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -36,6 +37,15 @@ BENCH_TOPIC="${BENCH_TOPIC:-orders/create}"
 SECRET="bench-secret"
 
 work="$(mktemp -d)"
+# The floods store every delivery: about 1.2 KB each, ~1 GB for the three closed-loop runs. With
+# less room than that the disk fills mid-run and wrk's own output is lost, so say so up front.
+MIN_FREE_MB="${MIN_FREE_MB:-3000}"
+free_mb="$(df -Pm "$work" | awk 'NR == 2 {print $4}')"
+if [ "${free_mb:-0}" -lt "$MIN_FREE_MB" ]; then
+  rm -rf "$work"
+  echo "only ${free_mb} MB free under $(dirname "$work"); the benchmark stores ~1 GB of deliveries and needs ${MIN_FREE_MB} MB (MIN_FREE_MB)" >&2
+  exit 1
+fi
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
