@@ -7,8 +7,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Writer, not_found, pages, read_tenant_key};
 use crate::domain::{
-    BatchSeries, Granularity, Location, SalesBatch, SalesDay, SalesLine, SalesQuery, SeriesList,
-    Sku, SkuSummary, TenantId, day_and_position,
+    BatchLine, BatchSeries, Granularity, Location, SalesBatch, SalesDay, SalesLine, SalesQuery,
+    SeriesList, Sku, SkuSummary, TenantId, day_and_position,
 };
 use crate::store::{ImportReport, SalesWrite, StoreError, UploadId};
 
@@ -443,23 +443,13 @@ impl<'a> LinePages<'a> {
 /// allocate (and fault in) their own.
 #[derive(Default)]
 pub(crate) struct Scratch {
-    /// The batch's lines as sort keys (see [`line_order_key`]).
+    /// The batch's lines as sort keys (see [`crate::domain::line_order_key`]), when it must be sorted.
     keys: Vec<u128>,
-    order: Vec<Pending>,
     deltas: Vec<(i32, i64, Delta)>,
     /// `deltas` added up by day and series, in that order.
     summed: Vec<(i32, i64, Delta)>,
     /// A day's sums indexed by series (see [`sum_by_series`]).
     table: Vec<Option<Delta>>,
-}
-
-/// A line on its way into the pages: what the merge reads, kept together.
-struct Pending {
-    day: i32,
-    identity: crate::domain::LineIdentity,
-    series: i64,
-    units: f64,
-    revenue: f64,
 }
 
 fn small_key(value: i64, what: &str) -> Result<u32, StoreError> {
@@ -494,64 +484,89 @@ fn write_lines(
     batch: &SalesBatch,
     replace: bool,
 ) -> Result<SalesWrite, StoreError> {
-    // Visit lines in (day, key) order: pages are read and written once each, in key order.
-    // Repeats of one identity keep their file order (the position breaks ties). Each entry carries
-    // what the merge needs, so it never goes back to the batch.
     let series_ids = series_ids(writer, tenant_key, &batch.series)?;
     let Scratch {
         mut keys,
-        mut order,
         mut deltas,
         mut summed,
         mut table,
     } = std::mem::take(&mut writer.sales_scratch);
-    order.clear();
     deltas.clear();
-    // Sorted as one integer per line, then the lines taken in that order: a sort of 16-byte keys
-    // instead of the 48-byte entries themselves.
     keys.clear();
-    keys.reserve(batch.lines.len());
-    for (position, line) in (0u32..).zip(&batch.lines) {
-        keys.push(line.order_key(position));
-    }
-    // An import's batches come sorted already (`SalesBatch::sort_lines`): then this is a check.
-    if !keys.is_sorted() {
+    let mut merge = Merge {
+        pages: LinePages::new(&writer.connection, tenant_key),
+        series_ids: &series_ids,
+        upload_key,
+        replace,
+        outcome: SalesWrite::default(),
+        deltas: &mut deltas,
+        previous: None,
+    };
+    // Lines are visited in (day, key) order: pages are read and written once each, in key order;
+    // repeats of one identity keep their file order. An import's batches come in that order
+    // (`SalesBatch::sort_lines`) and are merged as they are; other batches are sorted here first,
+    // as one 128-bit key per line (see `line_order_key`), then taken in that order.
+    if batch
+        .lines
+        .is_sorted_by_key(|line| (line.date, line.identity.key(0)))
+    {
+        batch.lines.iter().try_for_each(|line| merge.line(line))?;
+    } else {
+        keys.reserve(batch.lines.len());
+        for (position, line) in (0u32..).zip(&batch.lines) {
+            keys.push(line.order_key(position));
+        }
         keys.sort_unstable();
+        keys.iter()
+            .try_for_each(|&key| merge.line(&batch.lines[day_and_position(key).1 as usize]))?;
     }
-    order.reserve(batch.lines.len());
-    for &key in &keys {
-        let (day, position) = day_and_position(key);
-        let line = &batch.lines[position as usize];
-        order.push(Pending {
-            day,
-            identity: line.identity,
-            series: *series_ids.get(line.series as usize).ok_or_else(|| {
-                StoreError::Unavailable(
-                    format!("a batch line names series {} it does not list", line.series).into(),
-                )
-            })?,
-            units: line.units,
-            revenue: line.revenue,
-        });
-    }
+    let Merge {
+        mut pages, outcome, ..
+    } = merge;
+    pages.flush()?;
     keep_series_ids(writer, tenant_key, &batch.series, series_ids);
+    sum_by_series(&mut deltas, &mut summed, &mut table);
+    write_deltas(&writer.connection, tenant_key, &summed)?;
+    writer.sales_scratch = Scratch {
+        keys,
+        deltas,
+        summed,
+        table,
+    };
+    Ok(outcome)
+}
 
-    let connection = &writer.connection;
-    let mut outcome = SalesWrite::default();
-    let mut pages = LinePages::new(connection, tenant_key);
-    // The day, identity and occurrence of the line before: repeats of one identity are adjacent
-    // in `order`, and every occurrence up to the last one's is this upload's by then, so the next
-    // repeat starts after it instead of probing them all again (n repeats: n probes, not n²/2).
-    let mut previous: Option<(i32, crate::domain::LineIdentity, u32)> = None;
-    for line in order.drain(..) {
-        let (day, series) = (line.day, line.series);
+/// The merge of a batch's lines, one at a time, in (day, key) order.
+struct Merge<'a> {
+    pages: LinePages<'a>,
+    /// Series id of each series of the batch, by number.
+    series_ids: &'a [i64],
+    upload_key: u32,
+    replace: bool,
+    outcome: SalesWrite,
+    /// Changes to daily sales: (day, series, change).
+    deltas: &'a mut Vec<(i32, i64, Delta)>,
+    /// The day, identity and occurrence of the line before: repeats of one identity are adjacent,
+    /// and every occurrence up to the last one's is this upload's by then, so the next repeat
+    /// starts after it instead of probing them all again (n repeats: n probes, not n²/2).
+    previous: Option<(i32, crate::domain::LineIdentity, u32)>,
+}
+
+impl Merge<'_> {
+    fn line(&mut self, line: &BatchLine) -> Result<(), StoreError> {
+        let day = day_number(line.date);
+        let series = *self.series_ids.get(line.series as usize).ok_or_else(|| {
+            StoreError::Unavailable(
+                format!("a batch line names series {} it does not list", line.series).into(),
+            )
+        })?;
         let delta = Delta {
             units: line.units,
             revenue: line.revenue,
         };
-        let mut occurrence = match previous {
+        let mut occurrence = match self.previous {
             Some((previous_day, identity, last))
-                if !replace && (previous_day, identity) == (day, line.identity) =>
+                if !self.replace && (previous_day, identity) == (day, line.identity) =>
             {
                 last + 1
             }
@@ -559,21 +574,21 @@ fn write_lines(
         };
         loop {
             let key = line.identity.key(occurrence);
-            let page = pages.page(day, key)?;
+            let page = self.pages.page(day, key)?;
             let Some(stored) = page.get_mut(key) else {
                 page.insert(pages::LineRecord {
                     key,
                     series,
                     units: line.units,
                     revenue: line.revenue,
-                    upload: upload_key,
-                    seen: upload_key,
+                    upload: self.upload_key,
+                    seen: self.upload_key,
                 });
-                outcome.imported += 1;
-                deltas.push((day, series, delta));
+                self.outcome.imported += 1;
+                self.deltas.push((day, series, delta));
                 break;
             };
-            if stored.seen == upload_key && !replace {
+            if stored.seen == self.upload_key && !self.replace {
                 // An earlier row of this same upload holds this occurrence: this row is another sale.
                 occurrence += 1;
                 continue;
@@ -582,37 +597,27 @@ fn write_lines(
             stored.series = series;
             stored.units = line.units;
             stored.revenue = line.revenue;
-            stored.seen = upload_key;
+            stored.seen = self.upload_key;
             page.dirty = true;
             if before.series == series
                 && before.units == line.units
                 && before.revenue == line.revenue
             {
-                outcome.duplicate += 1;
+                self.outcome.duplicate += 1;
             } else {
-                outcome.updated += 1;
+                self.outcome.updated += 1;
                 let undo = Delta {
                     units: -before.units,
                     revenue: -before.revenue,
                 };
-                deltas.push((day, before.series, undo));
-                deltas.push((day, series, delta));
+                self.deltas.push((day, before.series, undo));
+                self.deltas.push((day, series, delta));
             }
             break;
         }
-        previous = Some((day, line.identity, occurrence));
+        self.previous = Some((day, line.identity, occurrence));
+        Ok(())
     }
-    pages.flush()?;
-    sum_by_series(&mut deltas, &mut summed, &mut table);
-    write_deltas(connection, tenant_key, &summed)?;
-    writer.sales_scratch = Scratch {
-        keys,
-        order,
-        deltas,
-        summed,
-        table,
-    };
-    Ok(outcome)
 }
 
 /// Series ids a day's deltas may span, per delta, for them to be added up in a table indexed by
