@@ -30,12 +30,12 @@ pub use product::{
     DayTotal, OVERVIEW_HISTORY_DAYS, PRODUCT_WINDOW_DAYS, ProductPage, ProductQuery, ProductRow,
     ProductSort, SeriesStats, TenantOverview,
 };
+pub(crate) use sales::day_and_position;
 pub(crate) use sales::trim;
 pub use sales::{
     BatchLine, BatchSeries, DayRange, Granularity, IdentityScheme, LineIdentity, Location,
     SalesBatch, SalesDay, SalesLine, SalesQuery, SeriesList, Sku, SkuSummary,
 };
-pub use sales::{day_and_position, line_order_key};
 pub use session::{BrowserSecret, BrowserSession, TenantSettings};
 pub use sync::{OrdersApplied, SyncKind, SyncPhase, SyncState, SyncStatus};
 pub use tenant::{ApiKey, NewTenant, Tenant, TenantId, Timezone};

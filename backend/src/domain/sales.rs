@@ -265,7 +265,7 @@ impl BatchSeries {
 impl BatchLine {
     /// The line's place in the order stores merge lines in, for the line at `position` of its
     /// batch (see [`line_order_key`]).
-    pub fn order_key(&self, position: u32) -> u128 {
+    pub(crate) fn order_key(&self, position: u32) -> u128 {
         line_order_key(self.date.num_days_from_ce(), self.identity.key(0), position)
     }
 }
@@ -274,14 +274,14 @@ impl BatchLine {
 /// era), then identity key, then position in the batch (repeats of one identity keep their file
 /// order). Each part is mapped to an unsigned number of the same order (sign bit flipped), so
 /// integer order is that tuple order.
-pub fn line_order_key(day: i32, key: i64, position: u32) -> u128 {
+pub(crate) fn line_order_key(day: i32, key: i64, position: u32) -> u128 {
     let day = day.cast_unsigned() ^ (1 << 31);
     let key = key.cast_unsigned() ^ (1 << 63);
     (u128::from(day) << 96) | (u128::from(key) << 32) | u128::from(position)
 }
 
 /// The day and position [`line_order_key`] packed (the casts keep exactly their bits).
-pub fn day_and_position(packed: u128) -> (i32, u32) {
+pub(crate) fn day_and_position(packed: u128) -> (i32, u32) {
     let day = ((packed >> 96) as u32 ^ (1 << 31)).cast_signed();
     (day, packed as u32)
 }
@@ -402,21 +402,24 @@ impl SalesBatch {
     /// anyway; a sorted batch only costs them a check that it is. An import sorts each batch on
     /// the thread that parsed it, so that the store's single writer does not have to.
     pub fn sort_lines(&mut self) {
-        if u32::try_from(self.lines.len()).is_err() {
+        if self.in_merge_order() || u32::try_from(self.lines.len()).is_err() {
             return;
         }
         let mut keys: Vec<u128> = (0u32..)
             .zip(&self.lines)
             .map(|(position, line)| line.order_key(position))
             .collect();
-        if keys.is_sorted() {
-            return;
-        }
         keys.sort_unstable();
         self.lines = keys
             .iter()
             .map(|&key| self.lines[day_and_position(key).1 as usize])
             .collect();
+    }
+
+    /// Whether the lines are in the order [`Self::sort_lines`] puts them in.
+    pub fn in_merge_order(&self) -> bool {
+        self.lines
+            .is_sorted_by_key(|line| (line.date, line.identity.key(0)))
     }
 
     /// Number of lines.
@@ -620,7 +623,9 @@ mod tests {
             lines: lines.clone(),
             ..SalesBatch::default()
         };
+        assert!(!batch.in_merge_order());
         batch.sort_lines();
+        assert!(batch.in_merge_order());
         let mut expected = lines;
         expected.sort_by_key(|line| (line.date, line.identity.key(0)));
         assert_eq!(batch.lines, expected);

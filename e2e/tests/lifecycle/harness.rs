@@ -11,6 +11,10 @@ use tokio::sync::oneshot;
 
 pub const API_KEY: &str = "e2e-client-id";
 pub const API_SECRET: &str = "e2e-client-secret";
+/// Longest a test request may take (a loaded CI machine is slow, never this slow).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Longest a graceful stop may take: the grace period for requests, then one per background loop.
+const STOP_TIMEOUT: Duration = Duration::from_secs(120);
 pub const SHOP: &str = "acme.myshopify.com";
 
 /// The app on loopback, the simulator it talks to, and an HTTP client that never follows redirects.
@@ -79,8 +83,11 @@ impl Harness {
             .await
             .unwrap();
         });
+        // A request that never completes fails its test, naming the request, instead of hanging
+        // the whole run (one CI run hung in `embedded_document_…` with the app still serving).
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .timeout(REQUEST_TIMEOUT)
             .build()
             .unwrap();
         let harness = Self {
@@ -115,7 +122,11 @@ impl Harness {
             let _ = stop.send(());
         }
         if let Some(server) = self.server.take() {
-            server.await.unwrap();
+            // Its grace periods (20 s for requests, then for each background loop) bound a stop.
+            tokio::time::timeout(STOP_TIMEOUT, server)
+                .await
+                .expect("the server did not stop within its grace periods")
+                .unwrap();
         }
     }
 

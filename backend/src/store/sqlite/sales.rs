@@ -443,7 +443,7 @@ impl<'a> LinePages<'a> {
 /// allocate (and fault in) their own.
 #[derive(Default)]
 pub(crate) struct Scratch {
-    /// The batch's lines as sort keys (see [`crate::domain::line_order_key`]), when it must be sorted.
+    /// The batch's lines as sort keys (`BatchLine::order_key`), when it must be sorted.
     keys: Vec<u128>,
     deltas: Vec<(i32, i64, Delta)>,
     /// `deltas` added up by day and series, in that order.
@@ -505,11 +505,8 @@ fn write_lines(
     // Lines are visited in (day, key) order: pages are read and written once each, in key order;
     // repeats of one identity keep their file order. An import's batches come in that order
     // (`SalesBatch::sort_lines`) and are merged as they are; other batches are sorted here first,
-    // as one 128-bit key per line (see `line_order_key`), then taken in that order.
-    if batch
-        .lines
-        .is_sorted_by_key(|line| (line.date, line.identity.key(0)))
-    {
+    // as one 128-bit key per line (`BatchLine::order_key`), then taken in that order.
+    if batch.in_merge_order() {
         batch.lines.iter().try_for_each(|line| merge.line(line))?;
     } else {
         keys.reserve(batch.lines.len());
