@@ -17,6 +17,15 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 const STOP_TIMEOUT: Duration = Duration::from_secs(120);
 pub const SHOP: &str = "acme.myshopify.com";
 
+/// Lifecycle tests take turns: each holds this from `start` until its harness is dropped. Several
+/// apps started at once in this one test process hang now and then (about one run in 10–30 of the
+/// `install::` tests): an embedded page's first request never answers although its session token
+/// was verified and the shop installed, while the app goes on serving other requests. Run one at a
+/// time, the same tests passed 40 runs out of 40. Until that is understood (process-wide state
+/// shared by the apps of one process, which a deployed server never has) they do not overlap.
+static ONE_AT_A_TIME: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>> =
+    std::sync::LazyLock::new(std::sync::Arc::default);
+
 /// The app on loopback, the simulator it talks to, and an HTTP client that never follows redirects.
 pub struct Harness {
     pub sim: Simulator,
@@ -25,6 +34,7 @@ pub struct Harness {
     pub data_dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl Harness {
@@ -40,6 +50,7 @@ impl Harness {
 
     /// As `start_with`, with more `serve` flags (later flags win).
     pub async fn start_with_args(adjust: impl FnOnce(&mut SimConfig), extra: &[&str]) -> Self {
+        let turn = std::sync::Arc::clone(&ONE_AT_A_TIME).lock_owned().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let app_url = format!("http://{}", listener.local_addr().unwrap());
         let mut config = SimConfig::new(API_KEY, API_SECRET, &app_url);
@@ -97,6 +108,7 @@ impl Harness {
             data_dir,
             stop: Some(stop),
             server: Some(server),
+            _turn: turn,
         };
         harness.wait_until_ready().await;
         harness
