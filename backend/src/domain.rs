@@ -30,7 +30,6 @@ pub use product::{
     DayTotal, OVERVIEW_HISTORY_DAYS, PRODUCT_WINDOW_DAYS, ProductPage, ProductQuery, ProductRow,
     ProductSort, SeriesStats, TenantOverview,
 };
-pub(crate) use sales::day_and_position;
 pub(crate) use sales::trim;
 pub use sales::{
     BatchLine, BatchSeries, DayRange, Granularity, IdentityScheme, LineIdentity, Location,

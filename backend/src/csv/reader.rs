@@ -86,10 +86,9 @@ pub struct SalesReader<R: Read> {
     /// The last date cell read and its date: exports list a day's rows together, so most rows
     /// repeat the date of the row before.
     last_date: std::cell::RefCell<(String, Option<NaiveDate>)>,
-    /// The current record's fields, joined, when they are valid UTF-8 together; else empty.
+    /// The current record's fields, joined, when they are valid UTF-8 together; else empty (a
+    /// non-empty cell then finds nothing in it, and an empty one reads "" either way).
     text: String,
-    /// Whether `text` holds the current record.
-    text_whole: bool,
 }
 
 impl<R: Read> std::fmt::Debug for SalesReader<R> {
@@ -149,7 +148,6 @@ impl<R: Read> SalesReader<R> {
             order: ShopifyOrder::default(),
             last_date: std::cell::RefCell::default(),
             text: String::new(),
-            text_whole: false,
         })
     }
 
@@ -204,12 +202,10 @@ impl<R: Read> SalesReader<R> {
     fn next_record(&mut self) -> Option<Result<u64, std::io::Error>> {
         let next = self.next_raw_record();
         self.text.clear();
-        self.text_whole = false;
         if let Some(Ok(_)) = next
             && let Ok(text) = std::str::from_utf8(self.record.as_slice())
         {
             self.text.push_str(text);
-            self.text_whole = true;
         }
         next
     }
@@ -248,11 +244,10 @@ impl<R: Read> SalesReader<R> {
     /// cut from the record's text, validated once for all its cells; one whose ends fall inside a
     /// character (so not valid on its own) is read as the other cells of invalid records are.
     fn cell(&self, index: usize) -> Cow<'_, str> {
-        if self.text_whole
-            && let Some(cell) = self
-                .record
-                .range(index)
-                .and_then(|range| self.text.get(range))
+        if let Some(cell) = self
+            .record
+            .range(index)
+            .and_then(|range| self.text.get(range))
         {
             return Cow::Borrowed(cell);
         }

@@ -265,7 +265,7 @@ impl BatchSeries {
 impl BatchLine {
     /// The line's place in the order stores merge lines in, for the line at `position` of its
     /// batch (see [`line_order_key`]).
-    pub(crate) fn order_key(&self, position: u32) -> u128 {
+    fn order_key(&self, position: u32) -> u128 {
         line_order_key(self.date.num_days_from_ce(), self.identity.key(0), position)
     }
 }
@@ -274,14 +274,14 @@ impl BatchLine {
 /// era), then identity key, then position in the batch (repeats of one identity keep their file
 /// order). Each part is mapped to an unsigned number of the same order (sign bit flipped), so
 /// integer order is that tuple order.
-pub(crate) fn line_order_key(day: i32, key: i64, position: u32) -> u128 {
+fn line_order_key(day: i32, key: i64, position: u32) -> u128 {
     let day = day.cast_unsigned() ^ (1 << 31);
     let key = key.cast_unsigned() ^ (1 << 63);
     (u128::from(day) << 96) | (u128::from(key) << 32) | u128::from(position)
 }
 
 /// The day and position [`line_order_key`] packed (the casts keep exactly their bits).
-pub(crate) fn day_and_position(packed: u128) -> (i32, u32) {
+fn day_and_position(packed: u128) -> (i32, u32) {
     let day = ((packed >> 96) as u32 ^ (1 << 31)).cast_signed();
     (day, packed as u32)
 }
@@ -405,15 +405,26 @@ impl SalesBatch {
         if self.in_merge_order() || u32::try_from(self.lines.len()).is_err() {
             return;
         }
-        let mut keys: Vec<u128> = (0u32..)
-            .zip(&self.lines)
-            .map(|(position, line)| line.order_key(position))
-            .collect();
+        let mut keys = Vec::new();
+        self.merge_order_keys(&mut keys);
+        self.lines = keys.iter().map(|&key| *self.line_at(key)).collect();
+    }
+
+    /// Fills `keys` with one key per line, in merge order (see [`line_order_key`]); each key
+    /// names its line ([`Self::line_at`]). How a store visits a batch that is not sorted yet.
+    pub(crate) fn merge_order_keys(&self, keys: &mut Vec<u128>) {
+        keys.clear();
+        keys.extend(
+            (0u32..)
+                .zip(&self.lines)
+                .map(|(position, line)| line.order_key(position)),
+        );
         keys.sort_unstable();
-        self.lines = keys
-            .iter()
-            .map(|&key| self.lines[day_and_position(key).1 as usize])
-            .collect();
+    }
+
+    /// The line a key of [`Self::merge_order_keys`] names.
+    pub(crate) fn line_at(&self, key: u128) -> &BatchLine {
+        &self.lines[day_and_position(key).1 as usize]
     }
 
     /// Whether the lines are in the order [`Self::sort_lines`] puts them in.

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{Writer, not_found, pages, read_tenant_key};
 use crate::domain::{
     BatchLine, BatchSeries, Granularity, Location, SalesBatch, SalesDay, SalesLine, SalesQuery,
-    SeriesList, Sku, SkuSummary, TenantId, day_and_position,
+    SeriesList, Sku, SkuSummary, TenantId,
 };
 use crate::store::{ImportReport, SalesWrite, StoreError, UploadId};
 
@@ -443,7 +443,7 @@ impl<'a> LinePages<'a> {
 /// allocate (and fault in) their own.
 #[derive(Default)]
 pub(crate) struct Scratch {
-    /// The batch's lines as sort keys (`BatchLine::order_key`), when it must be sorted.
+    /// The batch's lines as sort keys (`SalesBatch::merge_order_keys`), when it must be sorted.
     keys: Vec<u128>,
     deltas: Vec<(i32, i64, Delta)>,
     /// `deltas` added up by day and series, in that order.
@@ -492,7 +492,6 @@ fn write_lines(
         mut table,
     } = std::mem::take(&mut writer.sales_scratch);
     deltas.clear();
-    keys.clear();
     let mut merge = Merge {
         pages: LinePages::new(&writer.connection, tenant_key),
         series_ids: &series_ids,
@@ -504,18 +503,14 @@ fn write_lines(
     };
     // Lines are visited in (day, key) order: pages are read and written once each, in key order;
     // repeats of one identity keep their file order. An import's batches come in that order
-    // (`SalesBatch::sort_lines`) and are merged as they are; other batches are sorted here first,
-    // as one 128-bit key per line (`BatchLine::order_key`), then taken in that order.
+    // (`SalesBatch::sort_lines`) and are merged as they are; other batches are visited through
+    // their sorted keys (`SalesBatch::merge_order_keys`).
     if batch.in_merge_order() {
         batch.lines.iter().try_for_each(|line| merge.line(line))?;
     } else {
-        keys.reserve(batch.lines.len());
-        for (position, line) in (0u32..).zip(&batch.lines) {
-            keys.push(line.order_key(position));
-        }
-        keys.sort_unstable();
+        batch.merge_order_keys(&mut keys);
         keys.iter()
-            .try_for_each(|&key| merge.line(&batch.lines[day_and_position(key).1 as usize]))?;
+            .try_for_each(|&key| merge.line(batch.line_at(key)))?;
     }
     let Merge {
         mut pages, outcome, ..
