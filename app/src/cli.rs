@@ -122,11 +122,24 @@ pub async fn import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<ExitCode> {
     let date_order = DateOrder::parse(&args.date_order)
         .map_err(anyhow::Error::msg)
         .context("--date-order")?;
+    small_pages();
     let store = open_store(cli).await?;
     let dyn_store: Arc<dyn Store> = store.shared();
     let result = import_files(dyn_store, &tenant_id, date_order, &args.files).await;
     store.close().await;
     result
+}
+
+/// Turns transparent huge pages off for this process (Linux), for a command that lives as long as
+/// one bulk job. The allocator asks for huge pages on its memory, which suits the long-running
+/// server; but each first touch of a huge page makes the kernel find and clear 2 MB (compacting
+/// memory first when none is free), and an import's memory is nearly all first touches: a 1M-row
+/// import spent a third of its CPU time there (0.2-0.6 s of system time) and peaked ~35 MB higher.
+fn small_pages() {
+    #[cfg(target_os = "linux")]
+    if let Err(error) = nix::sys::prctl::set_thp_disable(true) {
+        tracing::debug!(%error, "could not turn transparent huge pages off");
+    }
 }
 
 async fn import_files(
