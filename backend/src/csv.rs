@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod format;
 pub mod reader;
+mod records;
 pub mod value;
 
 pub use batch::{BatchBuilder, RowParts};

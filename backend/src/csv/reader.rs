@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 
 use super::batch::{BatchBuilder, RowParts};
 use super::format::{self, HeaderError, Layout, SalesFormat};
+use super::records::{Record, RecordReader};
 use super::value::{self, DateOrder};
 use crate::domain::{IdentityScheme, LineIdentity, Location, SalesLine, Sku, Timezone, trim};
 use crate::store::RowError;
@@ -49,7 +50,7 @@ struct ShopifyOrder {
 /// Where a reader's CSV records come from.
 enum Records<R: Read> {
     /// Parsed on the reader's own thread.
-    Inline(::csv::Reader<BufReader<R>>),
+    Inline(Box<RecordReader<BufReader<R>>>),
     /// Parsed ahead on a thread of their own (see [`SalesReader::parsing_ahead`]).
     Ahead(Ahead),
 }
@@ -58,15 +59,15 @@ enum Records<R: Read> {
 struct Ahead {
     chunks: std::sync::mpsc::Receiver<Parsed>,
     /// Chunks used up, back to the parsing thread to be filled again (their buffers reused).
-    used: std::sync::mpsc::SyncSender<Vec<::csv::ByteRecord>>,
-    current: Vec<::csv::ByteRecord>,
+    used: std::sync::mpsc::SyncSender<Vec<Record>>,
+    current: Vec<Record>,
     next: usize,
 }
 
 /// What the parsing thread hands over.
 enum Parsed {
     /// The next non-blank records.
-    Records(Vec<::csv::ByteRecord>),
+    Records(Vec<Record>),
     /// Reading failed: the file ends here.
     Failed(std::io::Error),
 }
@@ -81,7 +82,7 @@ pub struct SalesReader<R: Read> {
     records: Records<R>,
     layout: Layout,
     options: ReadOptions,
-    record: ::csv::ByteRecord,
+    record: Record,
     order: ShopifyOrder,
     /// The last date cell read and its date: exports list a day's rows together, so most rows
     /// repeat the date of the row before.
@@ -129,22 +130,18 @@ impl<R: Read> SalesReader<R> {
             return Err(ReadError::Empty);
         }
         let delimiter = sniff_delimiter(head);
-        let mut records = ::csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .flexible(true)
-            .has_headers(false)
-            .from_reader(buffered);
-        let mut header = ::csv::ByteRecord::new();
+        let mut records = RecordReader::new(buffered, delimiter);
+        let mut header = Record::default();
         if !read_record(&mut records, &mut header)? {
             return Err(ReadError::Empty);
         }
         let names = header.iter().map(|cell| text(cell).into_owned()).collect();
         let layout = format::detect(names)?;
         Ok(Self {
-            records: Records::Inline(records),
+            records: Records::Inline(Box::new(records)),
             layout,
             options,
-            record: ::csv::ByteRecord::new(),
+            record: Record::default(),
             order: ShopifyOrder::default(),
             last_date: std::cell::RefCell::default(),
             text: String::new(),
@@ -596,7 +593,7 @@ impl<R: Read + Send + 'static> SalesReader<R> {
         let (used, returned) = std::sync::mpsc::sync_channel(CHUNKS_AHEAD + 2);
         std::thread::Builder::new()
             .name("csv-parse".into())
-            .spawn(move || parse_ahead(records, &chunks, &returned))?;
+            .spawn(move || parse_ahead(*records, &chunks, &returned))?;
         self.records = Records::Ahead(Ahead {
             chunks: received,
             used,
@@ -610,9 +607,9 @@ impl<R: Read + Send + 'static> SalesReader<R> {
 /// The parsing thread: fills chunks (reusing those given back) with non-blank records and hands
 /// them over in order, until the file ends, reading fails or the reader is gone.
 fn parse_ahead<R: Read>(
-    mut records: ::csv::Reader<R>,
+    mut records: RecordReader<R>,
     chunks: &std::sync::mpsc::SyncSender<Parsed>,
-    returned: &std::sync::mpsc::Receiver<Vec<::csv::ByteRecord>>,
+    returned: &std::sync::mpsc::Receiver<Vec<Record>>,
 ) {
     loop {
         let mut chunk = returned
@@ -622,7 +619,7 @@ fn parse_ahead<R: Read>(
         // Ok(true): the chunk is full and more may follow; Ok(false): the file ended.
         let read = loop {
             if filled == chunk.len() {
-                chunk.push(::csv::ByteRecord::new());
+                chunk.push(Record::default());
             }
             match read_record(&mut records, &mut chunk[filled]) {
                 Ok(true) if is_blank(&chunk[filled]) => {}
@@ -651,27 +648,22 @@ fn parse_ahead<R: Read>(
 }
 
 /// Whether a record is blank (a lone CR, trailing newlines): not a row.
-fn is_blank(record: &::csv::ByteRecord) -> bool {
+fn is_blank(record: &Record) -> bool {
     record
         .iter()
         .all(|cell| cell.iter().all(u8::is_ascii_whitespace))
 }
 
 /// The line a record starts on.
-fn line_of(record: &::csv::ByteRecord) -> u64 {
-    record.position().map_or(0, ::csv::Position::line)
+fn line_of(record: &Record) -> u64 {
+    record.line()
 }
 
 fn read_record<R: Read>(
-    records: &mut ::csv::Reader<R>,
-    record: &mut ::csv::ByteRecord,
+    records: &mut RecordReader<R>,
+    record: &mut Record,
 ) -> Result<bool, std::io::Error> {
-    records
-        .read_byte_record(record)
-        .map_err(|error| match error.into_kind() {
-            ::csv::ErrorKind::Io(error) => error,
-            other => std::io::Error::other(format!("{other:?}")),
-        })
+    records.read(record)
 }
 
 #[cfg(test)]
@@ -827,7 +819,7 @@ mod tests {
             let mut broke = false;
             while let Some(row) = reader.next_row() {
                 match row {
-                    Ok(Ok(_)) => lines.push(reader.record.position().map(::csv::Position::line)),
+                    Ok(Ok(_)) => lines.push(Some(reader.record.line())),
                     Ok(Err(error)) => panic!("row error {error:?}"),
                     Err(error) => {
                         assert!(error.to_string().contains("connection reset"), "{error}");
@@ -868,6 +860,20 @@ mod tests {
                 "canonical",
                 "line 2: column \"qty\": \"x\" is not a number",
                 "2024-03-01 A-2 default 1 0",
+            ],
+        );
+    }
+
+    #[test]
+    fn errors_in_crlf_files_name_the_line_a_text_editor_shows() {
+        // Windows exports end lines with CRLF; an empty line is a line too.
+        check(
+            "sku,day,qty\r\nA-1,2024-03-01,1\r\n\r\nA-2,2024-03-01,x\r\nA-3,2024-03-01,\"y\"\r\n",
+            &[
+                "canonical",
+                "2024-03-01 A-1 default 1 0",
+                "line 4: column \"qty\": \"x\" is not a number",
+                "line 5: column \"qty\": \"y\" is not a number",
             ],
         );
     }
