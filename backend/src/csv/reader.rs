@@ -1,7 +1,7 @@
 //! The streaming row reader: bytes in, `SalesLine`s or `RowError`s out.
 
 use std::borrow::Cow;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 
 use chrono::NaiveDate;
 
@@ -50,7 +50,7 @@ struct ShopifyOrder {
 /// Where a reader's CSV records come from.
 enum Records<R: Read> {
     /// Parsed on the reader's own thread.
-    Inline(Box<RecordReader<BufReader<R>>>),
+    Inline(Box<RecordReader<R>>),
     /// Parsed ahead on a thread of their own (see [`SalesReader::parsing_ahead`]).
     Ahead(Ahead),
 }
@@ -124,15 +124,9 @@ impl<R: Read> SalesReader<R> {
     /// # Errors
     /// When the file is empty, unreadable or its header matches no format.
     pub fn new(input: R, options: ReadOptions) -> Result<Self, ReadError> {
-        let mut buffered = BufReader::with_capacity(256 * 1024, input);
-        let head = buffered.fill_buf()?;
-        if head.is_empty() {
-            return Err(ReadError::Empty);
-        }
-        let delimiter = sniff_delimiter(head);
-        let mut records = RecordReader::new(buffered, delimiter);
+        let mut records = RecordReader::sniffing(input, sniff_delimiter)?;
         let mut header = Record::default();
-        if !read_record(&mut records, &mut header)? {
+        if !records.read(&mut header)? {
             return Err(ReadError::Empty);
         }
         let names = header.iter().map(|cell| text(cell).into_owned()).collect();
@@ -210,11 +204,11 @@ impl<R: Read> SalesReader<R> {
     fn next_raw_record(&mut self) -> Option<Result<u64, std::io::Error>> {
         match &mut self.records {
             Records::Inline(records) => loop {
-                match read_record(records, &mut self.record) {
+                match records.read(&mut self.record) {
                     Ok(false) => return None,
                     Err(error) => return Some(Err(error)),
                     Ok(true) if is_blank(&self.record) => {}
-                    Ok(true) => return Some(Ok(line_of(&self.record))),
+                    Ok(true) => return Some(Ok(self.record.line())),
                 }
             },
             Records::Ahead(ahead) => loop {
@@ -222,7 +216,7 @@ impl<R: Read> SalesReader<R> {
                     // The parsed record in, the last one out (its buffers go back for reuse).
                     std::mem::swap(&mut self.record, record);
                     ahead.next += 1;
-                    return Some(Ok(line_of(&self.record)));
+                    return Some(Ok(self.record.line()));
                 }
                 let used = std::mem::take(&mut ahead.current);
                 ahead.next = 0;
@@ -621,7 +615,7 @@ fn parse_ahead<R: Read>(
             if filled == chunk.len() {
                 chunk.push(Record::default());
             }
-            match read_record(&mut records, &mut chunk[filled]) {
+            match records.read(&mut chunk[filled]) {
                 Ok(true) if is_blank(&chunk[filled]) => {}
                 Ok(true) => {
                     filled += 1;
@@ -652,18 +646,6 @@ fn is_blank(record: &Record) -> bool {
     record
         .iter()
         .all(|cell| cell.iter().all(u8::is_ascii_whitespace))
-}
-
-/// The line a record starts on.
-fn line_of(record: &Record) -> u64 {
-    record.line()
-}
-
-fn read_record<R: Read>(
-    records: &mut RecordReader<R>,
-    record: &mut Record,
-) -> Result<bool, std::io::Error> {
-    records.read(record)
 }
 
 #[cfg(test)]

@@ -1,16 +1,16 @@
 //! CSV records out of a byte stream, with a fast path for the common record.
 //!
 //! Sales exports are mostly records without a quote in them, one per line. Such a record is cut
-//! at its delimiters with `memchr` (vectorised) instead of being walked byte by byte through the
-//! CSV state machine; any record holding a quote, or a lone CR, goes through `csv_core` (the
-//! parser of the `csv` crate) with that crate's exact dialect: `"` quotes, `""` inside quotes,
-//! CR, LF and CRLF end records, empty lines are skipped, a UTF-8 BOM at the start is dropped (by
-//! the `csv` crate too, except before a quote), and
-//! records may have any number of fields. Either way the cells are the same bytes the `csv` crate
-//! reads (a property test checks it).
+//! at its delimiters in one pass over its line (a byte-class table finds delimiters, quotes and
+//! line ends) and kept as the line plus cell offsets, instead of being walked byte by byte through
+//! the CSV state machine; a record holding a quote goes through `csv_core` (the parser of the
+//! `csv` crate). The dialect is that crate's: `"` quotes, `""` inside quotes, CR, LF and CRLF end
+//! records, empty lines are skipped, records may have any number of fields; a UTF-8 BOM at the
+//! start is dropped (the `csv` crate keeps one followed by a quote). The cells are the bytes the
+//! `csv` crate reads (a property test checks it).
 //!
-//! A record's position carries the line it starts on, counting every line end before it (CR, LF
-//! or CRLF, inside quotes too) as a text editor numbers lines.
+//! A record carries the line it starts on, counting every line end before it (CR, LF or CRLF,
+//! inside quotes too) as a text editor numbers lines.
 
 use std::io::Read;
 
@@ -97,7 +97,8 @@ pub(crate) struct RecordReader<R> {
     line_ends: u64,
     /// The last byte consumed was a CR (an LF next ends the same line).
     after_cr: bool,
-    /// Bytes consumed.
+    /// Bytes consumed (tests check record lines against it).
+    #[cfg(test)]
     byte: u64,
     /// `csv_core`'s output: cell bytes and cell ends.
     cells: Vec<u8>,
@@ -153,10 +154,24 @@ impl<R: Read> RecordReader<R> {
             core: primed_core(delimiter),
             line_ends: 0,
             after_cr: false,
+            #[cfg(test)]
             byte: 0,
             cells: vec![0; 1024],
             ends: vec![0; 64],
         }
+    }
+
+    /// A reader whose delimiter `sniff` picks from the input's first bytes (one read's worth).
+    ///
+    /// # Errors
+    /// When reading the input fails.
+    pub(crate) fn sniffing(input: R, sniff: impl FnOnce(&[u8]) -> u8) -> std::io::Result<Self> {
+        let mut reader = Self::new(input, b',');
+        reader.fill()?;
+        let delimiter = sniff(&reader.buffer[reader.start..reader.end]);
+        reader.classes = classes(delimiter);
+        reader.core = primed_core(delimiter);
+        Ok(reader)
     }
 
     /// Reads the next record into `record`: `false` at the end of the input.
@@ -284,7 +299,10 @@ impl<R: Read> RecordReader<R> {
     /// Consumes a plain line of `length` bytes (no CR or LF in it) and the line end after it.
     fn consume_plain(&mut self, length: usize) {
         self.start += length;
-        self.byte += length as u64;
+        #[cfg(test)]
+        {
+            self.byte += length as u64;
+        }
         self.after_cr = false;
         if self.start < self.end {
             // The line end: its LF (after a CR) is consumed with the empty lines before the next
@@ -311,7 +329,10 @@ impl<R: Read> RecordReader<R> {
             }
         }
         self.start += count;
-        self.byte += count as u64;
+        #[cfg(test)]
+        {
+            self.byte += count as u64;
+        }
     }
 
     /// Reads more input after the unread bytes (moved to the front first; the buffer doubles when
