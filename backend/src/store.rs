@@ -191,6 +191,10 @@ pub trait Store: Send + Sync + 'static {
     /// A line whose identity was stored by an earlier upload is a duplicate (same values) or an
     /// update (new values replace the old, daily sales adjusted by the difference); repeats of one
     /// identity within one upload are distinct lines.
+    ///
+    /// A batch is one of a run that [`Store::finish_upload`] closes: a store may make it durable
+    /// against power loss only with that (or any later) write, never half of it. A crash of the
+    /// process alone loses nothing that was answered.
     async fn write_sales(
         &self,
         tenant: &TenantId,

@@ -59,14 +59,36 @@ enum Lane {
 }
 
 enum Command {
-    /// A job; an `exclusive` one runs alone in its own transaction, without a savepoint (bulk
-    /// writes: a savepoint would make SQLite journal every statement against all dirty pages).
+    /// A job: grouped with others, or alone in its own transaction.
     Run {
         job: Job,
-        exclusive: bool,
+        mode: Mode,
         lane: Lane,
     },
     Stop(oneshot::Sender<()>),
+}
+
+/// How a job shares transactions.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// In a group of jobs, one commit (synced) for all.
+    Grouped,
+    /// Alone in its own transaction, without a savepoint (bulk writes: a savepoint would make
+    /// SQLite journal every statement against all dirty pages).
+    Alone(Durability),
+}
+
+/// When a commit reaches the disk.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Durability {
+    /// Synced before the job is answered (`synchronous = FULL`): it survives power loss.
+    Synced,
+    /// Written to the WAL without a sync of its own (`synchronous = NORMAL`): it survives a crash
+    /// of the process at once, and power loss from the next synced commit on, whose sync of the
+    /// WAL file covers every frame before it (frames a checkpoint has moved were synced by the
+    /// checkpoint). For a run of bulk writes that one synced write closes: an import's batches,
+    /// then its report. A power loss in between loses the run's last commits, never half of one.
+    Deferred,
 }
 
 /// The embedded store: a SQLite database file with a dedicated writer thread.
@@ -98,6 +120,8 @@ pub(crate) struct Writer {
     pub(crate) sales_scratch: sales::Scratch,
     /// The id the next created series gets: the writer creates every series.
     pub(crate) next_series_id: Option<i64>,
+    /// The sync level of the connection's commits now.
+    durability: Durability,
     /// `PRAGMA data_version` when the writer last looked: it changes when another connection (the
     /// CLI beside a server) commits, and then every cache above is forgotten.
     data_version: Option<i64>,
@@ -106,6 +130,21 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
+    /// Sets the sync level of the next commits (outside a transaction only).
+    fn set_durability(&mut self, durability: Durability) -> rusqlite::Result<()> {
+        if self.durability != durability {
+            run_fixed(
+                &self.connection,
+                match durability {
+                    Durability::Synced => "PRAGMA synchronous = FULL",
+                    Durability::Deferred => "PRAGMA synchronous = NORMAL",
+                },
+            )?;
+            self.durability = durability;
+        }
+        Ok(())
+    }
+
     /// Forgets the caches when another connection has committed since the writer last looked.
     /// Called with the write lock held, so nobody else commits until the writer's own commit.
     fn check_data_version(&mut self) -> rusqlite::Result<()> {
@@ -162,7 +201,8 @@ fn configure(connection: &Connection) -> rusqlite::Result<()> {
     connection.busy_timeout(BUSY_TIMEOUT)?;
     connection.pragma_update(None, "foreign_keys", "ON")?;
     // FULL: a committed transaction survives power loss, not only a crash. Writes are batched, so
-    // the extra fsync is paid once per group, not once per row.
+    // the extra fsync is paid once per group, not once per row. The writer lowers it for an
+    // import's batches, whose run a synced commit closes (see `Durability::Deferred`).
     connection.pragma_update(None, "synchronous", "FULL")?;
     connection.pragma_update(None, "temp_store", "MEMORY")?;
     // Plans never depend on bound values here (no ANALYZE statistics), so binding new values must
@@ -221,6 +261,7 @@ impl SqliteStore {
             listed_series: sales::ListedSeries::default(),
             sales_scratch: sales::Scratch::default(),
             next_series_id: None,
+            durability: Durability::Synced,
             data_version: None,
             checkpoints,
         };
@@ -268,7 +309,8 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
     {
-        self.run_on_writer(job, false, Lane::Background).await
+        self.run_on_writer(job, Mode::Grouped, Lane::Background)
+            .await
     }
 
     /// Runs `job` in the receive lane: committed before any waiting background write.
@@ -277,7 +319,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
     {
-        self.run_on_writer(job, false, Lane::Receive).await
+        self.run_on_writer(job, Mode::Grouped, Lane::Receive).await
     }
 
     /// Runs a bulk `job` alone in its own transaction.
@@ -286,15 +328,22 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
     {
-        self.run_on_writer(job, true, Lane::Background).await
+        self.run_on_writer(job, Mode::Alone(Durability::Synced), Lane::Background)
+            .await
     }
 
-    async fn run_on_writer<T, F>(
-        &self,
-        job: F,
-        exclusive: bool,
-        lane: Lane,
-    ) -> Result<T, StoreError>
+    /// Runs a bulk `job` alone in its own transaction, committed without a sync of its own (see
+    /// [`Durability::Deferred`]): the caller ends the run with a synced write.
+    async fn write_exclusive_deferred<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.run_on_writer(job, Mode::Alone(Durability::Deferred), Lane::Background)
+            .await
+    }
+
+    async fn run_on_writer<T, F>(&self, job: F, mode: Mode, lane: Lane) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
@@ -313,11 +362,7 @@ impl SqliteStore {
             (ok, reply)
         });
         self.commands
-            .send(Command::Run {
-                job,
-                exclusive,
-                lane,
-            })
+            .send(Command::Run { job, mode, lane })
             .await
             .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
         outcome
@@ -434,6 +479,7 @@ fn run_writer(mut writer: Writer, mut commands: mpsc::Receiver<Command>) {
                 &mut writer,
                 receive.drain(..take).collect(),
                 Isolation::AllOrNothing,
+                Durability::Synced,
             );
             streak += 1;
             continue;
@@ -448,6 +494,7 @@ fn run_writer(mut writer: Writer, mut commands: mpsc::Receiver<Command>) {
                         &mut writer,
                         receive.drain(..take).collect(),
                         Isolation::AllOrNothing,
+                        Durability::Synced,
                     );
                 }
                 let _ = done.send(());
@@ -455,11 +502,11 @@ fn run_writer(mut writer: Writer, mut commands: mpsc::Receiver<Command>) {
             }
             Some(Command::Run {
                 job,
-                exclusive: true,
+                mode: Mode::Alone(durability),
                 ..
             }) => {
                 set_autocheckpoint(&writer.connection, BULK_CHECKPOINT_PAGES);
-                commit_group(&mut writer, vec![job], Isolation::AllOrNothing);
+                commit_group(&mut writer, vec![job], Isolation::AllOrNothing, durability);
                 set_autocheckpoint(&writer.connection, WRITER_CHECKPOINT_PAGES);
             }
             Some(Command::Run { job, .. }) => {
@@ -468,7 +515,7 @@ fn run_writer(mut writer: Writer, mut commands: mpsc::Receiver<Command>) {
                     && matches!(
                         background.front(),
                         Some(Command::Run {
-                            exclusive: false,
+                            mode: Mode::Grouped,
                             ..
                         })
                     )
@@ -477,7 +524,7 @@ fn run_writer(mut writer: Writer, mut commands: mpsc::Receiver<Command>) {
                         jobs.push(job);
                     }
                 }
-                commit_group(&mut writer, jobs, Isolation::Savepoints);
+                commit_group(&mut writer, jobs, Isolation::Savepoints, Durability::Synced);
             }
             None => {}
         }
@@ -490,7 +537,7 @@ fn route(command: Command, receive: &mut VecDeque<Job>, background: &mut VecDequ
     match command {
         Command::Run {
             job,
-            exclusive: false,
+            mode: Mode::Grouped,
             lane: Lane::Receive,
         } => receive.push_back(job),
         other => background.push_back(other),
@@ -532,7 +579,15 @@ enum JobEnd {
 }
 
 /// Runs `jobs` in one transaction and answers each after the commit (see [`Isolation`]).
-fn commit_group(writer: &mut Writer, jobs: Vec<Job>, isolation: Isolation) {
+fn commit_group(writer: &mut Writer, jobs: Vec<Job>, isolation: Isolation, durability: Durability) {
+    // SQLite changes the sync level only outside a transaction. A synced group never commits at
+    // the deferred level: if the level cannot be restored, the group is answered with errors.
+    if let Err(error) = writer.set_durability(durability) {
+        tracing::error!(%error, ?durability, "sqlite: could not set the commit's sync level");
+        if durability == Durability::Synced {
+            return;
+        }
+    }
     if let Err(error) = run_fixed(&writer.connection, "BEGIN IMMEDIATE") {
         tracing::error!(%error, "sqlite: could not begin a write transaction");
         // Dropping the jobs answers each with an error.
@@ -799,7 +854,7 @@ impl Store for SqliteStore {
         let tenant = tenant.clone();
         let upload = upload.clone();
         let (written, batch) = self
-            .write_exclusive(move |writer| {
+            .write_exclusive_deferred(move |writer| {
                 sales::write_sales(writer, &tenant, &upload, &batch).map(|written| (written, batch))
             })
             .await?;
@@ -1390,11 +1445,52 @@ mod tests {
                     ran.lock().unwrap().push(name);
                     Ok(())
                 },
-                false,
+                Mode::Grouped,
                 lane,
             )
             .await
             .unwrap();
+    }
+
+    /// The connection's sync level (`PRAGMA synchronous`: 1 NORMAL, 2 FULL) inside a job run in
+    /// `mode`.
+    async fn sync_level_in(store: &SqliteStore, mode: Mode) -> i64 {
+        store
+            .run_on_writer(
+                |writer| {
+                    writer
+                        .connection
+                        .query_row("PRAGMA synchronous", [], |row| row.get(0))
+                        .map_err(StoreError::unavailable)
+                },
+                mode,
+                Lane::Background,
+            )
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_deferred_bulk_writes_commit_without_a_sync_and_the_next_write_syncs_again() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(directory.path().join("store.sqlite3")).unwrap();
+        let deferred = Mode::Alone(Durability::Deferred);
+        let synced = Mode::Alone(Durability::Synced);
+        assert_eq!(sync_level_in(&store, Mode::Grouped).await, 2);
+        assert_eq!(sync_level_in(&store, deferred).await, 1);
+        assert_eq!(sync_level_in(&store, deferred).await, 1);
+        // The write after a deferred one (an import's report after its batches) syncs the WAL.
+        assert_eq!(sync_level_in(&store, Mode::Grouped).await, 2);
+        assert_eq!(sync_level_in(&store, deferred).await, 1);
+        assert_eq!(sync_level_in(&store, synced).await, 2);
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        store
+            .run_on_writer(|_| Ok(()), deferred, Lane::Background)
+            .await
+            .unwrap();
+        record(&store, &ran, "receipt", Lane::Receive).await;
+        assert_eq!(sync_level_in(&store, Mode::Grouped).await, 2);
+        store.close().await;
     }
 
     #[tokio::test]
@@ -1416,7 +1512,7 @@ mod tests {
                             ran.lock().unwrap().push("gate");
                             Ok(())
                         },
-                        false,
+                        Mode::Grouped,
                         Lane::Background,
                     )
                     .await
@@ -1481,7 +1577,7 @@ mod tests {
                             let _ = gate.lock().unwrap().recv();
                             Ok(())
                         },
-                        false,
+                        Mode::Grouped,
                         Lane::Background,
                     )
                     .await
@@ -1503,7 +1599,7 @@ mod tests {
                             }
                             Ok(name)
                         },
-                        false,
+                        Mode::Grouped,
                         Lane::Receive,
                     )
                     .await
