@@ -161,8 +161,9 @@ impl IdentityScheme {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LineIdentity(u64);
 
-/// Bytes of identity parts hashed from the stack; longer ones go through the heap.
-const IDENTITY_STACK_BYTES: usize = 320;
+/// Bytes of identity parts hashed from the stack (a row's parts: ~80 bytes besides its SKU and
+/// location); longer ones go through the heap. The buffer is zeroed per line: no larger.
+const IDENTITY_STACK_BYTES: usize = 160;
 
 impl LineIdentity {
     /// Hashes identity parts, each preceded by its length (8 bytes big-endian) so that no two lists
@@ -278,6 +279,54 @@ fn line_order_key(day: i32, key: i64, position: u32) -> u128 {
     let day = day.cast_unsigned() ^ (1 << 31);
     let key = key.cast_unsigned() ^ (1 << 63);
     (u128::from(day) << 96) | (u128::from(key) << 32) | u128::from(position)
+}
+
+/// Keys at least this many are sorted by [`sort_spread_keys`]'s buckets; fewer by a plain sort.
+const SPREAD_SORT_MIN: usize = 4096;
+/// Keys per bucket [`sort_spread_keys`] aims at.
+const SPREAD_BUCKET_KEYS: usize = 8;
+/// Most buckets: 2^16 (their counts stay in the cache).
+const SPREAD_MAX_BUCKET_BITS: u32 = 16;
+
+/// Sorts `keys` (as `sort_unstable` does). From `min` keys on, in two steps: one pass spreads them
+/// into buckets by their bits below those all keys share (a counting sort), then each bucket, a
+/// few keys, is sorted alone. Line order keys spread evenly: below the day (the top bits, few
+/// distinct in a batch) comes a hash. Keys bunched in a few buckets are still sorted right, by
+/// those buckets' sorts.
+fn sort_spread_keys(keys: &mut Vec<u128>, min: usize) {
+    if keys.len() < min.max(2) {
+        keys.sort_unstable();
+        return;
+    }
+    let (low, high) = keys
+        .iter()
+        .fold((u128::MAX, u128::MIN), |(low, high), &key| {
+            (low.min(key), high.max(key))
+        });
+    let span_bits = u128::BITS - (high - low).leading_zeros();
+    let bucket_bits = (usize::BITS - (keys.len() / SPREAD_BUCKET_KEYS).leading_zeros())
+        .clamp(1, SPREAD_MAX_BUCKET_BITS);
+    let shift = span_bits.saturating_sub(bucket_bits);
+    // `(key - low) >> shift` < 2^bucket_bits, as `key - low` < 2^span_bits.
+    let bucket = |key: u128| ((key - low) >> shift) as usize;
+    let mut starts = vec![0usize; (1 << bucket_bits) + 1];
+    for &key in keys.iter() {
+        starts[bucket(key) + 1] += 1;
+    }
+    for at in 1..starts.len() {
+        starts[at] += starts[at - 1];
+    }
+    let mut spread = vec![0u128; keys.len()];
+    let mut next = starts.clone();
+    for &key in keys.iter() {
+        let slot = &mut next[bucket(key)];
+        spread[*slot] = key;
+        *slot += 1;
+    }
+    for range in starts.windows(2) {
+        spread[range[0]..range[1]].sort_unstable();
+    }
+    *keys = spread;
 }
 
 /// The day and position [`line_order_key`] packed (the casts keep exactly their bits).
@@ -419,7 +468,7 @@ impl SalesBatch {
                 .zip(&self.lines)
                 .map(|(position, line)| line.order_key(position)),
         );
-        keys.sort_unstable();
+        sort_spread_keys(keys, SPREAD_SORT_MIN);
     }
 
     /// The line a key of [`Self::merge_order_keys`] names.
@@ -612,6 +661,7 @@ pub struct SkuSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::strategy::Strategy;
 
     #[test]
     fn sorted_lines_are_in_day_and_identity_order_with_repeats_in_file_order() {
@@ -648,6 +698,30 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn spread_sort_sorts_as_a_plain_sort(
+            keys in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::num::u128::ANY,
+                    // Line order keys: a few days, hashed identities, positions.
+                    (0u32..3, proptest::num::i64::ANY, 0u32..1000)
+                        .prop_map(|(day, key, position)| {
+                            line_order_key(738_000 + day.cast_signed(), key, position)
+                        }),
+                    // Bunched: all but the low bits equal.
+                    (0u128..64).prop_map(|low| (7u128 << 100) | low),
+                ],
+                0..300,
+            ),
+            min in 0usize..8,
+        ) {
+            let mut expected = keys.clone();
+            expected.sort_unstable();
+            let mut spread = keys;
+            sort_spread_keys(&mut spread, min);
+            proptest::prop_assert_eq!(spread, expected);
+        }
+
         #[test]
         fn line_order_keys_sort_as_day_identity_position_and_give_day_and_position_back(
             lines in proptest::collection::vec(
@@ -753,14 +827,21 @@ mod tests {
             LineIdentity::of(IdentityScheme::Xxh3, &parts).key(0),
             xxh3 as i64
         );
-        // Long parts (beyond the stack buffer) hash the same way.
-        let long = vec![b'x'; 1000];
-        let mut message = (1000u64).to_be_bytes().to_vec();
-        message.extend_from_slice(&long);
-        assert_eq!(
-            LineIdentity::of(IdentityScheme::Xxh3, &[&long]).key(0),
-            xxhash_rust::xxh3::xxh3_64(&message) as i64
-        );
+        // Parts up to, at and beyond the stack buffer's end hash the same way.
+        for length in [
+            1000,
+            IDENTITY_STACK_BYTES - 9,
+            IDENTITY_STACK_BYTES - 8,
+            IDENTITY_STACK_BYTES - 7,
+        ] {
+            let long = vec![b'x'; length];
+            let mut message = (length as u64).to_be_bytes().to_vec();
+            message.extend_from_slice(&long);
+            assert_eq!(
+                LineIdentity::of(IdentityScheme::Xxh3, &[&long]).key(0),
+                xxhash_rust::xxh3::xxh3_64(&message) as i64
+            );
+        }
     }
 
     #[test]
