@@ -441,11 +441,17 @@ impl LinePage {
         if let Ok(position) = self.stored.binary_search_by_key(&key, |record| record.key) {
             return Some(&mut self.stored[position]);
         }
-        if let Ok(position) = self
-            .appended
-            .binary_search_by_key(&key, |record| record.key)
+        // Lines come in key order: a new one's key is usually past every appended key, where
+        // there is nothing to search.
+        if self.appended.last().is_some_and(|last| last.key >= key)
+            && let Ok(position) = self
+                .appended
+                .binary_search_by_key(&key, |record| record.key)
         {
             return Some(&mut self.appended[position]);
+        }
+        if self.scattered.is_empty() {
+            return None;
         }
         self.scattered.get_mut(&key)
     }
@@ -524,6 +530,7 @@ mod tests {
         page.get_mut(20).unwrap().seen = 4;
         assert!(page.get_mut(1).is_none());
         assert!(page.get_mut(16).is_none());
+        assert_eq!(page.get_mut(i64::MAX).map(|record| record.units), Some(3.0));
         let decoded = decode_lines(&page.encode()).unwrap();
         let keys: Vec<i64> = decoded.iter().map(|record| record.key).collect();
         assert_eq!(keys, [i64::MIN, -5, 0, 10, 15, 20, i64::MAX]);
@@ -532,6 +539,21 @@ mod tests {
         assert_eq!(decoded[5].seen, 4);
         assert_eq!(decoded[4], line(15, 8.0));
         assert_eq!(decoded[6], line(i64::MAX, 3.0));
+    }
+
+    #[test]
+    fn records_added_in_key_order_are_found_and_keys_past_them_are_not() {
+        let mut page = LinePage::new(Vec::new());
+        assert!(page.get_mut(0).is_none());
+        for key in [-3, 4, 9] {
+            page.insert(line(key, key as f64));
+        }
+        for key in [-3, 4, 9] {
+            assert_eq!(page.get_mut(key).map(|record| record.key), Some(key));
+        }
+        for key in [i64::MIN, -4, 0, 5, 10, i64::MAX] {
+            assert!(page.get_mut(key).is_none(), "{key}");
+        }
     }
 
     #[test]
