@@ -628,6 +628,19 @@ mod tests {
             assert_eq!(got.revenue.to_bits(), want.revenue.to_bits());
             assert_eq!((got.upload, got.seen), (want.upload, want.seen));
         }
+        // The longest record: every varint at its longest, both numbers raw.
+        let longest = LineRecord {
+            key: i64::MAX,
+            series: i64::MIN,
+            units: f64::NAN,
+            revenue: -f64::NAN,
+            upload: u32::MAX,
+            seen: u32::MAX,
+        };
+        let decoded = decode_lines(&encode_lines(&[longest])).unwrap();
+        assert_eq!((decoded[0].key, decoded[0].series), (i64::MAX, i64::MIN));
+        assert_eq!(decoded[0].revenue.to_bits(), (-f64::NAN).to_bits());
+        assert_eq!((decoded[0].upload, decoded[0].seen), (u32::MAX, u32::MAX));
         let cells: Vec<Cell> = (0i64..)
             .zip(&awkward)
             .map(|(index, &value)| Cell {
