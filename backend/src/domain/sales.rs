@@ -316,15 +316,17 @@ fn sort_spread_keys(keys: &mut Vec<u128>, min: usize) {
     for at in 1..starts.len() {
         starts[at] += starts[at - 1];
     }
+    // Each bucket's start moves along as its keys are placed, ending where the next begins.
     let mut spread = vec![0u128; keys.len()];
-    let mut next = starts.clone();
     for &key in keys.iter() {
-        let slot = &mut next[bucket(key)];
+        let slot = &mut starts[bucket(key)];
         spread[*slot] = key;
         *slot += 1;
     }
-    for range in starts.windows(2) {
-        spread[range[0]..range[1]].sort_unstable();
+    let mut begin = 0;
+    for &end in &starts[..1 << bucket_bits] {
+        spread[begin..end].sort_unstable();
+        begin = end;
     }
     *keys = spread;
 }
