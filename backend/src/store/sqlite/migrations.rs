@@ -324,6 +324,40 @@ const MIGRATIONS: &[Migration] = &[
     ALTER TABLE tenants ADD COLUMN identity_scheme TEXT NOT NULL DEFAULT 'sha256';
     ",
     ),
+    // 14: line and day pages in rowid tables, found through a UNIQUE index of their key, instead
+    // of WITHOUT ROWID tables keyed by it. A page (kilobytes) is far larger than a WITHOUT ROWID
+    // row should be: its cell spilled onto overflow pages, a B-tree page held only a few keys, and
+    // a lookup copied the whole record of every key it compared on the way down (overflow pages
+    // included). Now the index holds the small keys and the table is reached by rowid. Same
+    // columns, same order; `id` is new.
+    Migration::Sql(
+        r"
+    CREATE TABLE line_pages_by_id (
+        id          INTEGER PRIMARY KEY,
+        tenant_id   INTEGER NOT NULL,
+        day         INTEGER NOT NULL,
+        bucket      INTEGER NOT NULL,
+        lines       BLOB NOT NULL,
+        UNIQUE (tenant_id, day, bucket)
+    );
+    INSERT INTO line_pages_by_id (tenant_id, day, bucket, lines)
+    SELECT tenant_id, day, bucket, lines FROM line_pages ORDER BY tenant_id, day, bucket;
+    DROP TABLE line_pages;
+    ALTER TABLE line_pages_by_id RENAME TO line_pages;
+    CREATE TABLE day_pages_by_id (
+        id          INTEGER PRIMARY KEY,
+        tenant_id   INTEGER NOT NULL,
+        day         INTEGER NOT NULL,
+        bucket      INTEGER NOT NULL,
+        cells       BLOB NOT NULL,
+        UNIQUE (tenant_id, day, bucket)
+    );
+    INSERT INTO day_pages_by_id (tenant_id, day, bucket, cells)
+    SELECT tenant_id, day, bucket, cells FROM day_pages ORDER BY tenant_id, day, bucket;
+    DROP TABLE day_pages;
+    ALTER TABLE day_pages_by_id RENAME TO day_pages;
+    ",
+    ),
 ];
 
 /// Applies the migrations this database has not seen yet, each in its own transaction.
@@ -672,5 +706,112 @@ mod tests {
             assert_eq!(decode_lines(&stored_lines).unwrap(), *records);
             assert_eq!(stored_cells, encode_cells(page_cells));
         }
+    }
+
+    #[test]
+    fn pages_move_to_rowid_tables_losing_nothing_and_are_found_by_their_key_index() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        run_until(&mut connection, 13).unwrap();
+        connection
+            .execute_batch(
+                "INSERT INTO tenants (id, public_id, name, timezone, created_at)
+                 VALUES (1, 'tn_a', 'A', 'UTC', 'now'), (2, 'tn_b', 'B', 'UTC', 'now');",
+            )
+            .unwrap();
+        // Pages of several kilobytes (the ones that overflowed) and tiny ones, two tenants,
+        // inserted out of key order.
+        let mut pages = Vec::new();
+        for (tenant, day, bucket, size) in [
+            (2_i64, 738_001_i64, 0_i64, 9_000_usize),
+            (1, 738_001, 3, 12),
+            (1, 738_000, 0, 40_000),
+            (1, 738_000, 1, 5),
+            (2, 737_999, 7, 4_096),
+        ] {
+            let bytes: Vec<u8> = (0..size)
+                .map(|at| (at as i64 * 31 + day + bucket) as u8)
+                .collect();
+            for table in ["line_pages", "day_pages"] {
+                connection
+                    .execute(
+                        &format!("INSERT INTO {table} VALUES (?1, ?2, ?3, ?4)"),
+                        rusqlite::params![tenant, day, bucket, bytes],
+                    )
+                    .unwrap();
+            }
+            pages.push(((tenant, day, bucket), bytes));
+        }
+        run(&mut connection).unwrap();
+
+        pages.sort();
+        for (table, column) in [("line_pages", "lines"), ("day_pages", "cells")] {
+            let stored: Vec<((i64, i64, i64), Vec<u8>)> = connection
+                .prepare(&format!(
+                    "SELECT tenant_id, day, bucket, {column} FROM {table} ORDER BY id"
+                ))
+                .unwrap()
+                .query_map([], |row| {
+                    Ok(((row.get(0)?, row.get(1)?, row.get(2)?), row.get(3)?))
+                })
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            // Copied in key order, every byte kept.
+            assert_eq!(stored, pages, "{table}");
+            let without_rowid: i64 = connection
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE name = ?1 AND sql LIKE '%WITHOUT ROWID%'",
+                    [table],
+                    |row| row.get(0),
+                )
+                .unwrap();
+            assert_eq!(without_rowid, 0, "{table}");
+            // The lookups and scans the store makes go through the key's index.
+            for query in [
+                format!(
+                    "SELECT {column} FROM {table} WHERE tenant_id = 1 AND day = 738000 AND bucket = 1"
+                ),
+                format!(
+                    "SELECT day, bucket, {column} FROM {table}
+                     WHERE tenant_id = 1 AND day BETWEEN 0 AND 800000 ORDER BY day, bucket"
+                ),
+            ] {
+                let plan: Vec<String> = connection
+                    .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
+                    .unwrap()
+                    .query_map([], |row| row.get(3))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                assert!(
+                    plan.len() == 1 && plan[0].contains("USING INDEX sqlite_autoindex_"),
+                    "{query}: {plan:?}"
+                );
+            }
+        }
+        // A second page for the same key is refused; the upsert the writer uses replaces it.
+        assert!(
+            connection
+                .execute(
+                    "INSERT INTO day_pages (tenant_id, day, bucket, cells) VALUES (1, 738000, 1, x'00')",
+                    [],
+                )
+                .is_err()
+        );
+        connection
+            .execute(
+                "INSERT INTO day_pages (tenant_id, day, bucket, cells) VALUES (1, 738000, 1, x'01')
+                 ON CONFLICT (tenant_id, day, bucket) DO UPDATE SET cells = excluded.cells",
+                [],
+            )
+            .unwrap();
+        let (count, cells): (i64, Vec<u8>) = connection
+            .query_row(
+                "SELECT count(*), max(cells) FROM day_pages WHERE tenant_id = 1 AND day = 738000 AND bucket = 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((count, cells), (1, vec![1]));
     }
 }
