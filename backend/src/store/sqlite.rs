@@ -1812,6 +1812,80 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn series_past_the_writers_cache_are_found_in_the_database_and_never_made_twice() {
+        // Unit tests cache a few dozen series a tenant (`MAX_CACHED_SERIES`): these tenants have
+        // more, created in one writer and loaded by the next.
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("s.sqlite3");
+        let csv = |skus: std::ops::Range<u32>, day: u32, units: u32, named: bool| {
+            let mut csv = String::from("date,sku,qty,product\n");
+            for sku in skus {
+                let product = if named {
+                    format!("P-{sku}")
+                } else {
+                    String::new()
+                };
+                csv.push_str(&format!("2024-01-{day:02},S-{sku:03},{units},{product}\n"));
+            }
+            csv
+        };
+        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        let tenant = shop(&store, "Shop").await;
+        let other = shop(&store, "Other").await;
+        assert_eq!(
+            import(&store, &tenant, csv(0..100, 1, 1, false))
+                .await
+                .rows_imported,
+            100
+        );
+        // Half known (some cached, some not), half new, names for all.
+        assert_eq!(
+            import(&store, &tenant, csv(50..150, 2, 2, true))
+                .await
+                .rows_imported,
+            100
+        );
+        assert_eq!(
+            import(&store, &other, csv(0..60, 1, 5, false))
+                .await
+                .rows_imported,
+            60
+        );
+        store.close().await;
+
+        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        // A new writer loads as many as it caches; the rest come from the database.
+        let again = import(&store, &tenant, csv(50..150, 2, 2, true)).await;
+        assert_eq!((again.rows_imported, again.rows_duplicate), (0, 100));
+        assert_eq!(
+            import(&store, &tenant, csv(120..170, 3, 4, false))
+                .await
+                .rows_imported,
+            50
+        );
+        let skus = store.skus(&tenant.id).await.unwrap();
+        assert_eq!(skus.len(), 170);
+        for sku in &skus {
+            let n: u32 = sku.sku.as_str()[2..].parse().unwrap();
+            let units = [(0..100, 1), (50..150, 2), (120..170, 4)]
+                .iter()
+                .filter(|(range, _)| range.contains(&n))
+                .map(|(_, units)| f64::from(*units))
+                .sum::<f64>();
+            assert_eq!(sku.units, units, "{}", sku.sku.as_str());
+            let product = (50..150).contains(&n).then(|| format!("P-{n}"));
+            assert_eq!(sku.product, product, "{}", sku.sku.as_str());
+        }
+        assert_eq!(store.skus(&other.id).await.unwrap().len(), 60);
+        let series: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT count(*) FROM series", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(series, 170 + 60);
+        store.close().await;
+    }
+
+    #[tokio::test]
     async fn a_series_listed_again_with_its_name_in_one_batch_is_one_named_series() {
         let directory = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(directory.path().join("s.sqlite3")).unwrap());

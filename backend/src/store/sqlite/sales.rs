@@ -1,6 +1,7 @@
 //! Uploads, sales lines and daily sales in SQLite.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use chrono::{Datelike, NaiveDate};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -102,9 +103,118 @@ fn upload_key(
         .ok_or_else(|| not_found("upload", upload))
 }
 
-/// Series ids of a tenant by `sku NUL location` (neither holds a control character), each with
-/// whether its product name is known.
-pub(crate) type SeriesCache = foldhash::HashMap<Box<str>, (i64, bool)>;
+/// Series ids of a tenant by SKU and location, each with whether its product name is known.
+///
+/// Compact, and bounded: the keys (`sku NUL location`; neither holds a control character) lie one
+/// after another in one buffer, and the hash table holds 16-byte entries pointing into it, about
+/// 45 bytes a series where a map of boxed keys took ~85. It holds at most [`MAX_CACHED_SERIES`]
+/// series and [`MAX_CACHED_KEY_BYTES`] of keys; a tenant with more has its cache marked
+/// incomplete, and a series not found in it is then looked up in the database.
+pub(crate) struct SeriesCache {
+    keys: Vec<u8>,
+    entries: hashbrown::HashTable<CachedSeries>,
+    hasher: foldhash::fast::RandomState,
+    /// Whether every series of the tenant is here, so that a miss means a new series.
+    complete: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CachedSeries {
+    start: u32,
+    len: u16,
+    named: bool,
+    id: i64,
+}
+
+/// The key of a cached series.
+fn stored_key<'k>(keys: &'k [u8], entry: &CachedSeries) -> &'k [u8] {
+    &keys[entry.start as usize..entry.start as usize + usize::from(entry.len)]
+}
+
+/// Most series one tenant's cache holds: 7/8 of 2^20, the most a hash table of 2^20 slots takes
+/// before doubling (its slots and control bytes then take ~17 MB). Unit tests use a few dozen, so
+/// that their tenants go past it.
+const MAX_CACHED_SERIES: usize = if cfg!(test) { 48 } else { (1 << 20) / 8 * 7 };
+/// Most bytes of keys one tenant's cache holds.
+const MAX_CACHED_KEY_BYTES: usize = 32 << 20;
+
+impl SeriesCache {
+    /// An empty cache of a tenant that has no series yet (`complete`), or whose series are yet
+    /// to be added.
+    fn new(complete: bool) -> Self {
+        Self {
+            keys: Vec::new(),
+            entries: hashbrown::HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
+            complete,
+        }
+    }
+
+    /// The id of the series of `key`, and whether its product name is known.
+    fn get(&self, key: &str) -> Option<(i64, bool)> {
+        let hash = self.hasher.hash_one(key.as_bytes());
+        self.entries
+            .find(hash, |entry| {
+                stored_key(&self.keys, entry) == key.as_bytes()
+            })
+            .map(|entry| (entry.id, entry.named))
+    }
+
+    /// Notes that the series of `key`, if cached, has its product name now.
+    fn set_named(&mut self, key: &str) {
+        let hash = self.hasher.hash_one(key.as_bytes());
+        let keys = &self.keys;
+        if let Some(entry) = self
+            .entries
+            .find_mut(hash, |entry| stored_key(keys, entry) == key.as_bytes())
+        {
+            entry.named = true;
+        }
+    }
+
+    /// Caches a series the cache does not hold; when full, forgets it and is incomplete from
+    /// then on.
+    fn insert(&mut self, key: &str, id: i64, named: bool) {
+        let (Ok(start), Ok(len)) = (u32::try_from(self.keys.len()), u16::try_from(key.len()))
+        else {
+            self.complete = false;
+            return;
+        };
+        if self.entries.len() >= MAX_CACHED_SERIES
+            || self.keys.len() + key.len() > MAX_CACHED_KEY_BYTES
+        {
+            self.complete = false;
+            return;
+        }
+        self.keys.extend_from_slice(key.as_bytes());
+        let hash = self.hasher.hash_one(key.as_bytes());
+        let (keys, hasher) = (&self.keys, &self.hasher);
+        self.entries.insert_unique(
+            hash,
+            CachedSeries {
+                start,
+                len,
+                named,
+                id,
+            },
+            |entry| hasher.hash_one(stored_key(keys, entry)),
+        );
+    }
+
+    /// Series cached.
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Makes room for `more` series without rehashing on the way, as far as the bound allows.
+    fn reserve(&mut self, more: usize) {
+        let room = MAX_CACHED_SERIES.saturating_sub(self.entries.len());
+        let (keys, hasher) = (&self.keys, &self.hasher);
+        self.entries.reserve(more.min(room), |entry| {
+            hasher.hash_one(stored_key(keys, entry))
+        });
+    }
+}
 
 /// Tenants whose series the writer keeps in memory at once.
 const MAX_CACHED_TENANTS: usize = 8;
@@ -117,18 +227,25 @@ fn series_key(key: &mut String, sku: &str, location: &str) {
     key.push_str(location);
 }
 
-/// Adds rows of `id, sku, location, product IS NOT NULL` to `cache`.
+/// Adds rows of `id, sku, location, product IS NOT NULL` to `cache`, as many as it holds.
 fn cache_series(cache: &mut SeriesCache, rows: &mut rusqlite::Rows<'_>) -> Result<(), StoreError> {
     let mut key = String::new();
     while let Some(row) = rows.next().map_err(unavailable)? {
-        let (id, sku, location, named): (i64, String, String, bool) = (
+        let (id, sku, location, named): (i64, &str, &str, bool) = (
             row.get(0).map_err(unavailable)?,
-            row.get(1).map_err(unavailable)?,
-            row.get(2).map_err(unavailable)?,
+            row.get_ref(1)
+                .and_then(|value| value.as_str().map_err(Into::into))
+                .map_err(unavailable)?,
+            row.get_ref(2)
+                .and_then(|value| value.as_str().map_err(Into::into))
+                .map_err(unavailable)?,
             row.get(3).map_err(unavailable)?,
         );
-        series_key(&mut key, &sku, &location);
-        cache.insert(key.as_str().into(), (id, named));
+        series_key(&mut key, sku, location);
+        cache.insert(&key, id, named);
+        if !cache.complete {
+            break;
+        }
     }
     Ok(())
 }
@@ -151,10 +268,17 @@ fn series_keys(
 ) -> Result<Vec<i64>, StoreError> {
     if !writer.series_keys.contains_key(&tenant_key) {
         // Bound the memory of a server writing for many tenants: forget the others' series.
-        if writer.series_keys.len() >= MAX_CACHED_TENANTS {
+        if writer.series_keys.len() >= MAX_CACHED_TENANTS
+            || writer
+                .series_keys
+                .values()
+                .map(SeriesCache::len)
+                .sum::<usize>()
+                >= MAX_CACHED_SERIES
+        {
             writer.series_keys.clear();
         }
-        let mut cache = SeriesCache::default();
+        let mut cache = SeriesCache::new(true);
         let mut statement = writer
             .connection
             .prepare_cached(
@@ -185,9 +309,35 @@ fn series_keys(
     // `listed`.
     let mut ids = Vec::with_capacity(listed.len());
     let mut wanted: Vec<(usize, &BatchSeries)> = Vec::new();
+    let mut lookup = None;
     for (place, &series) in listed.iter().enumerate() {
         series_key(&mut key, series.sku.as_str(), series.location.as_str());
-        let known = cache.get(key.as_str()).copied();
+        let mut known = cache.get(&key);
+        if known.is_none() && !cache.complete {
+            // Past the cache's bound: the database says whether the tenant has the series.
+            let statement = match &mut lookup {
+                Some(statement) => statement,
+                None => lookup.insert(
+                    writer
+                        .connection
+                        .prepare_cached(
+                            "SELECT id, product IS NOT NULL FROM series
+                             WHERE tenant_id = ?1 AND sku = ?2 AND location = ?3",
+                        )
+                        .map_err(unavailable)?,
+                ),
+            };
+            known = statement
+                .query_row(
+                    params![tenant_key, series.sku.as_str(), series.location.as_str()],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            if let Some((id, named)) = known {
+                cache.insert(&key, id, named);
+            }
+        }
         let needed = match known {
             None => true,
             Some((_, named)) => !named && series.product.is_some(),
@@ -220,18 +370,20 @@ fn series_keys(
             let Some(&(_, series)) = run.last() else {
                 continue;
             };
-            series_key(&mut key, series.sku.as_str(), series.location.as_str());
-            let id = match cache.get_mut(key.as_str()) {
-                Some((id, known)) => {
+            // The series is known when its first listing found it (cached or in the database).
+            let id = match ids[run[0].0] {
+                Some(id) => {
                     if let Some(product) = &series.product {
-                        named.push((*id, product));
-                        *known = true;
+                        series_key(&mut key, series.sku.as_str(), series.location.as_str());
+                        named.push((id, product));
+                        cache.set_named(&key);
                     }
-                    *id
+                    id
                 }
                 None => {
+                    series_key(&mut key, series.sku.as_str(), series.location.as_str());
                     created.push((next, series));
-                    cache.insert(key.as_str().into(), (next, series.product.is_some()));
+                    cache.insert(&key, next, series.product.is_some());
                     next += 1;
                     next - 1
                 }
@@ -345,8 +497,9 @@ struct Delta {
 }
 
 /// Line pages held in memory by one write before they are flushed: bounds memory however many
-/// lines one day holds.
-const MAX_PAGE_BYTES: usize = 32 << 20;
+/// lines one day holds. A batch's lines come in page order, so a flush in the middle of a batch
+/// writes pages it is done with and reads nothing twice.
+const MAX_PAGE_BYTES: usize = 16 << 20;
 
 /// The line pages one write has read or changed, by `(day, bucket)`.
 struct LinePages<'a> {
@@ -1257,6 +1410,40 @@ mod tests {
                 revenue: units * 2.0,
             },
         )
+    }
+
+    #[test]
+    fn the_series_cache_finds_what_it_holds_and_is_incomplete_once_full() {
+        let mut cache = SeriesCache::new(true);
+        let mut key = String::new();
+        for n in 0..MAX_CACHED_SERIES + 5 {
+            series_key(
+                &mut key,
+                &format!("SKU-{n}"),
+                if n % 2 == 0 { "" } else { "Store" },
+            );
+            assert_eq!(cache.get(&key), None);
+            cache.insert(&key, n as i64 + 100, n % 3 == 0);
+        }
+        assert!(!cache.complete);
+        assert_eq!(cache.len(), MAX_CACHED_SERIES);
+        for n in 0..MAX_CACHED_SERIES + 5 {
+            series_key(
+                &mut key,
+                &format!("SKU-{n}"),
+                if n % 2 == 0 { "" } else { "Store" },
+            );
+            let expected = (n < MAX_CACHED_SERIES).then_some((n as i64 + 100, n % 3 == 0));
+            assert_eq!(cache.get(&key), expected, "{key}");
+        }
+        // Same SKU, other location; a key that is a prefix of another.
+        series_key(&mut key, "SKU-1", "");
+        assert_eq!(cache.get(&key), None);
+        series_key(&mut key, "SKU-1", "Store");
+        cache.set_named(&key);
+        assert_eq!(cache.get(&key), Some((101, true)));
+        series_key(&mut key, "SKU-1", "Stor");
+        assert_eq!(cache.get(&key), None);
     }
 
     #[test]
