@@ -358,6 +358,26 @@ const MIGRATIONS: &[Migration] = &[
     ALTER TABLE day_pages_by_id RENAME TO day_pages;
     ",
     ),
+    // 15: forecasts likewise: a row (metadata and 20 bytes a day of points) is over a kilobyte,
+    // too large for a WITHOUT ROWID table. 100,000 forecasts took 446 MB that way and 197 MB as a
+    // rowid table, and were written 2.3x and read 3.5x faster (measured with Python's sqlite3).
+    Migration::Sql(
+        r"
+    CREATE TABLE forecasts_by_id (
+        id          INTEGER PRIMARY KEY,
+        tenant_id   INTEGER NOT NULL,
+        series_id   INTEGER NOT NULL,
+        start       INTEGER NOT NULL,
+        meta        TEXT NOT NULL,
+        points      BLOB NOT NULL,
+        UNIQUE (tenant_id, series_id)
+    );
+    INSERT INTO forecasts_by_id (tenant_id, series_id, start, meta, points)
+    SELECT tenant_id, series_id, start, meta, points FROM forecasts ORDER BY tenant_id, series_id;
+    DROP TABLE forecasts;
+    ALTER TABLE forecasts_by_id RENAME TO forecasts;
+    ",
+    ),
 ];
 
 /// Applies the migrations this database has not seen yet, each in its own transaction.
@@ -708,6 +728,107 @@ mod tests {
         }
     }
 
+    /// The query plan of `query` on `connection`, one detail line per step.
+    fn plan(connection: &Connection, query: &str) -> Vec<String> {
+        connection
+            .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
+            .unwrap()
+            .query_map([], |row| row.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn forecasts_move_to_a_rowid_table_losing_nothing_and_are_found_by_their_key_index() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        run_until(&mut connection, 14).unwrap();
+        connection
+            .execute_batch(
+                "INSERT INTO tenants (id, public_id, name, timezone, created_at)
+                 VALUES (1, 'tn_a', 'A', 'UTC', 'now'), (2, 'tn_b', 'B', 'UTC', 'now');
+                 INSERT INTO series (id, tenant_id, sku, location) VALUES
+                    (1, 1, 'A', ''), (2, 1, 'B', ''), (3, 2, 'A', '');",
+            )
+            .unwrap();
+        let mut rows = Vec::new();
+        for (tenant, series, size) in [(2_i64, 3_i64, 3_000_usize), (1, 2, 20), (1, 1, 1_200)] {
+            let points: Vec<u8> = (0..size).map(|at| (at as i64 * 7 + series) as u8).collect();
+            let meta = format!("{{\"model\":\"m{series}\"}}");
+            connection
+                .execute(
+                    "INSERT INTO forecasts VALUES (?1, ?2, ?3, ?4, ?5)",
+                    rusqlite::params![tenant, series, 738_000 + series, meta, points],
+                )
+                .unwrap();
+            rows.push((tenant, series, 738_000 + series, meta, points));
+        }
+        run(&mut connection).unwrap();
+
+        rows.sort();
+        let stored: Vec<(i64, i64, i64, String, Vec<u8>)> = connection
+            .prepare("SELECT tenant_id, series_id, start, meta, points FROM forecasts ORDER BY id")
+            .unwrap()
+            .query_map([], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(stored, rows);
+        let sql: String = connection
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'forecasts'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert!(!sql.contains("WITHOUT ROWID"), "{sql}");
+        let lookup = plan(
+            &connection,
+            "SELECT points FROM forecasts WHERE tenant_id = 1 AND series_id = 2",
+        );
+        assert!(
+            lookup.len() == 1 && lookup[0].contains("USING INDEX sqlite_autoindex_forecasts"),
+            "{lookup:?}"
+        );
+        let joined = plan(
+            &connection,
+            "SELECT s.sku, f.points FROM series s JOIN forecasts f
+             ON f.tenant_id = s.tenant_id AND f.series_id = s.id WHERE s.tenant_id = 1",
+        );
+        assert!(
+            joined
+                .iter()
+                .any(|step| step.contains("USING INDEX sqlite_autoindex_forecasts")),
+            "{joined:?}"
+        );
+        // The store's upsert replaces a series' forecast in place.
+        connection
+            .execute(
+                "INSERT INTO forecasts (tenant_id, series_id, start, meta, points)
+                 VALUES (1, 2, 5, '{}', x'01')
+                 ON CONFLICT (tenant_id, series_id) DO UPDATE SET start = excluded.start,
+                 meta = excluded.meta, points = excluded.points",
+                [],
+            )
+            .unwrap();
+        let (count, start): (i64, i64) = connection
+            .query_row(
+                "SELECT count(*), max(start) FROM forecasts WHERE tenant_id = 1 AND series_id = 2",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((count, start), (1, 5));
+    }
+
     #[test]
     fn pages_move_to_rowid_tables_losing_nothing_and_are_found_by_their_key_index() {
         let mut connection = Connection::open_in_memory().unwrap();
@@ -776,13 +897,7 @@ mod tests {
                      WHERE tenant_id = 1 AND day BETWEEN 0 AND 800000 ORDER BY day, bucket"
                 ),
             ] {
-                let plan: Vec<String> = connection
-                    .prepare(&format!("EXPLAIN QUERY PLAN {query}"))
-                    .unwrap()
-                    .query_map([], |row| row.get(3))
-                    .unwrap()
-                    .collect::<Result<_, _>>()
-                    .unwrap();
+                let plan = plan(&connection, &query);
                 assert!(
                     plan.len() == 1 && plan[0].contains("USING INDEX sqlite_autoindex_"),
                     "{query}: {plan:?}"
