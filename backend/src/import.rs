@@ -267,6 +267,7 @@ fn read_batches<R: Read + Send + 'static>(
                 }
                 let full = batch.len() >= batch_lines
                     || batch.size_bytes() >= limits.bytes
+                    || batch.list_full()
                     || (next_day && limits.ends_days(batch.len(), batch_lines, date_changes));
                 if full {
                     date_changes = 0;

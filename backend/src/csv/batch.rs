@@ -155,6 +155,13 @@ impl BatchBuilder {
         self.lines.len() * std::mem::size_of::<BatchLine>() + self.series_bytes
     }
 
+    /// Whether the listed series and the batch's fresh ones fill the list's budget: the next
+    /// `take` starts a new list. Ending the batch there keeps a list (and the hash slots sized for
+    /// it) within the budget, instead of overshooting it by one batch's fresh series.
+    pub fn list_full(&self) -> bool {
+        self.listed_bytes + self.series_bytes >= MAX_LISTED_BYTES
+    }
+
     /// Whether no line was added since the last `take`.
     pub fn is_empty(&self) -> bool {
         self.lines.is_empty()
@@ -405,6 +412,28 @@ mod tests {
     }
 
     #[test]
+    fn a_builder_says_when_one_batch_of_fresh_series_fills_the_list() {
+        let mut builder = BatchBuilder::with_capacity(1024);
+        let long = "L".repeat(200);
+        let mut sku = 0;
+        while !builder.list_full() {
+            builder.push(row(&format!("{long}{sku}"), "X", None));
+            sku += 1;
+            assert!(sku < MAX_LISTED_BYTES / 200, "never full");
+        }
+        // Full within one series of the budget.
+        let per_series = std::mem::size_of::<BatchSeries>() + std::mem::size_of::<Slot>() + 206;
+        assert!((sku - 1) * per_series < MAX_LISTED_BYTES + 4 * per_series);
+        let full = builder.take();
+        assert_eq!(full.series.len(), sku);
+        builder.push(row(&format!("{long}0"), "X", None));
+        assert!(!builder.list_full());
+        let next = builder.take();
+        assert_ne!(next.series.id(), full.series.id());
+        assert_eq!(next.series.len(), 1);
+    }
+
+    #[test]
     fn a_builder_starts_a_new_list_once_the_listed_series_fill_their_budget() {
         let mut builder = BatchBuilder::with_capacity(1024);
         let long = "L".repeat(200);
@@ -421,6 +450,7 @@ mod tests {
             first.get_or_insert(batch.series.id());
         }
         builder.push(row("A", "X", None));
+        assert!(!builder.list_full());
         let last = builder.take();
         assert_ne!(Some(last.series.id()), first);
         assert!(last.series.len() < sku, "the list kept every series");

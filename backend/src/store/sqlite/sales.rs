@@ -109,7 +109,8 @@ fn upload_key(
 /// after another in one buffer, and the hash table holds 16-byte entries pointing into it, about
 /// 45 bytes a series where a map of boxed keys took ~85. It holds at most [`MAX_CACHED_SERIES`]
 /// series and [`MAX_CACHED_KEY_BYTES`] of keys; a tenant with more has its cache marked
-/// incomplete, and a series not found in it is then looked up in the database.
+/// incomplete, and a series not found in it is then inserted without failing on a conflict
+/// (the tenant's existing series, if any, stays, and its id is read back).
 pub(crate) struct SeriesCache {
     keys: Vec<u8>,
     entries: hashbrown::HashTable<CachedSeries>,
@@ -131,12 +132,12 @@ fn stored_key<'k>(keys: &'k [u8], entry: &CachedSeries) -> &'k [u8] {
     &keys[entry.start as usize..entry.start as usize + usize::from(entry.len)]
 }
 
-/// Most series one tenant's cache holds: 7/8 of 2^20, the most a hash table of 2^20 slots takes
-/// before doubling (its slots and control bytes then take ~17 MB). Unit tests use a few dozen, so
+/// Most series one tenant's cache holds: 7/8 of 2^19, the most a hash table of 2^19 slots takes
+/// before doubling (its slots and control bytes then take ~9 MB). Unit tests use a few dozen, so
 /// that their tenants go past it.
-const MAX_CACHED_SERIES: usize = if cfg!(test) { 48 } else { (1 << 20) / 8 * 7 };
+const MAX_CACHED_SERIES: usize = if cfg!(test) { 48 } else { (1 << 19) / 8 * 7 };
 /// Most bytes of keys one tenant's cache holds.
-const MAX_CACHED_KEY_BYTES: usize = 32 << 20;
+const MAX_CACHED_KEY_BYTES: usize = 16 << 20;
 
 impl SeriesCache {
     /// An empty cache of a tenant that has no series yet (`complete`), or whose series are yet
@@ -309,35 +310,10 @@ fn series_keys(
     // `listed`.
     let mut ids = Vec::with_capacity(listed.len());
     let mut wanted: Vec<(usize, &BatchSeries)> = Vec::new();
-    let mut lookup = None;
     for (place, &series) in listed.iter().enumerate() {
         series_key(&mut key, series.sku.as_str(), series.location.as_str());
-        let mut known = cache.get(&key);
-        if known.is_none() && !cache.complete {
-            // Past the cache's bound: the database says whether the tenant has the series.
-            let statement = match &mut lookup {
-                Some(statement) => statement,
-                None => lookup.insert(
-                    writer
-                        .connection
-                        .prepare_cached(
-                            "SELECT id, product IS NOT NULL FROM series
-                             WHERE tenant_id = ?1 AND sku = ?2 AND location = ?3",
-                        )
-                        .map_err(unavailable)?,
-                ),
-            };
-            known = statement
-                .query_row(
-                    params![tenant_key, series.sku.as_str(), series.location.as_str()],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            if let Some((id, named)) = known {
-                cache.insert(&key, id, named);
-            }
-        }
+        // Not cached: new, or (the cache past its bound) found when inserted.
+        let known = cache.get(&key);
         let needed = match known {
             None => true,
             Some((_, named)) => !named && series.product.is_some(),
@@ -361,7 +337,9 @@ fn series_keys(
             ))
         });
         cache.reserve(wanted.len());
+        // New series (as far as the cache knows), each with its run in `wanted`.
         let mut created: Vec<(i64, &BatchSeries)> = Vec::with_capacity(wanted.len());
+        let mut runs: Vec<&[(usize, &BatchSeries)]> = Vec::with_capacity(wanted.len());
         let mut named: Vec<(i64, &str)> = Vec::new();
         let mut next = next_id;
         for run in wanted.chunk_by(|(_, left), (_, right)| {
@@ -370,29 +348,43 @@ fn series_keys(
             let Some(&(_, series)) = run.last() else {
                 continue;
             };
-            // The series is known when its first listing found it (cached or in the database).
-            let id = match ids[run[0].0] {
-                Some(id) => {
-                    if let Some(product) = &series.product {
-                        series_key(&mut key, series.sku.as_str(), series.location.as_str());
-                        named.push((id, product));
-                        cache.set_named(&key);
-                    }
-                    id
-                }
-                None => {
+            // The series is known when its first listing found it in the cache.
+            if let Some(id) = ids[run[0].0] {
+                if let Some(product) = &series.product {
                     series_key(&mut key, series.sku.as_str(), series.location.as_str());
-                    created.push((next, series));
-                    cache.insert(&key, next, series.product.is_some());
-                    next += 1;
-                    next - 1
+                    named.push((id, product));
+                    cache.set_named(&key);
                 }
-            };
+                for &(place, _) in run {
+                    ids[place] = Some(id);
+                }
+            } else {
+                created.push((next, series));
+                runs.push(run);
+                next += 1;
+            }
+        }
+        // A cache past its bound does not know every series: those the tenant has already keep
+        // their ids (and the ones given here go unused).
+        insert_series(
+            &writer.connection,
+            tenant_key,
+            &mut created,
+            !cache.complete,
+        )?;
+        for (&(id, series), run) in created.iter().zip(runs) {
+            series_key(&mut key, series.sku.as_str(), series.location.as_str());
+            cache.insert(&key, id, series.product.is_some());
+            if let Some(product) = &series.product
+                && id < next_id
+            {
+                // The tenant had it (under an id given before this batch's): name it if unnamed.
+                named.push((id, product));
+            }
             for &(place, _) in run {
                 ids[place] = Some(id);
             }
         }
-        insert_series(&writer.connection, tenant_key, &created)?;
         let mut name = writer
             .connection
             .prepare_cached("UPDATE series SET product = ?2 WHERE id = ?1 AND product IS NULL")
@@ -415,13 +407,16 @@ fn series_keys(
         .collect()
 }
 
-/// Inserts new series with the ids the writer gave them, several per statement.
+/// Inserts new series with the ids the writer gave them, several per statement. With
+/// `maybe_known` (the writer's cache does not hold all the tenant's series), a series the tenant
+/// has already is left as it is and its id replaces the one given.
 fn insert_series(
     connection: &Connection,
     tenant_key: i64,
-    created: &[(i64, &BatchSeries)],
+    created: &mut [(i64, &BatchSeries)],
+    maybe_known: bool,
 ) -> Result<(), StoreError> {
-    for chunk in created.chunks(SERIES_PER_STATEMENT) {
+    for chunk in created.chunks_mut(SERIES_PER_STATEMENT) {
         let mut sql =
             String::from("INSERT INTO series (id, tenant_id, sku, location, product) VALUES ");
         for row in 0..chunk.len() {
@@ -430,6 +425,9 @@ fn insert_series(
             } else {
                 ",(?,?,?,?,?)"
             });
+        }
+        if maybe_known {
+            sql.push_str(" ON CONFLICT (tenant_id, sku, location) DO NOTHING");
         }
         let mut statement = connection.prepare_cached(&sql).map_err(unavailable)?;
         for (row, (id, series)) in chunk.iter().enumerate() {
@@ -443,7 +441,22 @@ fn insert_series(
                 .and_then(|()| statement.raw_bind_parameter(first + 4, product))
                 .map_err(unavailable)?;
         }
-        statement.raw_execute().map_err(unavailable)?;
+        let inserted = statement.raw_execute().map_err(unavailable)?;
+        if inserted < chunk.len() {
+            let mut existing = connection
+                .prepare_cached(
+                    "SELECT id FROM series WHERE tenant_id = ?1 AND sku = ?2 AND location = ?3",
+                )
+                .map_err(unavailable)?;
+            for (id, series) in chunk.iter_mut() {
+                *id = existing
+                    .query_row(
+                        params![tenant_key, series.sku.as_str(), series.location.as_str()],
+                        |row| row.get(0),
+                    )
+                    .map_err(unavailable)?;
+            }
+        }
     }
     Ok(())
 }
