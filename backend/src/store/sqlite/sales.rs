@@ -258,10 +258,12 @@ const SERIES_PER_STATEMENT: usize = 200;
 /// creating the series the tenant does not have yet (several per statement) and filling in
 /// product names still unknown.
 ///
-/// The writer creates every series, so the tenant's cache (all its series, read once) and the
-/// next free id are exact while the writer holds the write lock: new series are inserted with
-/// their ids, without asking the database which exist. The caches are forgotten on rollback and
-/// when another connection has committed (see `Writer::check_data_version`).
+/// The writer creates every series, so the tenant's cache (all its series, read once, up to the
+/// cache's bound) and the next free id are exact while the writer holds the write lock: new series
+/// are inserted with their ids, without asking the database which exist. Past the bound, a series
+/// the cache lacks may exist: it is inserted letting the tenant's own row win (`insert_series`).
+/// The caches are forgotten on rollback and when another connection has committed (see
+/// `Writer::check_data_version`).
 fn series_keys(
     writer: &mut Writer,
     tenant_key: i64,
