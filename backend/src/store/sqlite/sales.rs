@@ -140,14 +140,13 @@ const MAX_CACHED_SERIES: usize = if cfg!(test) { 48 } else { (1 << 19) / 8 * 7 }
 const MAX_CACHED_KEY_BYTES: usize = 16 << 20;
 
 impl SeriesCache {
-    /// An empty cache of a tenant that has no series yet (`complete`), or whose series are yet
-    /// to be added.
-    fn new(complete: bool) -> Self {
+    /// An empty cache, complete until an insert finds it full.
+    fn new() -> Self {
         Self {
             keys: Vec::new(),
             entries: hashbrown::HashTable::new(),
             hasher: foldhash::fast::RandomState::default(),
-            complete,
+            complete: true,
         }
     }
 
@@ -281,7 +280,7 @@ fn series_keys(
         {
             writer.series_keys.clear();
         }
-        let mut cache = SeriesCache::new(true);
+        let mut cache = SeriesCache::new();
         let mut statement = writer
             .connection
             .prepare_cached(
@@ -1429,7 +1428,7 @@ mod tests {
 
     #[test]
     fn the_series_cache_finds_what_it_holds_and_is_incomplete_once_full() {
-        let mut cache = SeriesCache::new(true);
+        let mut cache = SeriesCache::new();
         let mut key = String::new();
         for n in 0..MAX_CACHED_SERIES + 5 {
             series_key(
