@@ -23,7 +23,7 @@ use crate::config::{
     Cli, ComplianceCommand, ForecastArgs, ForecastFormat, ImportArgs, InventoryArgs, SyncArgs,
     TenantsCommand,
 };
-use crate::wiring::{open_store, shopify_lifecycle};
+use crate::wiring::{open_store, open_store_for_batch, shopify_lifecycle};
 
 /// `ordernimbus tenants …`.
 pub async fn tenants(cli: &Cli, command: &TenantsCommand) -> anyhow::Result<ExitCode> {
@@ -123,7 +123,7 @@ pub async fn import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<ExitCode> {
         .map_err(anyhow::Error::msg)
         .context("--date-order")?;
     small_pages();
-    let store = open_store(cli).await?;
+    let store = open_store_for_batch(cli).await?;
     let dyn_store: Arc<dyn Store> = store.shared();
     let result = import_files(dyn_store, &tenant_id, date_order, &args.files).await;
     store.close().await;
