@@ -1,6 +1,6 @@
 //! Server wiring: picks the adapters, builds the router, serves until SIGTERM/SIGINT, then drains.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -88,26 +88,29 @@ pub async fn open_store_retaining(
     cli: &Cli,
     retention: DeliveryRetention,
 ) -> anyhow::Result<OpenStore> {
-    open_store_as(cli, retention, SqliteStore::open).await
+    open_store_as(cli, retention, |path: &Path| SqliteStore::open(path)).await
 }
 
 /// Opens the chosen store as [`open_store`] does, for a command that runs one bulk job and
 /// exits: SQLite's WAL is left for the next process to copy into the database (see
 /// [`SqliteStore::open_for_batch`]).
 pub async fn open_store_for_batch(cli: &Cli) -> anyhow::Result<OpenStore> {
-    open_store_as(cli, DeliveryRetention::FOREVER, SqliteStore::open_for_batch).await
+    open_store_as(cli, DeliveryRetention::FOREVER, |path: &Path| {
+        SqliteStore::open_for_batch(path)
+    })
+    .await
 }
 
 async fn open_store_as(
     cli: &Cli,
     retention: DeliveryRetention,
-    open_sqlite: fn(PathBuf) -> Result<SqliteStore, StoreError>,
+    open_sqlite: fn(&Path) -> Result<SqliteStore, StoreError>,
 ) -> anyhow::Result<OpenStore> {
     match cli.store {
         StoreKind::Sqlite => {
             let path = cli.database_path();
             let store = Arc::new(
-                open_sqlite(path.clone())
+                open_sqlite(&path)
                     .with_context(|| format!("opening the database {}", path.display()))?,
             );
             Ok(OpenStore {

@@ -207,21 +207,25 @@ pub(super) fn webhook_key(webhook_id: &str) -> i64 {
 }
 
 /// `body` compressed as LZ4's block format with its length prepended (little-endian u32), as
-/// `lz4_flex::block::decompress_size_prepended` reads it. Each receiving thread keeps its hash
-/// table and output buffer: allocating and zeroing them per delivery cost as much as compressing.
-/// `None` for a body whose length the format cannot hold (4 GB and more).
+/// `lz4_flex::block::decompress_size_prepended` reads it. Each receiving thread keeps a hash
+/// table and output buffer for the bodies under 64 KB (nearly all): allocating and zeroing them
+/// per delivery cost as much as compressing. Larger bodies get their own, so that the thread's
+/// stay small. `None` for a body whose length the format cannot hold (4 GB and more).
 fn compress(body: &[u8]) -> Option<Vec<u8>> {
     use lz4_flex::block::{CompressTable, compress_into_with_table, get_maximum_output_size};
     thread_local! {
         static SCRATCH: std::cell::RefCell<(CompressTable, Vec<u8>)> =
             std::cell::RefCell::new((CompressTable::small(), Vec::new()));
     }
+    let length = u32::try_from(body.len()).ok()?;
+    if body.len() >= usize::from(u16::MAX) {
+        return Some(lz4_flex::block::compress_prepend_size(body));
+    }
     SCRATCH.with_borrow_mut(|(table, output)| {
         let room = get_maximum_output_size(body.len());
         if output.len() < room {
             output.resize(room, 0);
         }
-        let length = u32::try_from(body.len()).ok()?;
         // The buffer has room for the worst case, so compressing cannot fail for want of it.
         let written = compress_into_with_table(body, output, table).ok()?;
         let mut packed = Vec::with_capacity(4 + written);
@@ -769,8 +773,9 @@ mod tests {
 
     #[test]
     fn one_thread_packing_bodies_of_every_size_in_turn_reads_each_back() {
-        // The thread's table and buffer are reused: a large body (past 64 KB, the small table's
-        // reach) between small ones must not leak matches from one body into the next.
+        // The thread's table and buffer are reused for small bodies, and a large one (past 64 KB,
+        // the small table's reach) between them takes the other path: none may leak matches
+        // from one body into the next.
         let bodies = [
             order_json(30),
             order_json(2_000),
