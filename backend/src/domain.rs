@@ -32,8 +32,8 @@ pub use product::{
 };
 pub(crate) use sales::trim;
 pub use sales::{
-    BatchLine, BatchSeries, DayRange, Granularity, IdentityScheme, LineIdentity, Location,
-    SalesBatch, SalesDay, SalesLine, SalesQuery, SeriesList, Sku, SkuSummary,
+    BatchLine, BatchSeries, DayRange, Granularity, IdentityScheme, LineIdentity, LineSorter,
+    Location, SalesBatch, SalesDay, SalesLine, SalesQuery, SeriesList, Sku, SkuSummary,
 };
 pub use session::{BrowserSecret, BrowserSession, TenantSettings};
 pub use sync::{OrdersApplied, SyncKind, SyncPhase, SyncState, SyncStatus};

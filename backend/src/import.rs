@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::csv::reader::ReadError;
 use crate::csv::{BatchBuilder, DateOrder, ReadOptions, SalesReader};
-use crate::domain::{SalesBatch, Tenant};
+use crate::domain::{LineSorter, SalesBatch, Tenant};
 use crate::store::{ImportReport, RowError, Store, StoreError, UploadStatus};
 
 /// How the reader cuts a file into batches (store writes).
@@ -243,6 +243,16 @@ fn read_batches<R: Read + Send + 'static>(
     };
     tally.format = Some(reader.format().name());
     let mut batch = BatchBuilder::with_capacity(limits.lines);
+    // Each batch leaves in the store's merge order (see `SalesBatch::sort_lines`); the buffer its
+    // lines were parsed into holds the next batch's.
+    let mut sorter = LineSorter::default();
+    let mut sorted = |batch: &mut BatchBuilder| {
+        let mut taken = batch.take();
+        if let Some(unsorted) = taken.sort_lines_with(&mut sorter) {
+            batch.recycle(unsorted);
+        }
+        taken
+    };
     let mut batch_lines = limits.first_lines;
     // The date of the row before, and how often the date changed within this batch.
     let mut last_date = None;
@@ -252,7 +262,7 @@ fn read_batches<R: Read + Send + 'static>(
             Ok(row) => row,
             Err(error) => {
                 // What was parsed before the break is still worth storing.
-                let _ = batches.blocking_send(sorted(batch.take()));
+                let _ = batches.blocking_send(sorted(&mut batch));
                 return (tally, Err(ReadError::Io(error)));
             }
         };
@@ -271,7 +281,7 @@ fn read_batches<R: Read + Send + 'static>(
                     || (next_day && limits.ends_days(batch.len(), batch_lines, date_changes));
                 if full {
                     date_changes = 0;
-                    if batches.blocking_send(sorted(batch.take())).is_err() {
+                    if batches.blocking_send(sorted(&mut batch)).is_err() {
                         return (tally, Ok(()));
                     }
                     batch_lines = (batch_lines * 2).min(limits.lines);
@@ -281,15 +291,9 @@ fn read_batches<R: Read + Send + 'static>(
         }
     }
     if !batch.is_empty() {
-        let _ = batches.blocking_send(sorted(batch.take()));
+        let _ = batches.blocking_send(sorted(&mut batch));
     }
     (tally, Ok(()))
-}
-
-/// A batch with its lines in the store's merge order (see [`SalesBatch::sort_lines`]).
-fn sorted(mut batch: SalesBatch) -> SalesBatch {
-    batch.sort_lines();
-    batch
 }
 
 #[cfg(test)]

@@ -116,6 +116,8 @@ fn listed_len(listed: &SeriesList) -> u32 {
 #[derive(Debug, Default)]
 pub struct BatchBuilder {
     lines: Vec<BatchLine>,
+    /// Room for lines a batch starts with.
+    line_capacity: usize,
     /// Series listed by the batches taken so far, shared with them.
     listed: SeriesList,
     /// Series first met since the last `take`: numbered after the listed ones.
@@ -140,6 +142,7 @@ impl BatchBuilder {
     pub fn with_capacity(lines: usize) -> Self {
         Self {
             lines: Vec::with_capacity(lines),
+            line_capacity: lines,
             listed: SeriesList::shared(),
             ..Self::default()
         }
@@ -233,6 +236,10 @@ impl BatchBuilder {
             }
         };
         self.last = Some(series);
+        if self.lines.capacity() == 0 {
+            // Neither `with_capacity` nor `recycle` gave this batch its room.
+            self.lines.reserve_exact(self.line_capacity);
+        }
         self.lines.push(BatchLine {
             identity: row.identity,
             date: row.date,
@@ -263,6 +270,16 @@ impl BatchBuilder {
         series
     }
 
+    /// Gives the builder a buffer for the lines of the batch it starts after [`Self::take`] (such
+    /// as the one a sort moved a taken batch's lines out of): memory touched before, where a new
+    /// buffer would fault in fresh pages. Ignored once the batch has lines.
+    pub fn recycle(&mut self, mut lines: Vec<BatchLine>) {
+        if self.lines.is_empty() && lines.capacity() > self.lines.capacity() {
+            lines.clear();
+            self.lines = lines;
+        }
+    }
+
     /// Adds a line read as a `SalesLine`.
     pub fn push_line(&mut self, line: SalesLine) {
         self.push(RowParts {
@@ -277,14 +294,15 @@ impl BatchBuilder {
     }
 
     /// The batch so far: its lines, and the list of series with the ones it met first added. The
-    /// builder starts a new batch with room for as many lines, sharing the list.
+    /// builder starts a new batch, sharing the list, with room for as many lines: the buffer given
+    /// to [`Self::recycle`] before the next line, else a new one.
     pub fn take(&mut self) -> SalesBatch {
-        let lines = self.lines.capacity();
+        self.line_capacity = self.line_capacity.max(self.lines.capacity());
         self.listed.push(std::mem::take(&mut self.fresh));
         self.listed_bytes += std::mem::take(&mut self.series_bytes);
         let batch = SalesBatch {
             series: self.listed.clone(),
-            lines: std::mem::replace(&mut self.lines, Vec::with_capacity(lines)),
+            lines: std::mem::take(&mut self.lines),
         };
         if self.listed_bytes >= MAX_LISTED_BYTES {
             self.index.clear();
@@ -300,7 +318,7 @@ impl BatchBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::IdentityScheme;
+    use crate::domain::{IdentityScheme, LineSorter};
 
     fn row<'a>(sku: &'a str, location: &'a str, product: Option<&'a str>) -> RowParts<'a> {
         RowParts {
@@ -328,6 +346,47 @@ mod tests {
         let indexes: Vec<u32> = batch.lines.iter().map(|line| line.series).collect();
         assert_eq!(indexes, [0, 1, 0, 0]);
         assert!(builder.is_empty());
+    }
+
+    #[test]
+    fn a_taken_batch_sorted_out_of_its_buffer_gives_the_buffer_to_the_next_batch() {
+        let mut builder = BatchBuilder::with_capacity(4);
+        // Identities hash the SKU: these three are out of merge order in one order or the other.
+        let skus = ["a", "b", "c"];
+        for sku in skus {
+            builder.push(row(sku, "", None));
+        }
+        let mut first = builder.take();
+        if first.in_merge_order() {
+            first.lines.reverse();
+        }
+        let unsorted = first
+            .sort_lines_with(&mut LineSorter::default())
+            .expect("unsorted lines move to a new buffer");
+        assert!(first.in_merge_order());
+        assert!(unsorted.is_empty());
+        let recycled = unsorted.as_ptr();
+        builder.recycle(unsorted);
+        builder.push(row("d", "", None));
+        builder.push(row("a", "", None));
+        let second = builder.take();
+        assert_eq!(
+            second.lines.as_ptr(),
+            recycled,
+            "the next batch is built in it"
+        );
+        let names: Vec<&str> = second
+            .lines
+            .iter()
+            .map(|line| second.series_of(line).sku.as_str())
+            .collect();
+        assert_eq!(names, ["d", "a"]);
+        // A sorted batch keeps its buffer, and the builder starts a new one.
+        let mut sorted = second;
+        sorted.sort_lines();
+        assert!(sorted.sort_lines_with(&mut LineSorter::default()).is_none());
+        builder.push(row("e", "", None));
+        assert_eq!(builder.take().lines.len(), 1);
     }
 
     #[test]

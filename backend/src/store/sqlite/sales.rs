@@ -659,6 +659,9 @@ fn write_lines(
         mut table,
     } = std::mem::take(&mut writer.sales_scratch);
     deltas.clear();
+    // A delta per line, or two for a line that moves to another series: room for the usual case
+    // at once, instead of doubling (each step a copy into fresh pages).
+    deltas.reserve(batch.lines.len());
     let mut merge = Merge {
         pages: LinePages::new(&writer.connection, tenant_key),
         series_ids: &series_ids,
@@ -793,6 +796,7 @@ fn sum_by_series(
     table: &mut Vec<Option<Delta>>,
 ) {
     summed.clear();
+    summed.reserve(deltas.len());
     if !deltas.is_sorted_by_key(|(day, _, _)| *day) {
         deltas.sort_unstable_by_key(|(day, series, _)| (*day, *series));
     }
