@@ -295,7 +295,8 @@ impl BatchBuilder {
 
     /// The batch so far: its lines, and the list of series with the ones it met first added. The
     /// builder starts a new batch, sharing the list, with room for as many lines: the buffer given
-    /// to [`Self::recycle`] before the next line, else a new one.
+    /// to [`Self::recycle`] before the next line, else a new one made at that line (made here and
+    /// then replaced, it raised a 1M import's peak RSS by ~10 MB).
     pub fn take(&mut self) -> SalesBatch {
         self.line_capacity = self.line_capacity.max(self.lines.capacity());
         self.listed.push(std::mem::take(&mut self.fresh));

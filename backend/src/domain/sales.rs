@@ -471,21 +471,17 @@ impl SalesBatch {
         if self.in_merge_order() || u32::try_from(self.lines.len()).is_err() {
             return None;
         }
-        self.merge_order_keys_with(&mut sorter.keys, &mut sorter.spread);
+        self.merge_order_keys(&mut sorter.keys, &mut sorter.spread);
         let sorted = sorter.keys.iter().map(|&key| *self.line_at(key)).collect();
         let mut unsorted = std::mem::replace(&mut self.lines, sorted);
         unsorted.clear();
         Some(unsorted)
     }
 
-    /// Fills `keys` with one key per line, in merge order (see [`line_order_key`]); each key
-    /// names its line ([`Self::line_at`]). How a store visits a batch that is not sorted yet.
-    pub(crate) fn merge_order_keys(&self, keys: &mut Vec<u128>) {
-        self.merge_order_keys_with(keys, &mut Vec::new());
-    }
-
-    /// [`Self::merge_order_keys`], with `spread` as the sort's scratch buffer.
-    fn merge_order_keys_with(&self, keys: &mut Vec<u128>, spread: &mut Vec<u128>) {
+    /// Fills `keys` with one key per line, in merge order (see [`line_order_key`]), with `spread`
+    /// as the sort's scratch buffer; each key names its line ([`Self::line_at`]). How a store
+    /// visits a batch that is not sorted yet.
+    pub(crate) fn merge_order_keys(&self, keys: &mut Vec<u128>, spread: &mut Vec<u128>) {
         keys.clear();
         keys.extend(
             (0u32..)

@@ -610,8 +610,10 @@ impl<'a> LinePages<'a> {
 /// allocate (and fault in) their own.
 #[derive(Default)]
 pub(crate) struct Scratch {
-    /// The batch's lines as sort keys (`SalesBatch::merge_order_keys`), when it must be sorted.
+    /// The batch's lines as sort keys (`SalesBatch::merge_order_keys`), when it must be sorted,
+    /// and the sort's scratch buffer.
     keys: Vec<u128>,
+    spread: Vec<u128>,
     deltas: Vec<(i32, i64, Delta)>,
     /// `deltas` added up by day and series, in that order.
     summed: Vec<(i32, i64, Delta)>,
@@ -654,6 +656,7 @@ fn write_lines(
     let series_ids = series_ids(writer, tenant_key, &batch.series)?;
     let Scratch {
         mut keys,
+        mut spread,
         mut deltas,
         mut summed,
         mut table,
@@ -678,7 +681,7 @@ fn write_lines(
     if batch.in_merge_order() {
         batch.lines.iter().try_for_each(|line| merge.line(line))?;
     } else {
-        batch.merge_order_keys(&mut keys);
+        batch.merge_order_keys(&mut keys, &mut spread);
         keys.iter()
             .try_for_each(|&key| merge.line(batch.line_at(key)))?;
     }
@@ -691,6 +694,7 @@ fn write_lines(
     write_deltas(&writer.connection, tenant_key, &summed)?;
     writer.sales_scratch = Scratch {
         keys,
+        spread,
         deltas,
         summed,
         table,
