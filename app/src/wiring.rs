@@ -179,6 +179,13 @@ pub async fn serve_on(
 ) -> anyhow::Result<ExitCode> {
     let retention = DeliveryRetention::days(args.delivery_retention_days);
     let store = open_store_retaining(cli, retention).await?;
+    if let Some(sqlite) = &store.sqlite {
+        // Receipts are made durable in the journal and answered without waiting for the writer.
+        sqlite
+            .start_receipt_journal()
+            .await
+            .context("starting the receipt journal")?;
+    }
     let local = listener.local_addr().context("reading the bound address")?;
     let dyn_store: Arc<dyn Store> = store.shared();
     let refresher = Refresher::with_min_interval(

@@ -7,6 +7,7 @@
 mod browser;
 mod deliveries;
 mod forecasts;
+mod journal;
 mod migrations;
 mod pages;
 mod sales;
@@ -76,6 +77,10 @@ enum Mode {
     /// Alone in its own transaction, without a savepoint (bulk writes: a savepoint would make
     /// SQLite journal every statement against all dirty pages).
     Alone(Durability),
+    /// Alone and synced as above, with the WAL kept as small as for grouped writes: copies of
+    /// journaled receipts, which come all the time while webhooks arrive. (A 64 MB WAL's
+    /// checkpoint syncs enough of the database to hold the journal's own syncs up for tens of ms.)
+    Copy,
 }
 
 /// When a commit reaches the disk.
@@ -97,6 +102,8 @@ pub struct SqliteStore {
     commands: mpsc::Sender<Command>,
     readers: Arc<Mutex<Vec<Connection>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
+    /// A server's receipt journal, once started ([`SqliteStore::start_receipt_journal`]).
+    journal: std::sync::OnceLock<journal::Journal>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -301,7 +308,7 @@ impl SqliteStore {
             .map_err(StoreError::unavailable)?;
 
         let (commands, receiver) = mpsc::channel(WRITE_QUEUE);
-        let writer = Writer {
+        let mut writer = Writer {
             connection,
             tenant_keys: HashMap::new(),
             series_keys: foldhash::HashMap::default(),
@@ -313,6 +320,9 @@ impl SqliteStore {
             checkpoints,
             small_wal,
         };
+        // Receipts a server journaled and answered before it crashed reach the log before
+        // anything else is read or written.
+        recover_journal(&mut writer, &path)?;
         let writer_thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
@@ -327,7 +337,58 @@ impl SqliteStore {
             commands,
             readers: Arc::new(Mutex::new(Vec::new())),
             writer_thread: Mutex::new(Some(writer_thread)),
+            journal: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Makes webhook receipts durable in a journal file beside the database instead of in the
+    /// delivery log itself, which the writer then fills from the journal in large groups (see
+    /// the `journal` module): a receipt is answered after one append and one sync of that file,
+    /// not after the writer's turn. For the process that receives webhooks (`serve`). Returns
+    /// `false`, and receipts go on to the log directly, when another process holds the journal.
+    ///
+    /// # Errors
+    /// When the journal cannot be opened, or what it holds from a crash cannot be copied.
+    pub async fn start_receipt_journal(&self) -> Result<bool, StoreError> {
+        if self.journal.get().is_some() {
+            return Ok(true);
+        }
+        let path = journal::path_of(&self.path);
+        let mut file = None;
+        // A command beside the server may hold it for a moment (recovering it at open).
+        for _ in 0..50 {
+            let path = path.clone();
+            file = tokio::task::spawn_blocking(move || journal::lock(&path))
+                .await
+                .map_err(StoreError::unavailable)?
+                .map_err(StoreError::unavailable)?;
+            if file.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let Some(file) = file else {
+            tracing::warn!(
+                "receipt journal: another process holds it; receipts are written to the log directly"
+            );
+            return Ok(false);
+        };
+        let (file, last) = self
+            .write_exclusive(move |writer| {
+                let last = journal::recover(writer, &file)?;
+                Ok((file, last))
+            })
+            .await?;
+        file.set_len(0)
+            .and_then(|()| file.sync_all())
+            .map_err(StoreError::unavailable)?;
+        let reader = open_reader(&self.path)?;
+        let started = journal::Journal::start(file, last, reader, self.commands.clone(), ingest)?;
+        if self.journal.set(started).is_err() {
+            // Started twice at once: the other one stands.
+            tracing::warn!("receipt journal: started twice");
+        }
+        Ok(true)
     }
 
     /// The database file.
@@ -337,6 +398,10 @@ impl SqliteStore {
 
     /// Commits everything queued, then stops the writer thread. Later writes fail as unavailable.
     pub async fn close(&self) {
+        // The journal's receipts reach the log before the writer stops.
+        if let Some(journal) = self.journal.get() {
+            journal.stop().await;
+        }
         let (done, finished) = oneshot::channel();
         if self.commands.send(Command::Stop(done)).await.is_ok() {
             let _ = finished.await;
@@ -396,6 +461,12 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
     {
+        if lane == Lane::Background
+            && let Some(journal) = self.journal.get()
+        {
+            // Writes may refer to any answered receipt (an outcome, a replay, an erasure).
+            journal.settled().await;
+        }
         let (reply, outcome) = oneshot::channel::<Result<T, StoreError>>();
         let job: Job = Box::new(move |writer| {
             let result = job(writer);
@@ -424,6 +495,10 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        if let Some(journal) = self.journal.get() {
+            // Every receipt answered before the read is in what it reads.
+            journal.settled().await;
+        }
         let readers = Arc::clone(&self.readers);
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
@@ -443,6 +518,52 @@ impl SqliteStore {
         .await
         .map_err(StoreError::unavailable)?
     }
+}
+
+/// The writer's command that copies journaled receipts into the log (see [`journal::Done`]).
+fn ingest(receipts: Vec<Arc<deliveries::Receipt>>, upto: u64, done: journal::Done) -> Command {
+    let job: Job = Box::new(move |writer| {
+        let result = deliveries::ingest(writer, &receipts, upto);
+        let ok = result.is_ok();
+        let reply: Reply = Box::new(move |commit_error| {
+            done.finish(match (commit_error, result) {
+                (Some(error), _) => Err(error),
+                (None, result) => result.map_err(|error| error.to_string()),
+            });
+        });
+        (ok, reply)
+    });
+    Command::Run {
+        job,
+        // Alone: no savepoint copying the pages of thousands of receipts.
+        mode: Mode::Copy,
+        lane: Lane::Background,
+    }
+}
+
+/// Copies into the log what a journal left by a crashed server holds, unless a running server
+/// holds it (and with it the duty).
+fn recover_journal(writer: &mut Writer, database: &Path) -> Result<(), StoreError> {
+    let path = journal::path_of(database);
+    if !path.exists() {
+        return Ok(());
+    }
+    let Some(file) = journal::lock(&path).map_err(StoreError::unavailable)? else {
+        return Ok(());
+    };
+    if file.metadata().map_err(StoreError::unavailable)?.len() == 0 {
+        return Ok(());
+    }
+    run_fixed(&writer.connection, "BEGIN IMMEDIATE").map_err(StoreError::unavailable)?;
+    let recovered = journal::recover(writer, &file)
+        .and_then(|_| run_fixed(&writer.connection, "COMMIT").map_err(StoreError::unavailable));
+    if let Err(error) = recovered {
+        let _ = writer.connection.execute_batch("ROLLBACK");
+        return Err(error);
+    }
+    file.set_len(0)
+        .and_then(|()| file.sync_all())
+        .map_err(StoreError::unavailable)
 }
 
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {
@@ -564,6 +685,18 @@ fn run_writer(mut writer: Writer, mut commands: mpsc::Receiver<Command>) {
                 set_autocheckpoint(&writer.connection, BULK_CHECKPOINT_PAGES);
                 commit_group(&mut writer, vec![job], Isolation::AllOrNothing, durability);
                 set_autocheckpoint(&writer.connection, writer.small_wal);
+            }
+            Some(Command::Run {
+                job,
+                mode: Mode::Copy,
+                ..
+            }) => {
+                commit_group(
+                    &mut writer,
+                    vec![job],
+                    Isolation::AllOrNothing,
+                    Durability::Synced,
+                );
             }
             Some(Command::Run { job, .. }) => {
                 let mut jobs = vec![job];
@@ -1168,6 +1301,9 @@ impl Store for SqliteStore {
 
     async fn put_delivery(&self, delivery: &NewDelivery) -> Result<DeliveryReceipt, StoreError> {
         let receipt = deliveries::Receipt::of(delivery)?;
+        if let Some(journal) = self.journal.get() {
+            return journal.append(receipt).await;
+        }
         self.write_receipt(move |writer| deliveries::put_delivery(writer, &receipt))
             .await
     }

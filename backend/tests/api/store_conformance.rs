@@ -2413,6 +2413,20 @@ macro_rules! conformance {
                 }
             )*
         }
+        // The same with the receipt journal a server runs: receipts answered from the journal,
+        // reads and writes seeing them.
+        mod sqlite_journal {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let directory = tempfile::tempdir().unwrap();
+                    let store = super::SqliteStore::open(directory.path().join("store.sqlite3")).unwrap();
+                    assert!(store.start_receipt_journal().await.unwrap());
+                    super::$check(&store).await;
+                    store.close().await;
+                }
+            )*
+        }
         mod dynamodb {
             $(
                 #[tokio::test]

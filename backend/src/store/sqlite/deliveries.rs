@@ -102,15 +102,114 @@ impl Receipt {
     }
 }
 
-pub(super) fn put_delivery(
-    writer: &mut Writer,
+impl Receipt {
+    /// The webhook id.
+    pub(super) fn webhook_id(&self) -> &str {
+        &self.webhook_id
+    }
+
+    /// The event it delivers (shop, topic and event id on one line), when it names one.
+    pub(super) fn event(&self) -> Option<String> {
+        self.event_id
+            .as_deref()
+            .map(|event_id| format!("{}\n{}\n{event_id}", self.shop, self.topic))
+    }
+
+    /// Appends the receipt as a journal record's payload (see [`Receipt::decode`]).
+    pub(super) fn encode(&self, out: &mut Vec<u8>) {
+        fn text(out: &mut Vec<u8>, text: Option<&str>) {
+            match text {
+                None => out.push(0),
+                Some(text) => bytes(out, text.as_bytes()),
+            }
+        }
+        fn bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+            out.push(1);
+            // Receipts are far under 4 GB (the receiver's body limit).
+            out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
+            out.extend_from_slice(bytes);
+        }
+        out.extend_from_slice(&self.webhook_key.to_le_bytes());
+        out.extend_from_slice(&self.event_key.unwrap_or(0).to_le_bytes());
+        out.extend_from_slice(&self.body.codec.to_le_bytes());
+        for field in [
+            Some(self.webhook_id.as_str()),
+            Some(&self.shop),
+            Some(&self.topic),
+            Some(&self.api_version),
+            self.event_id.as_deref(),
+            self.triggered_at.as_deref(),
+            Some(&self.received_at),
+            Some(&self.headers),
+        ] {
+            text(out, field);
+        }
+        bytes(out, &self.body.bytes);
+    }
+
+    /// A receipt from a journal record's payload; `None` when the bytes are not one.
+    pub(super) fn decode(mut input: &[u8]) -> Option<Self> {
+        fn number(input: &mut &[u8]) -> Option<i64> {
+            let (head, rest) = input.split_first_chunk::<8>()?;
+            *input = rest;
+            Some(i64::from_le_bytes(*head))
+        }
+        fn bytes(input: &mut &[u8]) -> Option<Option<Vec<u8>>> {
+            let (flag, rest) = input.split_first()?;
+            *input = rest;
+            if *flag == 0 {
+                return Some(None);
+            }
+            let (length, rest) = input.split_first_chunk::<4>()?;
+            let length = usize::try_from(u32::from_le_bytes(*length)).ok()?;
+            if rest.len() < length {
+                return None;
+            }
+            let (value, rest) = rest.split_at(length);
+            *input = rest;
+            Some(Some(value.to_vec()))
+        }
+        fn text(input: &mut &[u8]) -> Option<Option<String>> {
+            bytes(input)?.map(String::from_utf8).transpose().ok()
+        }
+        let input = &mut input;
+        let webhook_key = number(input)?;
+        let event_key = number(input)?;
+        let codec = number(input)?;
+        let webhook_id = text(input)??;
+        let shop = text(input)??;
+        let topic = text(input)??;
+        let api_version = text(input)??;
+        let event_id = text(input)?;
+        let triggered_at = text(input)?;
+        let received_at = text(input)??;
+        let headers = text(input)??;
+        let body = bytes(input)??;
+        if !input.is_empty() || ![RAW, LZ4].contains(&codec) {
+            return None;
+        }
+        Some(Self {
+            webhook_key,
+            event_key: event_id.as_ref().map(|_| event_key),
+            webhook_id,
+            shop,
+            topic,
+            api_version,
+            event_id,
+            triggered_at,
+            received_at,
+            headers,
+            body: StoredBody { bytes: body, codec },
+        })
+    }
+}
+
+/// The id of the stored delivery with `delivery`'s webhook id.
+pub(super) fn stored_id(
+    connection: &Connection,
     delivery: &Receipt,
-) -> Result<DeliveryReceipt, StoreError> {
-    let connection = &writer.connection;
-    // A redelivery of a stored webhook id is counted, and nothing else changes. (Looked up with
-    // a read first: most receipts are new, and a write statement that changes nothing still
-    // opens a statement journal.)
-    let stored: Option<i64> = connection
+) -> Result<Option<i64>, StoreError> {
+    connection
         .prepare_cached(
             "SELECT id FROM webhook_deliveries WHERE webhook_key = ?1 AND webhook_id = ?2",
         )
@@ -121,8 +220,67 @@ pub(super) fn put_delivery(
                 })
                 .optional()
         })
+        .map_err(unavailable)
+}
+
+/// Whether a delivery of `delivery`'s event (same shop, topic and event id) is stored.
+pub(super) fn event_stored(
+    connection: &Connection,
+    delivery: &Receipt,
+) -> Result<bool, StoreError> {
+    match (&delivery.event_id, delivery.event_key) {
+        (Some(event_id), Some(event_key)) => connection
+            .prepare_cached(
+                "SELECT 1 FROM webhook_deliveries
+                 WHERE event_key = ?1 AND shop = ?2 AND topic = ?3 AND event_id = ?4 LIMIT 1",
+            )
+            .and_then(|mut statement| {
+                statement.exists(params![event_key, delivery.shop, delivery.topic, event_id])
+            })
+            .map_err(unavailable),
+        _ => Ok(false),
+    }
+}
+
+/// Writes receipts the journal holds into the log and records that the journal's records up to
+/// `upto` are in it, in the writer's current transaction.
+pub(super) fn ingest<R: std::borrow::Borrow<Receipt>>(
+    writer: &mut Writer,
+    receipts: &[R],
+    upto: u64,
+) -> Result<(), StoreError> {
+    for receipt in receipts {
+        put_delivery(writer, receipt.borrow())?;
+    }
+    writer
+        .connection
+        .prepare_cached("UPDATE receipt_journal SET ingested = ?1 WHERE id = 1")
+        .and_then(|mut statement| statement.execute([i64::try_from(upto).unwrap_or(i64::MAX)]))
         .map_err(unavailable)?;
-    if let Some(id) = stored {
+    Ok(())
+}
+
+/// How far the receipt journal has been written into the log.
+pub(super) fn ingested(connection: &Connection) -> Result<u64, StoreError> {
+    let ingested: i64 = connection
+        .query_row(
+            "SELECT ingested FROM receipt_journal WHERE id = 1",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(unavailable)?;
+    Ok(u64::try_from(ingested).unwrap_or(0))
+}
+
+pub(super) fn put_delivery(
+    writer: &mut Writer,
+    delivery: &Receipt,
+) -> Result<DeliveryReceipt, StoreError> {
+    let connection = &writer.connection;
+    // A redelivery of a stored webhook id is counted, and nothing else changes. (Looked up with
+    // a read first: most receipts are new, and a write statement that changes nothing still
+    // opens a statement journal.)
+    if let Some(id) = stored_id(connection, delivery)? {
         connection
             .prepare_cached(
                 "UPDATE webhook_deliveries SET redeliveries = redeliveries + 1 WHERE id = ?1",
@@ -132,18 +290,7 @@ pub(super) fn put_delivery(
         add_step(connection, id, "redelivered", None)?;
         return Ok(DeliveryReceipt::Redelivery);
     }
-    let duplicate_event = match (&delivery.event_id, delivery.event_key) {
-        (Some(event_id), Some(event_key)) => connection
-            .prepare_cached(
-                "SELECT 1 FROM webhook_deliveries
-                 WHERE event_key = ?1 AND shop = ?2 AND topic = ?3 AND event_id = ?4 LIMIT 1",
-            )
-            .and_then(|mut statement| {
-                statement.exists(params![event_key, delivery.shop, delivery.topic, event_id])
-            })
-            .map_err(unavailable)?,
-        _ => false,
-    };
+    let duplicate_event = event_stored(connection, delivery)?;
     let status = if duplicate_event {
         DeliveryStatus::Duplicate
     } else {

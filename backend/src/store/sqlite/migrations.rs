@@ -378,6 +378,18 @@ const MIGRATIONS: &[Migration] = &[
     ALTER TABLE forecasts_by_id RENAME TO forecasts;
     ",
     ),
+    // 16: how far the receipt journal has been copied into the delivery log (one row). Written in
+    // the same transaction as the deliveries it covers, so that after a crash the journal's
+    // records past it, and only those, are copied again.
+    Migration::Sql(
+        r"
+    CREATE TABLE receipt_journal (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        ingested    INTEGER NOT NULL
+    );
+    INSERT INTO receipt_journal (id, ingested) VALUES (1, 0);
+    ",
+    ),
 ];
 
 /// Applies the migrations this database has not seen yet, each in its own transaction.
