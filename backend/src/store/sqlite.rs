@@ -461,12 +461,6 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
     {
-        if lane == Lane::Background
-            && let Some(journal) = self.journal.get()
-        {
-            // Writes may refer to any answered receipt (an outcome, a replay, an erasure).
-            journal.settled().await;
-        }
         let (reply, outcome) = oneshot::channel::<Result<T, StoreError>>();
         let job: Job = Box::new(move |writer| {
             let result = job(writer);
@@ -489,16 +483,21 @@ impl SqliteStore {
             .map_err(|_| StoreError::Unavailable("the writer stopped".into()))?
     }
 
+    /// Waits until the delivery log holds every receipt the journal answered so far: reads of
+    /// deliveries, and writes that may name one (an outcome, a replay, an erasure), call it first.
+    /// Other reads and writes never wait for the journal.
+    async fn settle(&self) {
+        if let Some(journal) = self.journal.get() {
+            journal.settled().await;
+        }
+    }
+
     /// Runs `read` on a pooled read-only connection on a blocking thread.
     async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        if let Some(journal) = self.journal.get() {
-            // Every receipt answered before the read is in what it reads.
-            journal.settled().await;
-        }
         let readers = Arc::clone(&self.readers);
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
@@ -1259,6 +1258,7 @@ impl Store for SqliteStore {
     }
 
     async fn erase_shop(&self, shop: &ShopDomain) -> Result<EraseOutcome, StoreError> {
+        self.settle().await;
         let shop = shop.clone();
         self.write_exclusive(move |writer| shops::erase_shop(writer, &shop))
             .await
@@ -1293,6 +1293,7 @@ impl Store for SqliteStore {
         shop: &ShopDomain,
         customer_id: &str,
     ) -> Result<u64, StoreError> {
+        self.settle().await;
         let shop = shop.clone();
         let customer_id = customer_id.to_owned();
         self.write(move |writer| shops::redact_customer(writer, &shop, &customer_id))
@@ -1313,6 +1314,7 @@ impl Store for SqliteStore {
         limit: u32,
         with_bodies: bool,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        self.settle().await;
         self.read(move |connection| deliveries::pending(connection, limit, with_bodies))
             .await
     }
@@ -1324,6 +1326,7 @@ impl Store for SqliteStore {
         limit: u32,
         with_bodies: bool,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        self.settle().await;
         let lease = lease.clone();
         self.write(move |writer| deliveries::claim(writer, &lease, now, limit, with_bodies))
             .await
@@ -1334,6 +1337,7 @@ impl Store for SqliteStore {
         owner: &str,
         outcomes: Vec<DeliveryOutcome>,
     ) -> Result<u64, StoreError> {
+        self.settle().await;
         if outcomes.is_empty() {
             return Ok(0);
         }
@@ -1343,6 +1347,7 @@ impl Store for SqliteStore {
     }
 
     async fn record_deliveries(&self, outcomes: Vec<DeliveryOutcome>) -> Result<u64, StoreError> {
+        self.settle().await;
         if outcomes.is_empty() {
             return Ok(0);
         }
@@ -1351,18 +1356,21 @@ impl Store for SqliteStore {
     }
 
     async fn deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<DeliveryRecord>, StoreError> {
+        self.settle().await;
         let filter = filter.clone();
         self.read(move |connection| deliveries::list(connection, &filter))
             .await
     }
 
     async fn delivery(&self, webhook_id: &str) -> Result<Option<DeliveryRecord>, StoreError> {
+        self.settle().await;
         let webhook_id = webhook_id.to_owned();
         self.read(move |connection| deliveries::one(connection, &webhook_id))
             .await
     }
 
     async fn delivery_body(&self, webhook_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.settle().await;
         let webhook_id = webhook_id.to_owned();
         self.read(move |connection| deliveries::body(connection, &webhook_id))
             .await
@@ -1373,6 +1381,7 @@ impl Store for SqliteStore {
         webhook_id: &str,
         body: &[u8],
     ) -> Result<bool, StoreError> {
+        self.settle().await;
         let webhook_id = webhook_id.to_owned();
         let body = body.to_vec();
         self.write(move |writer| deliveries::replace_body(writer, &webhook_id, &body))
@@ -1380,6 +1389,7 @@ impl Store for SqliteStore {
     }
 
     async fn purge_deliveries(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        self.settle().await;
         // Candidates are found on a reader, so that the writer (which commits webhook receipts)
         // never scans the log; the writer deletes them in one transaction, checking again that
         // each is still final (a replay may have reopened it since).

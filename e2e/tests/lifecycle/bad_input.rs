@@ -299,8 +299,7 @@ async fn webhooks_without_valid_signature_or_headers_are_refused() {
     // A correctly signed delivery is stored, then answered 200.
     let orders = post(Some(&signed), Some("orders/create")).await.unwrap();
     assert_eq!(orders.status(), StatusCode::OK);
-    use ordernimbus_backend::store::Store;
-    let stored = app.store().delivery("wh-bad-1").await.unwrap().unwrap();
+    let stored = app.answered_delivery("wh-bad-1").await;
     assert_eq!(stored.topic, "orders/create");
     assert_eq!(stored.body, body);
     app.stop().await;

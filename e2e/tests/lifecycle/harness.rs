@@ -214,6 +214,27 @@ impl Harness {
     }
 
     /// Opens the server's own database next to it, as the operator CLI does.
+    /// A delivery the server answered, read from another store on its database: the server's
+    /// writer copies receipts from its journal into the log a moment after answering them.
+    pub async fn answered_delivery(
+        &self,
+        webhook_id: &str,
+    ) -> ordernimbus_backend::domain::DeliveryRecord {
+        use ordernimbus_backend::store::Store;
+        let store = self.store();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(delivery) = store.delivery(webhook_id).await.unwrap() {
+                return delivery;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{webhook_id} was answered but never reached the log"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     pub fn store(&self) -> ordernimbus_backend::store::sqlite::SqliteStore {
         ordernimbus_backend::store::sqlite::SqliteStore::open(
             self.data_dir.path().join("ordernimbus.sqlite3"),

@@ -223,8 +223,7 @@ async fn a_second_delivery_of_one_event_is_kept_as_duplicate_and_not_applied() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    use ordernimbus_backend::store::Store;
-    let second = app.store().delivery("wh-b").await.unwrap().unwrap();
+    let second = app.answered_delivery("wh-b").await;
     assert_eq!(
         second.status,
         ordernimbus_backend::domain::DeliveryStatus::Duplicate

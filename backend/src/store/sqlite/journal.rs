@@ -12,7 +12,9 @@
 //! - **Answers stay exact.** The journal thread classifies each receipt (new, redelivery of a
 //!   webhook id, duplicate of an event) against the receipts it holds that are not in the log yet,
 //!   then against the log itself; it is the only place receipts enter, so the classification is the
-//!   one the writer's copy makes (see [`super::deliveries::put_delivery`]).
+//!   one the writer's copy makes (see [`super::deliveries::put_delivery`]). Only an erasure or a
+//!   retention purge removing the first delivery between the answer and the copy makes them
+//!   differ: the answer said redelivery, the copy stores it anew, as the log then requires.
 //! - **Reads see every answered receipt.** The store's reads and writes wait until the writer has
 //!   copied every receipt answered before they began ([`Journal::settled`]).
 //! - **Nothing answered is lost.** A record is `magic, length, sequence number, checksum,
