@@ -344,7 +344,9 @@ impl SqliteStore {
     /// Makes webhook receipts durable in a journal file beside the database instead of in the
     /// delivery log itself, which the writer then fills from the journal in large groups (see
     /// the `journal` module): a receipt is answered after one append and one sync of that file,
-    /// not after the writer's turn. For the process that receives webhooks (`serve`). Returns
+    /// not after the writer's turn. For the process that receives webhooks (`serve`): holding the
+    /// journal makes it the data directory's server, so it also releases outbox claims left by a
+    /// server that stopped before publishing them (they would wait out their lease). Returns
     /// `false`, and receipts go on to the log directly, when another process holds the journal.
     ///
     /// # Errors
@@ -376,6 +378,13 @@ impl SqliteStore {
         let (file, last) = self
             .write_exclusive(move |writer| {
                 let last = journal::recover(writer, &file)?;
+                let released = deliveries::release_claims(&writer.connection)?;
+                if released > 0 {
+                    tracing::info!(
+                        released,
+                        "receipt journal: released the outbox claims a stopped server left"
+                    );
+                }
                 Ok((file, last))
             })
             .await?;

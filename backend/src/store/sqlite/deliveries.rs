@@ -260,6 +260,20 @@ pub(super) fn ingest<R: std::borrow::Borrow<Receipt>>(
     Ok(())
 }
 
+/// Releases every outbox claim on pending deliveries; the number released. For a server that
+/// has just taken the receipt journal, and with it the data directory: the claims are those of a
+/// server that stopped (crashed) before publishing them, which would otherwise wait out their
+/// lease. (Publishing one twice would be harmless: consumers are idempotent.)
+pub(super) fn release_claims(connection: &Connection) -> Result<usize, StoreError> {
+    connection
+        .execute(
+            "UPDATE webhook_deliveries SET claimed_by = NULL, claim_until = NULL
+             WHERE status = 'pending' AND claimed_by IS NOT NULL",
+            [],
+        )
+        .map_err(unavailable)
+}
+
 /// How far the receipt journal has been written into the log.
 pub(super) fn ingested(connection: &Connection) -> Result<u64, StoreError> {
     let ingested: i64 = connection

@@ -782,6 +782,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_server_that_takes_the_journal_releases_claims_a_stopped_one_left() {
+        use crate::domain::DeliveryLease;
+        let directory = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(directory.path().join("store.sqlite3")).unwrap();
+        store
+            .put_delivery(&delivery("w-claimed", None))
+            .await
+            .unwrap();
+        let lease = |owner: &str| DeliveryLease {
+            owner: owner.into(),
+            until: Utc::now() + chrono::Duration::seconds(30),
+        };
+        let claim = |owner: &'static str| {
+            let store = &store;
+            async move {
+                store
+                    .claim_deliveries(&lease(owner), Utc::now(), 10, false)
+                    .await
+                    .unwrap()
+                    .len()
+            }
+        };
+        assert_eq!(claim("stopped").await, 1);
+        assert_eq!(claim("next").await, 0, "claimed until the lease runs out");
+        assert!(store.start_receipt_journal().await.unwrap());
+        assert_eq!(claim("next").await, 1);
+        store.close().await;
+    }
+
+    #[tokio::test]
     async fn receipts_are_answered_exactly_and_read_back_at_once_while_the_writer_copies() {
         let directory = tempfile::tempdir().unwrap();
         let path = directory.path().join("store.sqlite3");
