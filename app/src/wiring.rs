@@ -278,9 +278,14 @@ pub async fn serve_on(
         inline_payloads,
     ));
     let outbox_loop = tokio::spawn(outbox.run(stopped(pipeline_stopped)));
+    let metrics = Arc::new(Metrics::default());
+    if let Some(sqlite) = &store.sqlite {
+        let sqlite = Arc::clone(sqlite);
+        metrics.add_source(move |out| sqlite.write_journal_metrics(out));
+    }
     let state = AppState {
         store: Arc::clone(&dyn_store),
-        metrics: Arc::new(Metrics::default()),
+        metrics,
         max_upload_bytes: args.max_upload_bytes,
         refresher,
         shopify: shopify.clone(),

@@ -25,10 +25,14 @@ struct Registry {
     import_rows: BTreeMap<&'static str, u64>,
 }
 
+/// Writes metrics read at render time (gauges of other components) in Prometheus' text format.
+type Source = Box<dyn Fn(&mut String) + Send + Sync>;
+
 /// The process's metrics; cheap to share behind an `Arc`.
 #[derive(Default)]
 pub struct Metrics {
     registry: Mutex<Registry>,
+    sources: Mutex<Vec<Source>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -38,6 +42,13 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
+    /// Adds metrics that `source` writes at each render, after the process's own.
+    pub fn add_source(&self, source: impl Fn(&mut String) + Send + Sync + 'static) {
+        if let Ok(mut sources) = self.sources.lock() {
+            sources.push(Box::new(source));
+        }
+    }
+
     /// Records one answered HTTP request.
     pub fn record_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
         let Ok(mut registry) = self.registry.lock() else {
@@ -123,6 +134,12 @@ impl Metrics {
                 out,
                 "ordernimbus_import_rows_total{{outcome=\"{outcome}\"}} {rows}"
             );
+        }
+        drop(registry);
+        if let Ok(sources) = self.sources.lock() {
+            for source in sources.iter() {
+                source(&mut out);
+            }
         }
         out
     }

@@ -400,6 +400,29 @@ impl SqliteStore {
         Ok(true)
     }
 
+    /// Writes the receipt journal's progress in Prometheus' text format (nothing without one):
+    /// receipts answered from it and copied into the log (sequence numbers, which go on across
+    /// restarts), and how many are answered but not yet copied.
+    pub fn write_journal_metrics(&self, out: &mut String) {
+        use std::fmt::Write;
+        let Some((answered, copied)) = self.journal.get().map(journal::Journal::progress) else {
+            return;
+        };
+        let _ = write!(
+            out,
+            "# HELP ordernimbus_webhook_receipts_journaled_total Webhook receipts answered from the receipt journal (a sequence that goes on across restarts).\n\
+             # TYPE ordernimbus_webhook_receipts_journaled_total counter\n\
+             ordernimbus_webhook_receipts_journaled_total {answered}\n\
+             # HELP ordernimbus_webhook_receipts_copied_total Journaled receipts the writer has copied into the delivery log.\n\
+             # TYPE ordernimbus_webhook_receipts_copied_total counter\n\
+             ordernimbus_webhook_receipts_copied_total {copied}\n\
+             # HELP ordernimbus_webhook_receipts_uncopied Receipts answered but not yet in the delivery log (new ones get 503 past 262144).\n\
+             # TYPE ordernimbus_webhook_receipts_uncopied gauge\n\
+             ordernimbus_webhook_receipts_uncopied {}\n",
+            answered.saturating_sub(copied)
+        );
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path

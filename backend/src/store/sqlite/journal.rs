@@ -308,6 +308,14 @@ impl Journal {
         })
     }
 
+    /// The last sequence number answered, and the last the writer has copied into the log.
+    pub(super) fn progress(&self) -> (u64, u64) {
+        (
+            self.answered.load(Ordering::Acquire),
+            *self.ingested.borrow(),
+        )
+    }
+
     /// Journals `receipt` and answers how it was received, once it is on disk.
     pub(super) async fn append(&self, receipt: Receipt) -> Result<DeliveryReceipt, StoreError> {
         let (reply, answer) = oneshot::channel();
@@ -867,6 +875,20 @@ mod tests {
                 })
         );
         assert_eq!(stored(&beside).await.len(), 400);
+        // Its metrics: 800 answered and copied (the listing above waited for the copies); the
+        // store beside it has no journal and reports none.
+        let mut metrics = String::new();
+        store.write_journal_metrics(&mut metrics);
+        for line in [
+            "ordernimbus_webhook_receipts_journaled_total 800\n",
+            "ordernimbus_webhook_receipts_copied_total 800\n",
+            "ordernimbus_webhook_receipts_uncopied 0\n",
+        ] {
+            assert!(metrics.contains(line), "{metrics}");
+        }
+        let mut none = String::new();
+        beside.write_journal_metrics(&mut none);
+        assert!(none.is_empty());
         beside.close().await;
         store.close().await;
         assert_eq!(std::fs::metadata(path_of(&path)).unwrap().len(), 0);
