@@ -485,6 +485,11 @@ impl State {
             Vec::with_capacity(group.len());
         // Entries this group adds to the maps, undone if the write fails.
         let mut added: Vec<(String, Option<String>)> = Vec::new();
+        // The group's lookups share one read transaction: SQLite drops a connection's page cache
+        // whenever a read transaction starts after another connection committed, so one per
+        // lookup read the index's upper pages afresh every time. (Still exact: the maps lose
+        // entries only in `ingested`, after their commit, never during a group.)
+        let snapshot = self.reader.execute_batch("BEGIN");
         for (receipt, reply) in group.drain(..) {
             if self.waiting.len() + accepted.len() >= MAX_LAG {
                 let _ = reply.send(Err(StoreError::Unavailable(
@@ -510,6 +515,11 @@ impl State {
             }
             put_record(&mut self.buffer, seq, &receipt);
             accepted.push((Arc::from(receipt), class, reply));
+        }
+        if snapshot.is_ok()
+            && let Err(error) = self.reader.execute_batch("COMMIT")
+        {
+            tracing::warn!(%error, "receipt journal: could not end a read transaction");
         }
         if accepted.is_empty() {
             return;
