@@ -438,14 +438,7 @@ impl SqliteStore {
         if self.commands.send(Command::Stop(done)).await.is_ok() {
             let _ = finished.await;
         }
-        let handle = self
-            .writer_thread
-            .lock()
-            .map(|mut slot| slot.take())
-            .unwrap_or_default();
-        if let Some(handle) = handle {
-            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
-        }
+        join_thread(&self.writer_thread).await;
     }
 
     /// Runs `job` on the writer thread inside the current group transaction.
@@ -548,6 +541,14 @@ impl SqliteStore {
         })
         .await
         .map_err(StoreError::unavailable)?
+    }
+}
+
+/// Waits (off the async workers) for the thread in `slot` to end, once.
+async fn join_thread(slot: &Mutex<Option<JoinHandle<()>>>) {
+    let handle = slot.lock().map(|mut slot| slot.take()).unwrap_or_default();
+    if let Some(handle) = handle {
+        let _ = tokio::task::spawn_blocking(move || handle.join()).await;
     }
 }
 

@@ -351,14 +351,7 @@ impl Journal {
         if self.messages.send(Message::Stop(done)).is_ok() {
             let _ = finished.await;
         }
-        let handle = self
-            .thread
-            .lock()
-            .map(|mut slot| slot.take())
-            .unwrap_or_default();
-        if let Some(handle) = handle {
-            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
-        }
+        super::join_thread(&self.thread).await;
     }
 }
 
