@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use futures_util::FutureExt;
 use ordernimbus_backend::bus::{Event, EventBus, EventDetail};
 use ordernimbus_backend::domain::{DeliveryLease, DeliveryOutcome, DeliveryRecord, DeliveryStatus};
 use ordernimbus_backend::store::{Store, StoreError};
@@ -19,10 +18,13 @@ use tokio::sync::Notify;
 
 /// Deliveries published per round.
 const BATCH: u32 = 64;
-/// Least time from the start of one round to the start of the next while deliveries trickle in
-/// (a full batch goes on at once). Each round costs the store a claim and a record transaction
-/// and the bus a write; without a pause, a steady stream of receipts made a round of a few
-/// deliveries every millisecond. Publication waits at most this long more.
+/// Least time from the start of one round to the start of the next, full or not: at most
+/// `BATCH` deliveries per interval (6,400 a second) are published. Each round costs the store a
+/// claim and a record transaction and the bus a write; without a pause, a steady stream of
+/// receipts made a round of a few deliveries every millisecond. And during a flood the receiver
+/// keeps the cores: publishing (and the consumers it feeds) at full speed took them from it
+/// (webhook closed loops 4–10 % slower in five alternated pairs); the backlog is published after.
+/// Publication waits at most this long more.
 const ROUND_INTERVAL: Duration = Duration::from_millis(10);
 /// Longest pause between rounds while the bus is failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -191,13 +193,9 @@ impl Outbox {
                     backoff = Duration::from_millis(100);
                     // A backlog does not hold shutdown up: what is still pending stays pending
                     // and is published at the next start.
-                    if round.published + round.dead < BATCH as usize {
-                        tokio::select! {
-                            () = &mut shutdown => return,
-                            () = tokio::time::sleep_until(started + ROUND_INTERVAL) => {}
-                        }
-                    } else if (&mut shutdown).now_or_never().is_some() {
-                        return;
+                    tokio::select! {
+                        () = &mut shutdown => return,
+                        () = tokio::time::sleep_until(started + ROUND_INTERVAL) => {}
                     }
                     continue;
                 }
