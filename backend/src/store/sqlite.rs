@@ -388,9 +388,7 @@ impl SqliteStore {
                 Ok((file, last))
             })
             .await?;
-        file.set_len(0)
-            .and_then(|()| file.sync_all())
-            .map_err(StoreError::unavailable)?;
+        journal::empty(&file).map_err(StoreError::unavailable)?;
         let reader = open_reader(&self.path)?;
         let started = journal::Journal::start(file, last, reader, self.commands.clone(), ingest)?;
         if self.journal.set(started).is_err() {
@@ -593,9 +591,7 @@ fn recover_journal(writer: &mut Writer, database: &Path) -> Result<(), StoreErro
         let _ = writer.connection.execute_batch("ROLLBACK");
         return Err(error);
     }
-    file.set_len(0)
-        .and_then(|()| file.sync_all())
-        .map_err(StoreError::unavailable)
+    journal::empty(&file).map_err(StoreError::unavailable)
 }
 
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {

@@ -178,6 +178,12 @@ fn checksum_of(seq: u64, payload: &[u8]) -> u64 {
     hasher.digest()
 }
 
+/// Empties the journal file, once the log has everything it held.
+pub(super) fn empty(file: &File) -> std::io::Result<()> {
+    file.set_len(0)?;
+    file.sync_all()
+}
+
 /// Appends one record to `out`.
 fn put_record(out: &mut Vec<u8>, seq: u64, receipt: &Receipt) {
     let start = out.len();
@@ -281,7 +287,6 @@ impl Journal {
             file,
             offset: 0,
             next_seq: last + 1,
-            ingested: last,
             waiting: VecDeque::new(),
             sent: 0,
             webhooks: HashMap::new(),
@@ -364,16 +369,22 @@ impl Drop for Journal {
     }
 }
 
+/// A journaled receipt the writer has not committed yet.
+struct Waiting {
+    seq: u64,
+    receipt: Arc<Receipt>,
+    /// Its event ([`Receipt::event`]), as the journal's map holds it.
+    event: Option<String>,
+}
+
 /// The journal thread's state.
 struct State {
     file: File,
     /// Where the next group is written.
     offset: u64,
     next_seq: u64,
-    /// The last sequence number the writer has committed.
-    ingested: u64,
     /// Journaled receipts the writer has not committed, in order.
-    waiting: VecDeque<(u64, Arc<Receipt>)>,
+    waiting: VecDeque<Waiting>,
     /// How many of `waiting` (from the front) the writer has been given.
     sent: usize,
     /// Webhook ids and events of `waiting`, with their last sequence number.
@@ -394,9 +405,8 @@ impl State {
     fn run(mut self, inbox: &Receiver<Message>) {
         let mut stopping: Option<oneshot::Sender<()>> = None;
         let mut group = Vec::with_capacity(MAX_GROUP);
-        let mut gone = false;
         loop {
-            if (stopping.is_some() || gone) && self.waiting.is_empty() {
+            if stopping.is_some() && self.waiting.is_empty() {
                 break;
             }
             // Block until something happens; wake on time while a copy waits for the writer's
@@ -411,12 +421,12 @@ impl State {
                 match inbox.recv_timeout(wait) {
                     Ok(message) => Some(message),
                     Err(RecvTimeoutError::Timeout) => None,
+                    // The thread holds a sender itself, and a dropped `Journal` sends a stop.
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
             } else {
                 match inbox.recv() {
                     Ok(message) => Some(message),
-                    // Every sender is gone, the store's and each copy's: nothing is in flight.
                     Err(_) => break,
                 }
             };
@@ -436,14 +446,7 @@ impl State {
                     Message::Stop(done) => stopping = Some(done),
                 }
                 if group.len() < MAX_GROUP {
-                    next = match inbox.try_recv() {
-                        Ok(message) => Some(message),
-                        Err(std::sync::mpsc::TryRecvError::Empty) => None,
-                        Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                            gone = true;
-                            None
-                        }
-                    };
+                    next = inbox.try_recv().ok();
                 }
             }
             if !group.is_empty() {
@@ -456,7 +459,7 @@ impl State {
             }
         }
         if self.waiting.is_empty() {
-            if let Err(error) = self.file.set_len(0).and_then(|()| self.file.sync_all()) {
+            if let Err(error) = empty(&self.file) {
                 tracing::warn!(%error, "receipt journal: could not empty the file");
             }
         } else {
@@ -474,10 +477,7 @@ impl State {
     fn write_group(&mut self, group: &mut Vec<(Box<Receipt>, Answer)>) {
         self.buffer.clear();
         let first_seq = self.next_seq;
-        let mut accepted: Vec<(Arc<Receipt>, DeliveryReceipt, Answer)> =
-            Vec::with_capacity(group.len());
-        // Entries this group adds to the maps, undone if the write fails.
-        let mut added: Vec<(String, Option<String>)> = Vec::new();
+        let mut accepted: Vec<(Waiting, DeliveryReceipt, Answer)> = Vec::with_capacity(group.len());
         // The group's lookups share one read transaction: SQLite drops a connection's page cache
         // whenever a read transaction starts after another connection committed, so one per
         // lookup read the index's upper pages afresh every time. (Still exact: the maps lose
@@ -491,7 +491,8 @@ impl State {
                 continue;
             }
             let seq = first_seq + accepted.len() as u64;
-            let class = match self.classify(&receipt) {
+            let event = receipt.event();
+            let class = match self.classify(&receipt, event.as_deref()) {
                 Ok(class) => class,
                 Err(error) => {
                     let _ = reply.send(Err(error));
@@ -499,15 +500,22 @@ impl State {
                 }
             };
             if class != DeliveryReceipt::Redelivery {
-                let event = receipt.event();
                 if let Some(event) = &event {
                     self.events.entry(event.clone()).or_insert(seq);
                 }
                 self.webhooks.insert(receipt.webhook_id().to_owned(), seq);
-                added.push((receipt.webhook_id().to_owned(), event));
             }
             put_record(&mut self.buffer, seq, &receipt);
-            accepted.push((Arc::from(receipt), class, reply));
+            let receipt = Arc::from(receipt);
+            accepted.push((
+                Waiting {
+                    seq,
+                    receipt,
+                    event,
+                },
+                class,
+                reply,
+            ));
         }
         if snapshot.is_ok()
             && let Err(error) = self.reader.execute_batch("COMMIT")
@@ -523,15 +531,8 @@ impl State {
             .and_then(|()| self.file.sync_data());
         if let Err(error) = written {
             tracing::error!(%error, "receipt journal: write failed; the group is refused");
-            for (webhook_id, event) in added {
-                self.webhooks.remove(&webhook_id);
-                if let Some(event) = event
-                    && self.events.get(&event).is_some_and(|seq| *seq >= first_seq)
-                {
-                    self.events.remove(&event);
-                }
-            }
-            for (_, _, reply) in accepted {
+            for (waiting, _, reply) in accepted {
+                self.forget(&waiting);
                 let _ = reply.send(Err(StoreError::Unavailable(
                     "the receipt journal could not be written".into(),
                 )));
@@ -541,25 +542,42 @@ impl State {
         self.offset += self.buffer.len() as u64;
         self.next_seq += accepted.len() as u64;
         self.answered.store(self.next_seq - 1, Ordering::Release);
-        for (seq, (receipt, class, reply)) in (first_seq..).zip(accepted) {
-            self.waiting.push_back((seq, receipt));
+        for (waiting, class, reply) in accepted {
+            self.waiting.push_back(waiting);
             let _ = reply.send(Ok(class));
+        }
+    }
+
+    /// Takes a receipt's entries out of the maps, where they are its own (its sequence number).
+    fn forget(&mut self, waiting: &Waiting) {
+        let webhook_id = waiting.receipt.webhook_id();
+        if self.webhooks.get(webhook_id) == Some(&waiting.seq) {
+            self.webhooks.remove(webhook_id);
+        }
+        if let Some(event) = &waiting.event
+            && self.events.get(event) == Some(&waiting.seq)
+        {
+            self.events.remove(event);
         }
     }
 
     /// How a receipt is received: against the journaled receipts first, then the log. (In this
     /// order: a receipt leaves the maps only after the writer committed it, so one that is not in
     /// the maps any more is seen by the read that follows.)
-    fn classify(&self, receipt: &Receipt) -> Result<DeliveryReceipt, StoreError> {
+    fn classify(
+        &self,
+        receipt: &Receipt,
+        event: Option<&str>,
+    ) -> Result<DeliveryReceipt, StoreError> {
         if self.webhooks.contains_key(receipt.webhook_id())
             || deliveries::stored_id(&self.reader, receipt)?.is_some()
         {
             return Ok(DeliveryReceipt::Redelivery);
         }
-        let Some(event) = receipt.event() else {
+        let Some(event) = event else {
             return Ok(DeliveryReceipt::Stored);
         };
-        if self.events.contains_key(&event) || deliveries::event_stored(&self.reader, receipt)? {
+        if self.events.contains_key(event) || deliveries::event_stored(&self.reader, receipt)? {
             return Ok(DeliveryReceipt::DuplicateEvent);
         }
         Ok(DeliveryReceipt::Stored)
@@ -575,21 +593,9 @@ impl State {
         self.in_flight = false;
         match outcome {
             Ok(()) => {
-                self.ingested = upto;
                 self.retry_at = None;
-                while let Some((seq, receipt)) = self.waiting.front() {
-                    if *seq > upto {
-                        break;
-                    }
-                    if self.webhooks.get(receipt.webhook_id()) == Some(seq) {
-                        self.webhooks.remove(receipt.webhook_id());
-                    }
-                    if let Some(event) = receipt.event()
-                        && self.events.get(&event) == Some(seq)
-                    {
-                        self.events.remove(&event);
-                    }
-                    self.waiting.pop_front();
+                while let Some(waiting) = self.waiting.pop_front_if(|waiting| waiting.seq <= upto) {
+                    self.forget(&waiting);
                     self.sent -= 1;
                 }
                 if self.waiting.is_empty() && self.offset > 0 {
@@ -627,9 +633,9 @@ impl State {
         let receipts: Vec<Arc<Receipt>> = self
             .waiting
             .range(self.sent..self.sent + take)
-            .map(|(_, receipt)| Arc::clone(receipt))
+            .map(|waiting| Arc::clone(&waiting.receipt))
             .collect();
-        let upto = self.waiting[self.sent + take - 1].0;
+        let upto = self.waiting[self.sent + take - 1].seq;
         let done = Done {
             upto,
             messages: self.messages.clone(),
