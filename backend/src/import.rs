@@ -50,9 +50,13 @@ impl BatchLimits {
     }
 }
 
-/// Batches parsed ahead of the writer: one is enough to keep both threads busy, and each batch
-/// held is memory.
-const BATCHES_AHEAD: usize = 1;
+/// Batches parsed ahead of the writer. A file's first batches bring most of its new series, which
+/// the writer is slow to create, so the parser runs ahead then, and the writer catches up on the
+/// later batches; with one batch ahead, the parser stalled early and the writer waited later (a
+/// 1M-row import's median 0.43 → 0.39 s with four). The first batches are the small ones
+/// (16,384 lines, doubling), so the memory held is a few MB until the writer falls behind on
+/// full ones.
+const BATCHES_AHEAD: usize = 4;
 /// Row errors kept in a report.
 pub const MAX_REPORTED_ERRORS: usize = 100;
 

@@ -345,6 +345,60 @@ pub(super) fn merge_cells(stored: Option<&[u8]>, deltas: &[Cell]) -> Result<Vec<
     Ok(encode_cells(&merged))
 }
 
+/// Records (lines or cells) a write must encode, at least, for a second thread to take half of
+/// them: below this, starting the thread costs more than it saves.
+const SHARED_ENCODE_RECORDS: usize = 32_768;
+
+/// Maps `items` with `encode`, in order, sharing the work with a second thread when their
+/// `records` add up to [`SHARED_ENCODE_RECORDS`] or more. An import's writer is its critical
+/// path, and encoding pages is a third of its work; the other core, running the CSV parser, has
+/// time to spare. Each half is about as many records as the other. Without a thread (the system
+/// refused one), the writer encodes everything itself.
+pub(super) fn encode_shared<T: Send, U: Send>(
+    items: Vec<T>,
+    records: impl Fn(&T) -> usize,
+    encode: impl Fn(T) -> U + Sync,
+) -> Vec<U> {
+    let total: usize = items.iter().map(&records).sum();
+    if total < SHARED_ENCODE_RECORDS {
+        return items.into_iter().map(encode).collect();
+    }
+    // The first items up to half the records stay here; the rest go to the helper.
+    let mut counted = 0;
+    let split = items
+        .iter()
+        .position(|item| {
+            counted += records(item);
+            counted >= total / 2
+        })
+        .map_or(items.len(), |at| at + 1);
+    let mut mine = items;
+    // Taken by the helper, or back here if no helper could be started.
+    let theirs = std::sync::Mutex::new(Some(mine.split_off(split)));
+    let take = || {
+        theirs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .unwrap_or_default()
+    };
+    let encode = &encode;
+    std::thread::scope(|scope| {
+        let helper = std::thread::Builder::new()
+            .name("page-encode".into())
+            .spawn_scoped(scope, || take().into_iter().map(encode).collect::<Vec<U>>());
+        let mut encoded: Vec<U> = mine.into_iter().map(encode).collect();
+        match helper {
+            Ok(helper) => match helper.join() {
+                Ok(rest) => encoded.extend(rest),
+                Err(panic) => std::panic::resume_unwind(panic),
+            },
+            Err(_) => encoded.extend(take().into_iter().map(encode)),
+        }
+        encoded
+    })
+}
+
 /// The fixed-size format pages had before they were packed (40 bytes a line, 24 a cell, all
 /// little-endian): written by migration 4, read only by the migration that packs them.
 pub(super) mod fixed {
@@ -480,6 +534,11 @@ impl LinePage {
         self.dirty = true;
     }
 
+    /// Records the page holds.
+    pub fn records(&self) -> usize {
+        self.stored.len() + self.appended.len() + self.scattered.len()
+    }
+
     /// Bytes this page holds in memory, roughly.
     pub fn size(&self) -> usize {
         (self.stored.len() + self.appended.len() + self.scattered.len() * 2)
@@ -582,6 +641,24 @@ mod tests {
             .map(|record| record.key)
             .collect();
         assert_eq!(keys, [3, 8, 12]);
+    }
+
+    #[test]
+    fn shared_encoding_keeps_the_order_and_splits_only_large_work() {
+        let on_helper = |item: (usize, usize)| {
+            let name = std::thread::current().name().map(str::to_owned);
+            (item.0, name.as_deref() == Some("page-encode"))
+        };
+        // Small: everything here, in order.
+        let small: Vec<(usize, usize)> = (0..10).map(|at| (at, 100)).collect();
+        let encoded = encode_shared(small, |item| item.1, on_helper);
+        assert_eq!(encoded, (0..10).map(|at| (at, false)).collect::<Vec<_>>());
+        // Large: the first half of the records here, the rest on the helper, still in order.
+        let large: Vec<(usize, usize)> =
+            (0..10).map(|at| (at, SHARED_ENCODE_RECORDS / 5)).collect();
+        let encoded = encode_shared(large, |item| item.1, on_helper);
+        assert_eq!(encoded, (0..10).map(|at| (at, at >= 5)).collect::<Vec<_>>());
+        assert!(encode_shared(Vec::<(usize, usize)>::new(), |item| item.1, on_helper).is_empty());
     }
 
     #[test]

@@ -596,9 +596,14 @@ impl<'a> LinePages<'a> {
                  ON CONFLICT (tenant_id, day, bucket) DO UPDATE SET lines = excluded.lines",
             )
             .map_err(unavailable)?;
-        for ((day, bucket), page) in dirty {
+        let encoded = pages::encode_shared(
+            dirty,
+            |(_, page)| page.records(),
+            |(slot, page)| (slot, page.encode()),
+        );
+        for ((day, bucket), bytes) in encoded {
             upsert
-                .execute(params![self.tenant_key, day, bucket, page.encode()])
+                .execute(params![self.tenant_key, day, bucket, bytes])
                 .map_err(unavailable)?;
         }
         self.bytes = 0;
@@ -864,35 +869,47 @@ fn write_deltas(
              ON CONFLICT (tenant_id, day, bucket) DO UPDATE SET cells = excluded.cells",
         )
         .map_err(unavailable)?;
-    let mut group: Vec<pages::Cell> = Vec::new();
+    // The stored page of each (day, bucket) the deltas touch, with its run of deltas; then the
+    // merged pages, encoded on two threads when there are many.
+    let mut groups = Vec::new();
     let mut start = 0;
     while start < deltas.len() {
         let (day, first_series, _) = deltas[start];
         let bucket = pages::series_bucket(first_series);
-        group.clear();
-        let mut end = start;
-        while end < deltas.len()
-            && deltas[end].0 == day
-            && pages::series_bucket(deltas[end].1) == bucket
-        {
-            // One delta per day and series (`sum_by_series`).
-            let (_, series, delta) = deltas[end];
-            group.push(pages::Cell {
-                series,
-                units: delta.units,
-                revenue: delta.revenue,
-            });
-            end += 1;
-        }
+        let run = deltas[start..]
+            .iter()
+            .take_while(|(other_day, series, _)| {
+                *other_day == day && pages::series_bucket(*series) == bucket
+            })
+            .count();
         let stored: Option<Vec<u8>> = read
             .query_row(params![tenant_key, day, bucket], |row| row.get(0))
             .optional()
             .map_err(unavailable)?;
-        let merged = pages::merge_cells(stored.as_deref(), &group)?;
+        groups.push((day, bucket, start..start + run, stored));
+        start += run;
+    }
+    let merged = pages::encode_shared(
+        groups,
+        |(_, _, run, stored)| run.len() + stored.as_ref().map_or(0, |bytes| bytes.len() / 8),
+        |(day, bucket, run, stored)| {
+            // One delta per day and series (`sum_by_series`).
+            let cells: Vec<pages::Cell> = deltas[run]
+                .iter()
+                .map(|&(_, series, delta)| pages::Cell {
+                    series,
+                    units: delta.units,
+                    revenue: delta.revenue,
+                })
+                .collect();
+            pages::merge_cells(stored.as_deref(), &cells).map(|bytes| (day, bucket, bytes))
+        },
+    );
+    for page in merged {
+        let (day, bucket, bytes) = page?;
         upsert
-            .execute(params![tenant_key, day, bucket, merged])
+            .execute(params![tenant_key, day, bucket, bytes])
             .map_err(unavailable)?;
-        start = end;
     }
     Ok(())
 }
