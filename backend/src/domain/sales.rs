@@ -155,6 +155,24 @@ impl IdentityScheme {
     }
 }
 
+/// Copies `source` into `target` (as long): parts of up to 16 bytes (dates, most SKUs and
+/// locations, numbers) with two fixed-size moves that may overlap instead of a call to `memcpy`,
+/// which costs more than the copy at these lengths (a third of the identity's time per row).
+fn copy_short(target: &mut [u8], source: &[u8]) {
+    let length = source.len();
+    match length {
+        8..=16 => {
+            target[..8].copy_from_slice(&source[..8]);
+            target[length - 8..].copy_from_slice(&source[length - 8..]);
+        }
+        4..=7 => {
+            target[..4].copy_from_slice(&source[..4]);
+            target[length - 4..].copy_from_slice(&source[length - 4..]);
+        }
+        _ => target.copy_from_slice(source),
+    }
+}
+
 /// What makes a sales line the same line when a file is uploaded again: the order id and line, or,
 /// for files without ids, the row's whole content. Repeats of one identity within one upload are
 /// distinct sales and get successive occurrence numbers (see [`LineIdentity::key`]).
@@ -195,7 +213,7 @@ impl LineIdentity {
                 let mut at = 0;
                 for part in parts {
                     bytes[at..at + 8].copy_from_slice(&(part.len() as u64).to_be_bytes());
-                    bytes[at + 8..at + 8 + part.len()].copy_from_slice(part);
+                    copy_short(&mut bytes[at + 8..at + 8 + part.len()], part);
                     at += 8 + part.len();
                 }
                 Self(xxhash_rust::xxh3::xxh3_64(bytes))
@@ -826,6 +844,16 @@ mod tests {
             LineIdentity::of(IdentityScheme::Sha256, &[b"ab", b"c"]),
             LineIdentity::of(IdentityScheme::Xxh3, &[b"ab", b"c"])
         );
+    }
+
+    #[test]
+    fn short_copies_copy_every_length_exactly() {
+        let source: Vec<u8> = (1..=40).collect();
+        for length in 0..=source.len() {
+            let mut target = vec![0u8; length];
+            copy_short(&mut target, &source[..length]);
+            assert_eq!(target, source[..length], "length {length}");
+        }
     }
 
     #[test]
