@@ -515,6 +515,14 @@ impl SqliteStore {
         }
     }
 
+    /// After an erasure in the log: empties the receipt journal's file, which keeps copied
+    /// receipts' bodies until they are overwritten (see `Journal::scrub`).
+    async fn scrub_journal(&self) {
+        if let Some(journal) = self.journal.get() {
+            journal.scrub().await;
+        }
+    }
+
     /// Runs `read` on a pooled read-only connection on a blocking thread.
     async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
     where
@@ -1289,8 +1297,11 @@ impl Store for SqliteStore {
     async fn erase_shop(&self, shop: &ShopDomain) -> Result<EraseOutcome, StoreError> {
         self.settle().await;
         let shop = shop.clone();
-        self.write_exclusive(move |writer| shops::erase_shop(writer, &shop))
-            .await
+        let outcome = self
+            .write_exclusive(move |writer| shops::erase_shop(writer, &shop))
+            .await?;
+        self.scrub_journal().await;
+        Ok(outcome)
     }
 
     async fn record_compliance(&self, entry: &ComplianceEntry) -> Result<bool, StoreError> {
@@ -1325,8 +1336,11 @@ impl Store for SqliteStore {
         self.settle().await;
         let shop = shop.clone();
         let customer_id = customer_id.to_owned();
-        self.write(move |writer| shops::redact_customer(writer, &shop, &customer_id))
-            .await
+        let redacted = self
+            .write(move |writer| shops::redact_customer(writer, &shop, &customer_id))
+            .await?;
+        self.scrub_journal().await;
+        Ok(redacted)
     }
 
     async fn put_delivery(&self, delivery: &NewDelivery) -> Result<DeliveryReceipt, StoreError> {

@@ -247,6 +247,7 @@ type Answer = oneshot::Sender<Result<DeliveryReceipt, StoreError>>;
 enum Message {
     Receipt(Box<Receipt>, Answer),
     Ingested(u64, Result<(), String>),
+    Scrub(oneshot::Sender<()>),
     Stop(oneshot::Sender<()>),
 }
 
@@ -300,6 +301,7 @@ impl Journal {
             published: Arc::new(published),
             answered: Arc::clone(&answered),
             buffer: Vec::new(),
+            scrubs: Vec::new(),
         };
         let thread = std::thread::Builder::new()
             .name("receipt-journal".into())
@@ -345,6 +347,23 @@ impl Journal {
             tracing::warn!(
                 target,
                 "receipt journal: the log is behind the answered receipts; reading without them"
+            );
+        }
+    }
+
+    /// Empties the file once every receipt journaled so far is in the log (at most
+    /// `SETTLE_LIMIT`; the file is emptied anyway the next time nothing is left to copy). The
+    /// file keeps the bodies of copied receipts until they are overwritten: an erasure in the log
+    /// (`shop/redact`, `customers/redact`) calls this so that no copy of what it erased stays
+    /// behind in the journal.
+    pub(super) async fn scrub(&self) {
+        let (done, finished) = oneshot::channel();
+        if self.messages.send(Message::Scrub(done)).is_err() {
+            return;
+        }
+        if tokio::time::timeout(SETTLE_LIMIT, finished).await.is_err() {
+            tracing::warn!(
+                "receipt journal: receipts are still being copied; the file is emptied once they are"
             );
         }
     }
@@ -399,6 +418,8 @@ struct State {
     published: Arc<watch::Sender<u64>>,
     answered: Arc<AtomicU64>,
     buffer: Vec<u8>,
+    /// Callers waiting for the file to be emptied (see [`Journal::scrub`]).
+    scrubs: Vec<oneshot::Sender<()>>,
 }
 
 impl State {
@@ -443,6 +464,7 @@ impl State {
                         }
                     }
                     Message::Ingested(upto, outcome) => self.ingested(upto, outcome, &stopping),
+                    Message::Scrub(done) => self.scrubs.push(done),
                     Message::Stop(done) => stopping = Some(done),
                 }
                 if group.len() < MAX_GROUP {
@@ -453,6 +475,7 @@ impl State {
                 self.write_group(&mut group);
             }
             self.dispatch();
+            self.scrub_if_copied();
             if stopping.is_some() && self.retry_at.is_some() {
                 // The writer failed while stopping: leave the rest for recovery.
                 break;
@@ -607,6 +630,21 @@ impl State {
                 self.sent = 0;
                 self.retry_at = Some(Instant::now() + RETRY);
             }
+        }
+    }
+
+    /// Empties the file for the callers of [`Journal::scrub`], once nothing in it waits to be
+    /// copied: the next group goes to the start of the (then empty) file.
+    fn scrub_if_copied(&mut self) {
+        if self.scrubs.is_empty() || !self.waiting.is_empty() {
+            return;
+        }
+        if let Err(error) = empty(&self.file) {
+            tracing::warn!(%error, "receipt journal: could not empty the file");
+        }
+        self.offset = 0;
+        for done in self.scrubs.drain(..) {
+            let _ = done.send(());
         }
     }
 
@@ -825,6 +863,53 @@ mod tests {
         assert_eq!(claim("next").await, 0, "claimed until the lease runs out");
         assert!(store.start_receipt_journal().await.unwrap());
         assert_eq!(claim("next").await, 1);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn an_erasure_leaves_no_copy_of_a_receipt_in_the_journal_file() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("store.sqlite3");
+        let store = SqliteStore::open(&path).unwrap();
+        assert!(store.start_receipt_journal().await.unwrap());
+        let journal_bytes = || std::fs::read(path_of(&path)).unwrap();
+        let holds = |bytes: &[u8], marker: &str| {
+            bytes
+                .windows(marker.len())
+                .any(|window| window == marker.as_bytes())
+        };
+        for id in ["w-erased-1", "w-erased-2"] {
+            assert_eq!(
+                store.put_delivery(&delivery(id, None)).await.unwrap(),
+                DeliveryReceipt::Stored
+            );
+        }
+        // Copied into the log, and still in the file until overwritten.
+        assert_eq!(stored(&store).await.len(), 2);
+        assert!(holds(&journal_bytes(), "w-erased-1"));
+        let shop = ShopDomain::parse("journal.myshopify.com").unwrap();
+        store.redact_customer(&shop, "42").await.unwrap();
+        assert!(journal_bytes().is_empty());
+        // The journal goes on from the start of the file.
+        assert_eq!(
+            store
+                .put_delivery(&delivery("w-after", None))
+                .await
+                .unwrap(),
+            DeliveryReceipt::Stored
+        );
+        let after = journal_bytes();
+        assert!(holds(&after, "w-after") && !holds(&after, "w-erased-2"));
+        store.erase_shop(&shop).await.unwrap();
+        assert!(journal_bytes().is_empty());
+        assert_eq!(
+            store
+                .put_delivery(&delivery("w-after", None))
+                .await
+                .unwrap(),
+            DeliveryReceipt::Redelivery,
+            "answers still come from the log after the file is emptied"
+        );
         store.close().await;
     }
 
