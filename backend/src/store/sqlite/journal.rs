@@ -878,11 +878,9 @@ mod tests {
                 .windows(marker.len())
                 .any(|window| window == marker.as_bytes())
         };
+        let put = async |id: &str| store.put_delivery(&delivery(id, None)).await.unwrap();
         for id in ["w-erased-1", "w-erased-2"] {
-            assert_eq!(
-                store.put_delivery(&delivery(id, None)).await.unwrap(),
-                DeliveryReceipt::Stored
-            );
+            assert_eq!(put(id).await, DeliveryReceipt::Stored);
         }
         // Copied into the log, and still in the file until overwritten.
         assert_eq!(stored(&store).await.len(), 2);
@@ -891,25 +889,13 @@ mod tests {
         store.redact_customer(&shop, "42").await.unwrap();
         assert!(journal_bytes().is_empty());
         // The journal goes on from the start of the file.
-        assert_eq!(
-            store
-                .put_delivery(&delivery("w-after", None))
-                .await
-                .unwrap(),
-            DeliveryReceipt::Stored
-        );
+        assert_eq!(put("w-after").await, DeliveryReceipt::Stored);
         let after = journal_bytes();
         assert!(holds(&after, "w-after") && !holds(&after, "w-erased-2"));
         store.erase_shop(&shop).await.unwrap();
         assert!(journal_bytes().is_empty());
-        assert_eq!(
-            store
-                .put_delivery(&delivery("w-after", None))
-                .await
-                .unwrap(),
-            DeliveryReceipt::Redelivery,
-            "answers still come from the log after the file is emptied"
-        );
+        // Answers still come from the log after the file is emptied.
+        assert_eq!(put("w-after").await, DeliveryReceipt::Redelivery);
         store.close().await;
     }
 
