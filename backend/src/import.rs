@@ -50,15 +50,88 @@ impl BatchLimits {
     }
 }
 
-/// Batches parsed ahead of the writer. A file's first batches bring most of its new series, which
-/// the writer is slow to create, so the parser runs ahead then, and the writer catches up on the
-/// later batches; with one batch ahead, the parser stalled early and the writer waited later (a
-/// 1M-row import's median 0.43 → 0.39 s with four). The first batches are the small ones
-/// (16,384 lines, doubling), so the memory held is a few MB until the writer falls behind on
-/// full ones.
+/// Batches parsed ahead of the writer, at most. A file's first batches bring most of its new
+/// series, which the writer is slow to create, so the parser runs ahead then, and the writer
+/// catches up on the later batches; with one batch ahead, the parser stalled early and the writer
+/// waited later (a 1M-row import's median 0.43 → 0.39 s with four).
 const BATCHES_AHEAD: usize = 4;
+/// Bytes the batches waiting for the writer may hold (lines and the series they list first), at
+/// most; one larger batch still goes, alone. The first batches of a file are small (16,384 lines,
+/// doubling), so four of them fit; a file of very many series makes batches of ~24 MB of series,
+/// and one waits at a time, as before: with four, 2M distinct series peaked at 251 MB instead of 207.
+const AHEAD_BYTES: usize = 32 << 20;
 /// Row errors kept in a report.
 pub const MAX_REPORTED_ERRORS: usize = 100;
+
+/// Bytes of batches parsed but not yet taken by the writer (see [`AHEAD_BYTES`]).
+struct Budget {
+    held: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+    limit: usize,
+}
+
+/// A batch's share of the [`Budget`], given back when dropped.
+struct Held {
+    budget: Arc<Budget>,
+    bytes: usize,
+}
+
+impl Budget {
+    fn new(limit: usize) -> Arc<Self> {
+        Arc::new(Self {
+            held: std::sync::Mutex::new(0),
+            freed: std::sync::Condvar::new(),
+            limit,
+        })
+    }
+
+    /// Takes `bytes` (at most the whole budget) once they fit, waiting for batches to be taken.
+    fn hold(self: &Arc<Self>, bytes: usize) -> Held {
+        let bytes = bytes.min(self.limit);
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *held + bytes > self.limit {
+            held = self
+                .freed
+                .wait(held)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *held += bytes;
+        Held {
+            budget: Arc::clone(self),
+            bytes,
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut held = self
+            .budget
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *held -= self.bytes;
+        self.budget.freed.notify_all();
+    }
+}
+
+/// The parser's end of the batch channel: a batch waits for room in the budget, then for a place
+/// in the channel.
+struct Ahead {
+    sender: mpsc::Sender<(SalesBatch, Held)>,
+    budget: Arc<Budget>,
+}
+
+impl Ahead {
+    /// Sends `batch`, which held `bytes` while it was built; `false` when the writer side is gone.
+    fn send(&self, batch: SalesBatch, bytes: usize) -> bool {
+        let held = self.budget.hold(bytes);
+        self.sender.blocking_send((batch, held)).is_ok()
+    }
+}
 
 /// What the client says about the file.
 #[derive(Debug, Clone, Default)]
@@ -149,13 +222,19 @@ where
         date_order: request.date_order,
         identity: tenant.identity,
     };
-    let (batches, mut received) = mpsc::channel::<SalesBatch>(BATCHES_AHEAD);
+    let (sender, mut received) = mpsc::channel(BATCHES_AHEAD);
+    let batches = Ahead {
+        sender,
+        budget: Budget::new(AHEAD_BYTES),
+    };
     let reader = tokio::task::spawn_blocking(move || {
         read_batches(input, options, &batches, BatchLimits::IMPORT)
     });
 
     let mut store_error = None;
-    while let Some(batch) = received.recv().await {
+    while let Some((batch, held)) = received.recv().await {
+        // Taken: the parser may fill the room it held.
+        drop(held);
         match store
             .write_sales(&tenant.id, &report.upload_id, batch)
             .await
@@ -237,7 +316,7 @@ where
 fn read_batches<R: Read + Send + 'static>(
     input: R,
     options: ReadOptions,
-    batches: &mpsc::Sender<SalesBatch>,
+    batches: &Ahead,
     limits: BatchLimits,
 ) -> (Tally, Result<(), ReadError>) {
     let mut tally = Tally::default();
@@ -250,12 +329,13 @@ fn read_batches<R: Read + Send + 'static>(
     // Each batch leaves in the store's merge order (see `SalesBatch::sort_lines`); the buffer its
     // lines were parsed into holds the next batch's.
     let mut sorter = LineSorter::default();
-    let mut sorted = |batch: &mut BatchBuilder| {
+    let mut send = |batch: &mut BatchBuilder| {
+        let bytes = batch.size_bytes();
         let mut taken = batch.take();
         if let Some(unsorted) = taken.sort_lines_with(&mut sorter) {
             batch.recycle(unsorted);
         }
-        taken
+        batches.send(taken, bytes)
     };
     let mut batch_lines = limits.first_lines;
     // The date of the row before, and how often the date changed within this batch.
@@ -266,7 +346,7 @@ fn read_batches<R: Read + Send + 'static>(
             Ok(row) => row,
             Err(error) => {
                 // What was parsed before the break is still worth storing.
-                let _ = batches.blocking_send(sorted(&mut batch));
+                send(&mut batch);
                 return (tally, Err(ReadError::Io(error)));
             }
         };
@@ -285,7 +365,7 @@ fn read_batches<R: Read + Send + 'static>(
                     || (next_day && limits.ends_days(batch.len(), batch_lines, date_changes));
                 if full {
                     date_changes = 0;
-                    if batches.blocking_send(sorted(&mut batch)).is_err() {
+                    if !send(&mut batch) {
                         return (tally, Ok(()));
                     }
                     batch_lines = (batch_lines * 2).min(limits.lines);
@@ -295,7 +375,7 @@ fn read_batches<R: Read + Send + 'static>(
         }
     }
     if !batch.is_empty() {
-        let _ = batches.blocking_send(sorted(&mut batch));
+        send(&mut batch);
     }
     (tally, Ok(()))
 }
@@ -313,17 +393,21 @@ mod tests {
             day_run_lines: 4,
         };
         let (sender, mut receiver) = mpsc::channel(64);
+        let ahead = Ahead {
+            sender,
+            budget: Budget::new(usize::MAX / 2),
+        };
         let (tally, result) = read_batches(
             std::io::Cursor::new(csv.into_bytes()),
             ReadOptions::default(),
-            &sender,
+            &ahead,
             limits,
         );
         result.unwrap();
         assert_eq!(tally.rows_rejected, 0);
-        drop(sender);
+        drop(ahead);
         let mut batches = Vec::new();
-        while let Ok(batch) = receiver.try_recv() {
+        while let Ok((batch, _)) = receiver.try_recv() {
             batches.push(batch.lines.iter().map(|line| line.date).collect());
         }
         batches
@@ -350,6 +434,34 @@ mod tests {
             assert!(before[..before.len() - 1].iter().all(|day| *day < boundary));
             assert!(after.iter().all(|day| *day >= boundary));
         }
+    }
+
+    #[test]
+    fn batches_wait_for_room_in_the_budget_and_one_larger_batch_goes_alone() {
+        let budget = Budget::new(100);
+        let first = budget.hold(60);
+        let (taken, held) = std::sync::mpsc::channel();
+        let waiter = {
+            let budget = Arc::clone(&budget);
+            std::thread::spawn(move || {
+                let second = budget.hold(50);
+                taken.send(()).unwrap();
+                // Larger than the whole budget: it waits for everything else to be given back.
+                drop(second);
+                let large = budget.hold(1_000);
+                assert_eq!(large.bytes, 100);
+            })
+        };
+        assert!(
+            held.recv_timeout(std::time::Duration::from_millis(50))
+                .is_err(),
+            "60 + 50 bytes do not fit in 100"
+        );
+        drop(first);
+        held.recv_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
+        waiter.join().unwrap();
+        assert_eq!(*budget.held.lock().unwrap(), 0);
     }
 
     #[test]
