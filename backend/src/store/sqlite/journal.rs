@@ -482,9 +482,7 @@ impl State {
             }
         }
         if self.waiting.is_empty() {
-            if let Err(error) = empty(&self.file) {
-                tracing::warn!(%error, "receipt journal: could not empty the file");
-            }
+            self.empty_file();
         } else {
             tracing::error!(
                 left = self.waiting.len(),
@@ -634,11 +632,16 @@ impl State {
     }
 
     /// Empties the file for the callers of [`Journal::scrub`], once nothing in it waits to be
-    /// copied: the next group goes to the start of the (then empty) file.
+    /// copied.
     fn scrub_if_copied(&mut self) {
-        if self.scrubs.is_empty() || !self.waiting.is_empty() {
-            return;
+        if !self.scrubs.is_empty() && self.waiting.is_empty() {
+            self.empty_file();
         }
+    }
+
+    /// Empties the file (nothing in it waits to be copied): the next group goes to its start, and
+    /// the callers of [`Journal::scrub`] are answered.
+    fn empty_file(&mut self) {
         if let Err(error) = empty(&self.file) {
             tracing::warn!(%error, "receipt journal: could not empty the file");
         }
